@@ -1,0 +1,2 @@
+// Package checks run after the build; filled in by the foundation work.
+console.log('package checks: none yet')

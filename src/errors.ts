@@ -1,0 +1,81 @@
+/**
+ * Every failure mpbus reports is an `MpbusError` with a stable `code`.
+ *
+ * Misuse at call time throws at once (a bad option, a payload JSON cannot carry);
+ * failures at run time (a bad inbound frame, full storage, a handler that threw)
+ * are reported through the `error` event and never thrown into platform callbacks.
+ *
+ * Codes:
+ * - `BAD_OPTION`: an option is missing or out of range.
+ * - `NO_PLATFORM`: no platform was given and none could be detected.
+ * - `BAD_PAYLOAD`: a payload JSON cannot carry faithfully (circular, BigInt, function).
+ * - `TOO_LARGE`: a single message is larger than one storage record may be.
+ * - `OUTBOX_FULL`: the outbox is at `maxMessages`/`maxBytes` and the policy is `reject`.
+ * - `STORAGE_FULL`: the platform refused a write for quota; the data stays in memory.
+ * - `STORAGE_ERROR`: any other storage failure.
+ * - `CORRUPT_RECORD`: a stored record could not be read; it was skipped.
+ * - `EXPIRED`: a queued message outlived its `ttl` and was dropped.
+ * - `DROPPED`: a message was dropped by the overflow policy, or a volatile one while offline.
+ * - `BAD_FRAME`: an inbound frame is not JSON, not an object, or has no operator.
+ * - `FRAME_TOO_LARGE`: an inbound frame is larger than `maxInboundBytes`.
+ * - `HANDLER_ERROR`: a user handler threw; the other handlers still ran.
+ * - `SOCKET_ERROR`: the platform reported a socket error or a failed send.
+ * - `CONNECT_TIMEOUT`: a socket did not open within `connectTimeout`.
+ * - `HEARTBEAT_TIMEOUT`: nothing arrived within `heartbeat.timeout` after a ping.
+ * - `URL_ERROR`: the URL provider threw.
+ * - `UNAUTHORIZED`: the server answered the login with one of `ready.fail`.
+ * - `TIMEOUT`: a request got no reply in time.
+ * - `CLOSED`: the bus was closed before the operation could finish.
+ */
+export type MpbusErrorCode =
+  | 'BAD_OPTION'
+  | 'NO_PLATFORM'
+  | 'BAD_PAYLOAD'
+  | 'TOO_LARGE'
+  | 'OUTBOX_FULL'
+  | 'STORAGE_FULL'
+  | 'STORAGE_ERROR'
+  | 'CORRUPT_RECORD'
+  | 'EXPIRED'
+  | 'DROPPED'
+  | 'BAD_FRAME'
+  | 'FRAME_TOO_LARGE'
+  | 'HANDLER_ERROR'
+  | 'SOCKET_ERROR'
+  | 'CONNECT_TIMEOUT'
+  | 'HEARTBEAT_TIMEOUT'
+  | 'URL_ERROR'
+  | 'UNAUTHORIZED'
+  | 'TIMEOUT'
+  | 'CLOSED'
+
+export class MpbusError extends Error {
+  readonly code: MpbusErrorCode
+  /** What caused it: the platform's own error object, a thrown value, the frame that was refused. */
+  readonly cause?: unknown
+
+  constructor(code: MpbusErrorCode, message: string, cause?: unknown) {
+    super(message)
+    this.name = 'MpbusError'
+    this.code = code
+    this.cause = cause
+    // ES2015 output keeps the prototype chain, but some mini program runtimes
+    // polyfill classes; setting it again is cheap and keeps `instanceof` honest.
+    Object.setPrototypeOf(this, MpbusError.prototype)
+  }
+}
+
+/** Reads a message out of whatever a platform calls an error: `{errMsg}`, `{errorMessage}`, an Error, a string. */
+export function describe(value: unknown): string {
+  if (value == null) return String(value)
+  if (typeof value === 'string') return value
+  const v = value as { errMsg?: unknown; errorMessage?: unknown; message?: unknown; error?: unknown }
+  const text = v.errMsg ?? v.errorMessage ?? v.message
+  if (text != null) return String(text)
+  if (v.error != null) return `error ${String(v.error)}`
+  try {
+    return JSON.stringify(value)
+  } catch {
+    return String(value)
+  }
+}

@@ -1,0 +1,3 @@
+export type { MpbusErrorCode } from './errors'
+export { MpbusError } from './errors'
+export type { CloseInfo, Platform, Socket, SocketData, SocketListeners, Storage } from './platform/types'

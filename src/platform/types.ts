@@ -1,0 +1,71 @@
+/**
+ * The one small interface the rest of mpbus uses to reach a platform.
+ * Each adapter in this folder maps one platform's API onto it; what each does
+ * differently is in shared/research/platform-facts.md.
+ */
+import type { MpbusError } from '../errors'
+
+/** A frame as platforms deliver it. Alipay's base64 (`isBuffer`) is decoded by its adapter. */
+export type SocketData = string | ArrayBuffer
+
+/** Why a socket closed. `code` is always a number (Douyin sends a string; its adapter converts). */
+export interface CloseInfo {
+  code: number
+  reason: string
+}
+
+/**
+ * What a socket reports. Contract every adapter keeps:
+ * - `open` at most once, before any `message`;
+ * - `close` or `error` at most once between them, and nothing at all after either;
+ * - nothing at all after the caller's own `Socket.close()`.
+ * So a task that is no longer current can never move the state of the bus,
+ * even on WeChat where a task's listeners cannot be removed (no `off*`).
+ */
+export interface SocketListeners {
+  open(): void
+  message(data: SocketData): void
+  close(info: CloseInfo): void
+  error(error: MpbusError): void
+}
+
+export interface Socket {
+  /**
+   * Sends one frame. `done` is called exactly once: with nothing when the platform
+   * reports the send succeeded, or with an `MpbusError` (`SOCKET_ERROR`) when it failed.
+   * On WeChat `success` only means the call was accepted, not that the server got it.
+   */
+  send(data: SocketData, done?: (error?: MpbusError) => void): void
+  /** Closes and detaches the socket; never throws, and no listener is called afterwards. */
+  close(code?: number, reason?: string): void
+}
+
+/**
+ * Key-value storage, idb-keyval style, synchronous where the platform is:
+ * a synchronous write is what lets a queued message survive the app being killed.
+ * Values are strings so their size in bytes is known before they are written.
+ */
+export interface Storage {
+  /** The stored string, or `undefined` when the key is missing. Throws `MpbusError` (`STORAGE_ERROR`). */
+  get(key: string): string | undefined
+  /** Throws `MpbusError`: `STORAGE_FULL` for quota failures, `STORAGE_ERROR` otherwise. Nothing is lost silently. */
+  set(key: string, value: string): void
+  del(key: string): void
+  keys(): string[]
+}
+
+export interface Platform {
+  /** `wx`, `my`, `swan`, `tt`, `qq`, `uni`, `taro`, `websocket`, or a name of the user's own. */
+  readonly name: string
+  /**
+   * Opens a socket and attaches the listeners before returning (WeChat may miss `onOpen`
+   * otherwise). May throw if the platform refuses the call; the caller treats that as a failed connect.
+   */
+  connect(url: string, listeners: SocketListeners): Socket
+  /** The platform's own storage, when it has one. */
+  readonly storage?: Storage
+  /** Reports network changes (and the initial state, when it is offline). Returns the unsubscribe. */
+  watchNetwork?(listener: (online: boolean) => void): () => void
+  /** Reports the app going to the background (`false`) and coming back (`true`). Returns the unsubscribe. */
+  watchApp?(listener: (visible: boolean) => void): () => void
+}

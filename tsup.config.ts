@@ -1,0 +1,21 @@
+import { defineConfig } from 'tsup'
+
+// ESM and CommonJS for bundlers and Node, with declarations. mitt and nanoid are
+// bundled in (they are small, and nanoid 5 is ESM-only), so installing mpbus pulls
+// in nothing at run time. `ws` stays external: Node users bring it.
+export default defineConfig({
+  entry: {
+    index: 'src/index.ts',
+    testing: 'src/testing/index.ts',
+    node: 'src/node.ts',
+    compat: 'src/compat/index.ts',
+  },
+  format: ['esm', 'cjs'],
+  target: 'es2015',
+  dts: true,
+  clean: true,
+  sourcemap: false,
+  splitting: true,
+  noExternal: ['mitt', 'nanoid'],
+  external: ['ws'],
+})
