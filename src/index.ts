@@ -1,4 +1,12 @@
 export type { MpbusErrorCode } from './errors'
 export { MpbusError } from './errors'
-export { createMemoryStorage } from './platform/memory-storage'
-export type { CloseInfo, Platform, Socket, SocketData, SocketListeners, Storage } from './platform/types'
+export type { CloseInfo, Platform, Socket, SocketData, SocketListeners, Storage } from './platform/index'
+export {
+  alipayPlatform,
+  createMemoryStorage,
+  detectPlatform,
+  localStorageStorage,
+  miniProgramPlatform,
+  toPlatform,
+  webSocketPlatform,
+} from './platform/index'

@@ -1,1 +1,1 @@
-export {}
+export { createFileStorage } from './platform/file-storage'

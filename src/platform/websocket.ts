@@ -1,0 +1,100 @@
+import { MpbusError } from '../errors'
+import { closeInfo, guard, makeStorage, once, socketError } from './shared'
+import type { Platform, Socket, SocketListeners, Storage } from './types'
+
+/** The global object, looked up when needed (never at import): `globalThis` is missing on old mini program clients. */
+export function root(): any {
+  return typeof globalThis !== 'undefined' ? globalThis : {}
+}
+
+/**
+ * Browsers (the global `WebSocket`) and Node (pass `ws`'s class: Node 20 has no global one).
+ * Storage is `localStorage` when there is one, unless `storage` is given.
+ */
+export function webSocketPlatform(WebSocketCtor?: any, storage?: Storage): Platform {
+  const g = root()
+  const doc = g.document
+  return {
+    name: 'websocket',
+    connect(url: string, listeners: SocketListeners): Socket {
+      const C = WebSocketCtor || g.WebSocket
+      if (!C) throw new MpbusError('NO_PLATFORM', 'no WebSocket')
+      const gl = guard(listeners)
+      const ws = new C(url)
+      ws.binaryType = 'arraybuffer'
+      // Never removed: with `ws` an 'error' with no listener would crash Node. The guard silences them.
+      ws.onopen = () => gl.open()
+      ws.onmessage = (e: any) => gl.message(e.data)
+      ws.onclose = (e: any) => gl.close(closeInfo(e))
+      // A browser's error event says nothing; `ws` gives a message.
+      ws.onerror = (e: any) => gl.error(socketError(e.message || 'WebSocket error'))
+      return {
+        send(data, done) {
+          const d = once(done)
+          try {
+            // A browser drops frames sent after close without a word: only OPEN (1) may claim success.
+            if (ws.readyState !== 1) throw 'WebSocket is not open'
+            ws.send(data)
+            d()
+          } catch (e) {
+            d(socketError(e))
+          }
+        },
+        close(code = 1000, reason) {
+          gl.detach()
+          try {
+            ws.close(code, reason)
+          } catch {
+            // Browsers refuse codes other than 1000 and 3000-4999 and reasons over 123 bytes: close plainly.
+            try {
+              ws.close()
+            } catch {}
+          }
+        },
+      }
+    },
+    storage: storage || (hasLocalStorage(g) ? localStorageStorage(g.localStorage) : undefined),
+    watchNetwork: g.addEventListener
+      ? (fn) => {
+          const off = listen(g, 'online', () => fn(true))
+          const off2 = listen(g, 'offline', () => fn(false))
+          if (g.navigator && g.navigator.onLine === false) fn(false)
+          return () => {
+            off()
+            off2()
+          }
+        }
+      : undefined,
+    watchApp: doc?.addEventListener
+      ? (fn) => listen(doc, 'visibilitychange', () => fn(doc.visibilityState !== 'hidden'))
+      : undefined,
+  }
+}
+
+function listen(target: any, type: string, h: () => void): () => void {
+  target.addEventListener(type, h)
+  return () => target.removeEventListener(type, h)
+}
+
+/** Reading `localStorage` throws where it is blocked (sandboxed frames, storage disabled). */
+function hasLocalStorage(g: any): boolean {
+  try {
+    return !!g.localStorage
+  } catch {
+    return false
+  }
+}
+
+/** A Web Storage (`localStorage` by default) as a `Storage`; `QuotaExceededError` becomes `STORAGE_FULL`. */
+export function localStorageStorage(ls: any = root().localStorage): Storage {
+  return makeStorage(
+    (k) => ls.getItem(k),
+    (k, v) => ls.setItem(k, v),
+    (k) => ls.removeItem(k),
+    () => {
+      const keys: string[] = []
+      for (let i = 0; i < ls.length; i++) keys.push(ls.key(i))
+      return keys
+    },
+  )
+}

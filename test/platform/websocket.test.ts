@@ -1,0 +1,248 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { WebSocket, WebSocketServer } from 'ws'
+import type { MpbusError } from '../../src/errors'
+import { localStorageStorage, webSocketPlatform } from '../../src/platform/websocket'
+import { recorder } from './fakes'
+
+let server: WebSocketServer
+let url: string
+const received: string[] = []
+
+beforeEach(async () => {
+  received.length = 0
+  server = new WebSocketServer({ port: 0, host: '127.0.0.1' })
+  await new Promise((r) => server.once('listening', r))
+  url = `ws://127.0.0.1:${(server.address() as any).port}`
+  server.on('connection', (sock) => {
+    sock.on('message', (data, isBinary) => {
+      const text = data.toString()
+      received.push(isBinary ? `bin:${text}` : text)
+      if (text === 'binary please') sock.send(Buffer.from([1, 2, 3]))
+      else if (text === 'close please') sock.close(4001, 'asked')
+      else sock.send(`echo:${text}`)
+    })
+  })
+})
+
+afterEach(async () => {
+  for (const c of server.clients) c.terminate()
+  await new Promise((r) => server.close(r))
+})
+
+const until = (f: () => boolean) =>
+  new Promise<void>((resolve, reject) => {
+    const start = Date.now()
+    const t = setInterval(() => {
+      if (f()) {
+        clearInterval(t)
+        resolve()
+      } else if (Date.now() - start > 3000) {
+        clearInterval(t)
+        reject(new Error('timed out'))
+      }
+    }, 2)
+  })
+
+describe('webSocketPlatform over ws', () => {
+  it('opens, sends text, receives text and ArrayBuffer, and sees the server close', async () => {
+    const r = recorder()
+    const s = webSocketPlatform(WebSocket).connect(url, r.listeners)
+    await until(() => r.names().includes('open'))
+    const done: unknown[] = []
+    s.send('hello', (e) => done.push(e))
+    expect(done).toEqual([undefined])
+    s.send('binary please')
+    await until(() => r.events.length >= 3)
+    expect(r.events[1]).toEqual(['message', 'echo:hello'])
+    expect(r.events[2]![1]).toBeInstanceOf(ArrayBuffer)
+    expect([...new Uint8Array(r.events[2]![1])]).toEqual([1, 2, 3])
+    s.send('close please')
+    await until(() => r.names().includes('close'))
+    expect(r.events.at(-1)).toEqual(['close', { code: 4001, reason: 'asked' }])
+    expect(received).toEqual(['hello', 'binary please', 'close please'])
+  })
+
+  it('fails a send before open or after close through done, once', async () => {
+    const r = recorder()
+    const s = webSocketPlatform(WebSocket).connect(url, r.listeners)
+    const early: unknown[] = []
+    s.send('early', (e) => early.push((e as MpbusError).code))
+    expect(early).toEqual(['SOCKET_ERROR'])
+    await until(() => r.names().includes('open'))
+    s.close()
+    const late: unknown[] = []
+    s.send('late', (e) => late.push((e as MpbusError).code))
+    expect(late).toEqual(['SOCKET_ERROR'])
+  })
+
+  it('reports nothing after close(), and the server sees the code', async () => {
+    const r = recorder()
+    let serverClose: number | undefined
+    server.on('connection', (sock) => sock.on('close', (code) => (serverClose = code)))
+    const s = webSocketPlatform(WebSocket).connect(url, r.listeners)
+    await until(() => r.names().includes('open'))
+    s.close(4002, 'bye')
+    await until(() => serverClose !== undefined)
+    expect(serverClose).toBe(4002)
+    // the client's own close event has come and gone by now
+    await new Promise((res) => setTimeout(res, 20))
+    expect(r.names()).toEqual(['open'])
+  })
+
+  it('falls back to a plain close when the code is refused, and never throws', async () => {
+    const r = recorder()
+    let serverClose: number | undefined
+    server.on('connection', (sock) => sock.on('close', (code) => (serverClose = code)))
+    const s = webSocketPlatform(WebSocket).connect(url, r.listeners)
+    await until(() => r.names().includes('open'))
+    expect(() => s.close(1006)).not.toThrow()
+    await until(() => serverClose !== undefined)
+    expect(serverClose).toBe(1005)
+  })
+
+  it('reports a refused connection as one SOCKET_ERROR and no close', async () => {
+    const port = (server.address() as any).port
+    await new Promise((res) => server.close(res))
+    for (const c of server.clients) c.terminate()
+    const r = recorder()
+    webSocketPlatform(WebSocket).connect(`ws://127.0.0.1:${port}`, r.listeners)
+    await until(() => r.events.length > 0)
+    await new Promise((res) => setTimeout(res, 20))
+    expect(r.names()).toEqual(['error'])
+    expect((r.events[0]![1] as MpbusError).code).toBe('SOCKET_ERROR')
+    expect((r.events[0]![1] as MpbusError).message).toMatch(/ECONNREFUSED/)
+    server = new WebSocketServer({ port: 0 })
+  })
+
+  it('closing while connecting reports nothing and does not crash', async () => {
+    const r = recorder()
+    webSocketPlatform(WebSocket).connect(url, r.listeners).close()
+    await new Promise((res) => setTimeout(res, 30))
+    expect(r.names()).toEqual([])
+  })
+
+  it('looks the global WebSocket up at connect, and throws NO_PLATFORM without one', () => {
+    const g = globalThis as any
+    const saved = g.WebSocket
+    try {
+      delete g.WebSocket
+      const p = webSocketPlatform()
+      expect(p.name).toBe('websocket')
+      expect(() => p.connect(url, recorder().listeners)).toThrow(
+        expect.objectContaining({ code: 'NO_PLATFORM' }),
+      )
+      g.WebSocket = WebSocket
+      const r = recorder()
+      p.connect(url, r.listeners).close()
+      expect(r.names()).toEqual([])
+    } finally {
+      if (saved) g.WebSocket = saved
+      else delete g.WebSocket
+    }
+  })
+
+  it('in Node has no storage, network or app watchers unless given', () => {
+    const p = webSocketPlatform(WebSocket)
+    expect(p.storage).toBeUndefined()
+    expect(p.watchNetwork).toBeUndefined()
+    expect(p.watchApp).toBeUndefined()
+  })
+})
+
+/** A Web Storage with a byte quota that throws like browsers do. */
+function fakeLocalStorage(quota: number) {
+  const map = new Map<string, string>()
+  return {
+    get length() {
+      return map.size
+    },
+    key: (i: number) => Array.from(map.keys())[i] ?? null,
+    getItem: (k: string) => map.get(k) ?? null,
+    setItem(k: string, v: string) {
+      let size = v.length
+      for (const [key, value] of map) if (key !== k) size += value.length
+      if (size > quota) {
+        const e = new Error("Failed to execute 'setItem' on 'Storage': Setting the value exceeded the quota.")
+        e.name = 'QuotaExceededError'
+        throw e
+      }
+      map.set(k, v)
+    },
+    removeItem: (k: string) => map.delete(k),
+  }
+}
+
+describe('localStorageStorage', () => {
+  it('round-trips and maps QuotaExceededError to STORAGE_FULL, keeping the old value', () => {
+    const s = localStorageStorage(fakeLocalStorage(10))
+    s.set('a', 'old')
+    expect(s.get('a')).toBe('old')
+    expect(s.get('nope')).toBeUndefined()
+    expect(() => s.set('a', 'x'.repeat(11))).toThrow(expect.objectContaining({ code: 'STORAGE_FULL' }))
+    expect(s.get('a')).toBe('old')
+    s.set('b', 'new')
+    expect(s.keys()).toEqual(['a', 'b'])
+    s.del('a')
+    expect(s.keys()).toEqual(['b'])
+  })
+})
+
+describe('webSocketPlatform with browser globals', () => {
+  const g = globalThis as any
+  const saved = ['localStorage', 'addEventListener', 'removeEventListener', 'navigator', 'document'].map(
+    (k) => [k, Object.getOwnPropertyDescriptor(g, k)] as const,
+  )
+  afterEach(() => {
+    for (const [k, d] of saved) {
+      if (d) Object.defineProperty(g, k, d)
+      else delete g[k]
+    }
+  })
+
+  function stubWindow(onLine: boolean) {
+    const target = new EventTarget()
+    const doc = new EventTarget() as any
+    doc.visibilityState = 'visible'
+    Object.defineProperty(g, 'navigator', { value: { onLine }, configurable: true, writable: true })
+    g.addEventListener = target.addEventListener.bind(target)
+    g.removeEventListener = target.removeEventListener.bind(target)
+    g.document = doc
+    g.localStorage = fakeLocalStorage(100)
+    return { target, doc }
+  }
+
+  it('uses localStorage, online/offline and visibilitychange', () => {
+    const { target, doc } = stubWindow(false)
+    const p = webSocketPlatform(WebSocket)
+    p.storage!.set('k', 'v')
+    expect(g.localStorage.getItem('k')).toBe('v')
+    const net: boolean[] = []
+    const stopNet = p.watchNetwork!((on) => net.push(on))
+    target.dispatchEvent(new Event('online'))
+    stopNet()
+    target.dispatchEvent(new Event('offline'))
+    expect(net).toEqual([false, true])
+    const app: boolean[] = []
+    const stopApp = p.watchApp!((v) => app.push(v))
+    doc.visibilityState = 'hidden'
+    doc.dispatchEvent(new Event('visibilitychange'))
+    doc.visibilityState = 'visible'
+    doc.dispatchEvent(new Event('visibilitychange'))
+    stopApp()
+    doc.dispatchEvent(new Event('visibilitychange'))
+    expect(app).toEqual([false, true])
+  })
+
+  it('prefers the storage it is given, and survives a localStorage that throws on access', () => {
+    stubWindow(true)
+    const mine = localStorageStorage(fakeLocalStorage(5))
+    expect(webSocketPlatform(WebSocket, mine).storage).toBe(mine)
+    Object.defineProperty(g, 'localStorage', {
+      get() {
+        throw new Error('SecurityError')
+      },
+      configurable: true,
+    })
+    expect(webSocketPlatform(WebSocket).storage).toBeUndefined()
+  })
+})

@@ -1,0 +1,166 @@
+import { afterEach, describe, expect, it } from 'vitest'
+import { WebSocket } from 'ws'
+import { createTestServer, type TestServer } from '../../src/testing/index'
+import { sleep, until } from './util'
+
+const servers: TestServer[] = []
+const sockets: WebSocket[] = []
+
+afterEach(async () => {
+  for (const ws of sockets.splice(0)) ws.terminate()
+  for (const s of servers.splice(0)) await s.close()
+})
+
+async function server(options?: Parameters<typeof createTestServer>[0]) {
+  const s = await createTestServer(options)
+  servers.push(s)
+  return s
+}
+
+async function connect(url: string) {
+  const ws = new WebSocket(url)
+  sockets.push(ws)
+  const inbox: any[] = []
+  let closed: { code: number; reason: string } | undefined
+  ws.on('message', (d, binary) => inbox.push(binary ? d : JSON.parse(d.toString())))
+  ws.on('close', (code, reason) => {
+    closed = { code, reason: reason.toString() }
+  })
+  ws.on('error', () => {})
+  await new Promise((resolve, reject) => {
+    ws.once('open', resolve)
+    ws.once('error', reject)
+  })
+  const send = (f: object | string) => ws.send(typeof f === 'string' ? f : JSON.stringify(f))
+  return { ws, inbox, send, closed: () => closed }
+}
+
+describe('test server', () => {
+  it('answers userLogin with LoginOK (openId kept or generated) and Heart with HeartOK', async () => {
+    const s = await server()
+    expect(s.url).toBe(`ws://127.0.0.1:${s.port}`)
+    const a = await connect(s.url)
+    a.send({ Operator: 'userLogin', userCode: 'c' })
+    a.send({ Operator: 'Heart' })
+    await until(() => a.inbox.length === 2, 'replies')
+    expect(a.inbox[0]).toEqual({ Operator: 'LoginOK', openId: expect.any(String) })
+    expect(a.inbox[1]).toEqual({ Operator: 'HeartOK' })
+    const b = await connect(s.url)
+    b.send({ Operator: 'userLogin', userOpenId: 'o-42' })
+    await until(() => b.inbox.length === 1, 'login reply')
+    expect(b.inbox[0]).toEqual({ Operator: 'LoginOK', openId: 'o-42' })
+    expect(s.clients()).toBe(2)
+    expect(s.received.map((r) => [r.client, r.frame.Operator])).toEqual([
+      [1, 'userLogin'],
+      [1, 'Heart'],
+      [2, 'userLogin'],
+    ])
+  })
+
+  it('lets loginOk refuse a login or add fields', async () => {
+    const s = await server({ loginOk: (f) => (f.userCode === 'bad' ? null : { role: 'admin' }) })
+    const c = await connect(s.url)
+    c.send({ Operator: 'userLogin', userCode: 'bad' })
+    c.send({ Operator: 'userLogin', userCode: 'good', userOpenId: 'o' })
+    await until(() => c.inbox.length === 2, 'replies')
+    expect(c.inbox).toEqual([{ Operator: 'LoginError' }, { Operator: 'LoginOK', openId: 'o', role: 'admin' }])
+  })
+
+  it('acks frames with an id, records a duplicate once and counts it, across reconnects of a user', async () => {
+    const s = await server()
+    const a = await connect(s.url)
+    a.send({ Operator: 'userLogin', userOpenId: 'u1' })
+    a.send({ Operator: 'Chat', MsgId: 'm1', text: 'hi' })
+    a.send({ Operator: 'Chat', MsgId: 'm1', text: 'hi' })
+    await until(() => a.inbox.length === 3, 'acks')
+    expect(a.inbox.slice(1)).toEqual([
+      { Operator: 'Ack', MsgId: 'm1' },
+      { Operator: 'Ack', MsgId: 'm1' },
+    ])
+    a.ws.close()
+    // The same user retransmits on a new connection: still a duplicate.
+    const b = await connect(s.url)
+    b.send({ Operator: 'userLogin', userOpenId: 'u1' })
+    b.send({ Operator: 'Chat', MsgId: 'm1', text: 'hi' })
+    b.send({ Operator: 'Chat', MsgId: 'm2', text: 'yo' })
+    await until(() => b.inbox.length === 3, 'acks')
+    expect(s.duplicates()).toBe(2)
+    expect(s.received.filter((r) => r.frame.Operator === 'Chat').map((r) => r.frame.MsgId)).toEqual([
+      'm1',
+      'm2',
+    ])
+    // Another user may reuse an id.
+    const c = await connect(s.url)
+    c.send({ Operator: 'userLogin', userOpenId: 'u2' })
+    c.send({ Operator: 'Chat', MsgId: 'm1' })
+    await s.waitFor((r) => r.client === 3 && r.frame.MsgId === 'm1')
+    expect(s.duplicates()).toBe(2)
+  })
+
+  it('uses a custom ack operator and id key, or none', async () => {
+    const custom = await server({ ack: { op: 'Got', idKey: 'id' } })
+    const a = await connect(custom.url)
+    a.send({ Operator: 'X', id: 7 })
+    await until(() => a.inbox.length === 1, 'ack')
+    expect(a.inbox[0]).toEqual({ Operator: 'Got', id: 7 })
+    const off = await server({ ack: false })
+    const b = await connect(off.url)
+    b.send({ Operator: 'X', MsgId: 'm' })
+    b.send({ Operator: 'X', MsgId: 'm' })
+    await off.waitFor((_r) => off.received.length === 2)
+    await sleep(20)
+    expect(b.inbox).toEqual([])
+    expect(off.duplicates()).toBe(0)
+  })
+
+  it('onFrame hooks can reply, suppress the built-in reply, and be removed', async () => {
+    const s = await server()
+    const unhook = s.onFrame((frame, reply) => {
+      if (frame.Operator === 'Ping') reply({ Operator: 'Pong' })
+      if (frame.Operator === 'Heart') return true
+    })
+    const c = await connect(s.url)
+    c.send({ Operator: 'Ping' })
+    c.send({ Operator: 'Heart' })
+    c.send('not json')
+    await s.waitFor((r) => r.frame === 'not json')
+    await sleep(20)
+    expect(c.inbox).toEqual([{ Operator: 'Pong' }])
+    unhook()
+    c.send({ Operator: 'Heart' })
+    await until(() => c.inbox.length === 2, 'HeartOK again')
+  })
+
+  it('broadcasts, sends to one client, and closes every client', async () => {
+    const s = await server()
+    const a = await connect(s.url)
+    const b = await connect(s.url)
+    s.broadcast({ Operator: 'News' })
+    s.sendTo(2, { Operator: 'Private' })
+    s.broadcast(new Uint8Array([1, 2]))
+    await until(() => a.inbox.length === 2 && b.inbox.length === 3, 'deliveries')
+    expect(a.inbox[0]).toEqual({ Operator: 'News' })
+    expect(b.inbox[1]).toEqual({ Operator: 'Private' })
+    expect([...b.inbox[2]]).toEqual([1, 2])
+    s.closeAll(4002, 'kick')
+    await until(() => a.closed() && b.closed(), 'closed')
+    expect(a.closed()).toEqual({ code: 4002, reason: 'kick' })
+    await until(() => s.clients() === 0, 'no clients')
+  })
+
+  it('stops (clients see 1006) and starts again on the same port', async () => {
+    const s = await server()
+    const port = s.port
+    const a = await connect(s.url)
+    await s.stop()
+    await until(() => a.closed(), 'client dropped')
+    expect(a.closed()!.code).toBe(1006)
+    await expect(connect(s.url)).rejects.toThrow(/ECONNREFUSED/)
+    await s.start()
+    expect(s.port).toBe(port)
+    const b = await connect(s.url)
+    b.send({ Operator: 'Heart' })
+    await until(() => b.inbox.length === 1, 'HeartOK after restart')
+    expect(s.received[s.received.length - 1]!.client).toBe(2)
+  })
+})
