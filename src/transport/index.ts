@@ -1,0 +1,369 @@
+/**
+ * The transport keeps one WebSocket alive through everything a phone does to it.
+ *
+ * One state value and two timers: `timer` (the connect timeout while `connecting`, the backoff
+ * delay while `backoff`) and the heartbeat's (only while `open`). Every transition goes through
+ * `set()`, which cancels both first, so a timer cannot outlive the state that armed it.
+ *
+ *   idle ──start()──> connecting ──open──> open ──close/error/dead──> connecting (first time)
+ *                        │    ^                                  └──> backoff ──delay──> connecting
+ *                        └────┴── timeout/error ──> backoff
+ *   offline: network down, no attempts.  suspended: app hidden, no attempts, no heartbeat.
+ *   failed: a stop code, `halt()` or `maxAttempts`; only `reconnect()` leaves it.  closed: terminal.
+ *
+ * Events are queued and delivered after each entry point (platform callback, timer, public call)
+ * has finished changing state, so a listener that calls back in (`close()` from a `close` listener)
+ * always meets a consistent transport and its own events come after the ones that caused them.
+ */
+import mitt, { type Emitter } from 'mitt'
+import { describe, MpbusError } from '../errors'
+import { createHeartbeat, HEARTBEAT_DEFAULTS, type HeartbeatOptions } from '../heartbeat'
+import type { CloseInfo, Platform, Socket, SocketData } from '../platform/types'
+
+export type TransportState =
+  | 'idle'
+  | 'connecting'
+  | 'open'
+  | 'backoff'
+  | 'offline'
+  | 'suspended'
+  | 'failed'
+  | 'closed'
+
+export interface ReconnectOptions {
+  /** Upper bound of the first backoff delay, ms. @default 500 */
+  minDelay: number
+  /** Cap of the backoff delay, ms. @default 30000 */
+  maxDelay: number
+  /** Growth of the bound per failed attempt. @default 2 */
+  factor: number
+  /** Failed reconnect attempts in a row before the transport gives up (`failed`); 0: never reconnect. @default Infinity */
+  maxAttempts: number
+  /** ms a link must stay open before the attempt count resets. @default 5000 */
+  stableAfter: number
+}
+
+export interface TransportOptions {
+  platform: Platform
+  /** The URL, or a function called for every connect (fresh token); a throw is `URL_ERROR`, a failed attempt. */
+  url: string | (() => string)
+  /** Heartbeat settings, or `false` for none. */
+  heartbeat?: Partial<HeartbeatOptions> | false
+  reconnect?: Partial<ReconnectOptions>
+  /** ms a socket may take to open before it is abandoned (`CONNECT_TIMEOUT`). @default 10000 */
+  connectTimeout?: number
+  /** Whether a close from the server is followed by a reconnect; `false` ends in `failed`. Must not throw. @default code not in `stopCodes` */
+  shouldReconnect?: (close: CloseInfo) => boolean
+  /** Close codes that end the transport (state `failed`) under the default policy. @default [4001] ("logged out elsewhere") */
+  stopCodes?: number[]
+  /** Source of the backoff jitter, in [0, 1). @default Math.random */
+  random?: () => number
+}
+
+// A type alias, not an interface: mitt needs an index-compatible record.
+export type TransportEvents = {
+  state: { from: TransportState; to: TransportState }
+  open: undefined
+  /**
+   * The link ended: emitted once for every socket that opened (and for a close the platform reports
+   * on one that did not). A close from the platform carries its code and reason; a link we abandoned
+   * carries code 4000 and why: the error's message ('heartbeat timeout'), 'offline', 'reconnect', 'closed'.
+   */
+  close: CloseInfo
+  /** Socket errors, CONNECT_TIMEOUT, HEARTBEAT_TIMEOUT, URL_ERROR, and the errors given to drop()/halt(). */
+  error: MpbusError
+  /** A raw inbound frame. */
+  message: SocketData
+  /** A reconnect is scheduled: attempt number since the last stable link, and its delay in ms (0: now). */
+  reconnecting: { attempt: number; delay: number }
+}
+
+export interface Transport {
+  readonly state: TransportState
+  on: Emitter<TransportEvents>['on']
+  off: Emitter<TransportEvents>['off']
+  /** idle -> connecting (or offline / suspended, as the platform reports); a no-op otherwise. */
+  start(): void
+  /**
+   * Sends a frame when the state is `open` and returns true. Otherwise returns false and calls
+   * `done(SOCKET_ERROR)` synchronously, before returning.
+   */
+  send(data: SocketData, done?: (error?: MpbusError) => void): boolean
+  /**
+   * From any state but closed: abandons the current link if any, resets the attempt count and
+   * connects now (or as soon as the network is up and the app visible).
+   */
+  reconnect(): void
+  /** Abandons the current link as failed (a login that timed out) and backs off; a no-op without a link. */
+  drop(error: MpbusError): void
+  /** Abandons the current link and goes to `failed` (unauthorized); only reconnect() leaves it. A no-op once failed. */
+  halt(error: MpbusError): void
+  /** Terminal: cancels every timer, closes the socket, unsubscribes from the platform. */
+  close(): void
+}
+
+export const RECONNECT_DEFAULTS: ReconnectOptions = {
+  minDelay: 500,
+  maxDelay: 30_000,
+  factor: 2,
+  maxAttempts: Infinity,
+  stableAfter: 5_000,
+}
+
+const DEFAULTS = { connectTimeout: 10_000, stopCodes: [4001], random: Math.random }
+
+/** `{ ...defaults, ...given }`, except that a field given as `undefined` keeps its default. */
+function withDefaults<T extends object>(defaults: T, given?: Partial<T>): T {
+  const out = {} as T
+  for (const key in defaults) out[key] = given && given[key] !== undefined ? given[key]! : defaults[key]
+  return out
+}
+
+/**
+ * Delay before the first retry after the app comes back: connects made while WeChat is still
+ * resuming fail with "runningState=suspend" (platform-facts §5), so the first retry comes soon.
+ */
+const RESUME_DELAY = 300
+
+export function createTransport(options: TransportOptions): Transport {
+  const { platform, url, shouldReconnect } = options
+  const { connectTimeout, stopCodes, random } = withDefaults(DEFAULTS, options)
+  const { minDelay, maxDelay, factor, maxAttempts, stableAfter } = withDefaults(
+    RECONNECT_DEFAULTS,
+    options.reconnect,
+  )
+  const emitter = mitt<TransportEvents>()
+  const queue: [keyof TransportEvents, any][] = []
+  let flushing = false
+  let state: TransportState = 'idle'
+  let socket: Socket | undefined
+  /** Bumped whenever a socket is let go, so events from an earlier socket are ignored. */
+  let generation = 0
+  /** When the current socket opened (Date.now()), 0 while it has not. */
+  let opened = 0
+  /** Reconnect attempts since the last stable link. */
+  let attempt = 0
+  let timer: ReturnType<typeof setTimeout> | undefined
+  let online = true
+  let visible = true
+  /** The app just came back: the next failed connect is retried after RESUME_DELAY. */
+  let resumed = false
+
+  const emit = <K extends keyof TransportEvents>(type: K, event: TransportEvents[K]) => {
+    queue.push([type, event])
+  }
+  const flush = () => {
+    if (flushing) return
+    flushing = true
+    try {
+      while (queue.length) {
+        const [type, event] = queue.shift()!
+        emitter.emit(type, event)
+      }
+    } finally {
+      flushing = false
+    }
+  }
+  /** Wraps an entry point: it changes state, then the events it queued are delivered. */
+  const entry =
+    <A extends unknown[]>(fn: (...a: A) => void) =>
+    (...a: A) => {
+      fn(...a)
+      flush()
+    }
+
+  const heartbeat =
+    options.heartbeat === false
+      ? undefined
+      : createHeartbeat(withDefaults(HEARTBEAT_DEFAULTS, options.heartbeat), {
+          ping: (message) => socket!.send(message),
+          dead: entry(() => retry(end(new MpbusError('HEARTBEAT_TIMEOUT', 'heartbeat timeout')), true)),
+        })
+
+  /** The one place that changes the state; it cancels every timer, then arms the new state's one. */
+  function set(to: TransportState, ms?: number, fn?: () => void): void {
+    clearTimeout(timer)
+    if (heartbeat) heartbeat.stop()
+    if (to !== state) emit('state', { from: state, to })
+    state = to
+    if (fn) timer = setTimeout(entry(fn), ms)
+  }
+
+  /**
+   * Lets go of the current socket at once, without waiting for its close event (on a frozen link
+   * it can take 30 s or never come; the adapter delivers nothing after our close()), and reports
+   * why. Returns when the link had opened, or 0.
+   */
+  function end(why?: MpbusError | string, info?: CloseInfo): number {
+    const up = opened
+    const s = socket
+    opened = 0
+    socket = undefined
+    generation++
+    if (s) s.close()
+    if (typeof why === 'object') {
+      emit('error', why)
+      why = why.message
+    }
+    if (info || up) emit('close', info || { code: 4000, reason: why! })
+    return up
+  }
+
+  /** Decides what follows when no socket is live. */
+  function go(): void {
+    if (!online) set('offline')
+    else if (!visible) set('suspended')
+    else connect()
+  }
+
+  /**
+   * After a failed connect or a lost link (`up`: when it had opened). Full-jitter backoff:
+   * delay(n) = random() * min(maxDelay, minDelay * factor^(n-1)) for attempt n = 1, 2, ...,
+   * except that the first attempt after a link that had opened is immediate, and the first after
+   * the app came back waits RESUME_DELAY. `stable` is false for drop(): that link does not count
+   * as stable however long it was up, so a login that always times out still backs off.
+   */
+  function retry(up: number, stable?: boolean): void {
+    if (up && stable && Date.now() - up >= stableAfter) attempt = 0
+    if (!online || !visible) {
+      go()
+    } else if (++attempt > maxAttempts) {
+      set('failed')
+    } else {
+      const now = up && attempt < 2 && !resumed
+      const delay = resumed
+        ? RESUME_DELAY
+        : now
+          ? 0
+          : random() * Math.min(maxDelay, minDelay * factor ** (attempt - 1))
+      resumed = false
+      emit('reconnecting', { attempt, delay })
+      now ? go() : set('backoff', delay, go)
+    }
+  }
+
+  function connect(): void {
+    let address: string
+    try {
+      address = typeof url === 'function' ? url() : url
+    } catch (e) {
+      retry(end(new MpbusError('URL_ERROR', describe(e), e)))
+      return
+    }
+    const gen = ++generation
+    const live = <A extends unknown[]>(fn: (...a: A) => void) =>
+      entry((...a: A) => gen === generation && fn(...a))
+    set('connecting', connectTimeout, () =>
+      retry(end(new MpbusError('CONNECT_TIMEOUT', `no open within ${connectTimeout} ms`))),
+    )
+    try {
+      const s = platform.connect(address, {
+        open: live(() => {
+          opened = Date.now()
+          resumed = false
+          set('open')
+          if (heartbeat) heartbeat.start()
+          emit('open', undefined)
+        }),
+        message: live((data: SocketData) => {
+          if (heartbeat && state === 'open') heartbeat.alive()
+          emit('message', data)
+        }),
+        close: live((info: CloseInfo) => {
+          const up = end(undefined, info)
+          ;(shouldReconnect ? shouldReconnect(info) : stopCodes.indexOf(info.code) < 0)
+            ? retry(up, true)
+            : set('failed')
+        }),
+        error: live((error: MpbusError) => retry(end(error), true)),
+      })
+      // A platform that reported an end synchronously, inside connect(), already moved on.
+      if (gen === generation) socket = s
+      else s.close()
+    } catch (e) {
+      retry(end(new MpbusError('SOCKET_ERROR', describe(e), e)))
+    }
+  }
+
+  // `&&` rather than `?.`: the ES2015 output of an optional call is twice as long.
+  const unwatch = [
+    // biome-ignore lint/complexity/useOptionalChain: smaller output
+    platform.watchNetwork &&
+      platform.watchNetwork(
+        entry((up: boolean) => {
+          online = up
+          if (!up && /^(connecting|open|backoff|suspended)$/.test(state)) {
+            end('offline')
+            set('offline')
+          } else if (up && state === 'offline') {
+            attempt = 0
+            go()
+          }
+        }),
+      ),
+    // biome-ignore lint/complexity/useOptionalChain: smaller output
+    platform.watchApp &&
+      platform.watchApp(
+        entry((shown: boolean) => {
+          visible = shown
+          if (!shown && /^(connecting|open|backoff)$/.test(state)) {
+            // Keep an open socket: the platform closes it itself about 5 s later (platform-facts §5),
+            // and a quick return finds it still usable. A socket still connecting is let go.
+            if (state !== 'open') end()
+            set('suspended')
+          } else if (shown && state === 'suspended') {
+            if (socket) {
+              set('open')
+              // The link may have died while we could not look: ask at once.
+              if (heartbeat) heartbeat.probe()
+            } else {
+              attempt = 0
+              resumed = true
+              go()
+            }
+          }
+        }),
+      ),
+  ]
+
+  return {
+    get state() {
+      return state
+    },
+    on: emitter.on,
+    off: emitter.off,
+    start: entry(() => {
+      if (state === 'idle') go()
+    }),
+    send(data, done) {
+      if (state === 'open') {
+        socket!.send(data, done)
+        return true
+      }
+      if (done) done(new MpbusError('SOCKET_ERROR', `cannot send while ${state}`))
+      return false
+    },
+    reconnect: entry(() => {
+      if (state === 'closed') return
+      end('reconnect')
+      attempt = 0
+      go()
+    }),
+    drop: entry((error: MpbusError) => {
+      if (socket) retry(end(error))
+    }),
+    halt: entry((error: MpbusError) => {
+      // Already failed: nothing to abandon and nothing new to report.
+      if (state !== 'failed' && state !== 'closed') {
+        end(error)
+        set('failed')
+      }
+    }),
+    close: entry(() => {
+      if (state === 'closed') return
+      end('closed')
+      set('closed')
+      for (const off of unwatch) if (off) off()
+    }),
+  }
+}

@@ -1,0 +1,331 @@
+/**
+ * Random runs of the outbox against a model of what may happen to each message: enqueue, hand out,
+ * socket success, acknowledge, disconnect (rewind), commit, timers, crash-and-reload on the same
+ * storage, quota on/off, a corrupted record, time passing. Checked all along and at the end:
+ * - the socket sees first sends in seq order (enqueue order), each with the payload it was queued with;
+ * - nothing is handed out twice unless a rewind or a reload came in between, and nothing is
+ *   delivered twice between two reloads;
+ * - a message that a successful commit stored survives a crash;
+ * - after a final reload and drain, every message was delivered, or reported dropped (expired,
+ *   overflow), or sat in a corrupted record, or was removed by the caller, or was lost to a crash
+ *   before any commit stored it.
+ */
+import fc from 'fast-check'
+import { afterEach, beforeEach, expect, it, vi } from 'vitest'
+import { createOutbox, type Envelope, type Outbox } from '../src/outbox'
+import { createQuotaStorage } from './outbox.storage'
+
+type Cmd =
+  | { t: 'enqueue'; ttl?: number }
+  | { t: 'next' }
+  | { t: 'sent'; pick: number }
+  | { t: 'ack'; pick: number }
+  | { t: 'remove'; pick: number }
+  | { t: 'rewind' }
+  | { t: 'commit' }
+  | { t: 'tick' }
+  | { t: 'crash' }
+  | { t: 'quota'; room?: number }
+  | { t: 'corrupt'; pick: number }
+  | { t: 'time'; ms: number }
+
+const cmd: fc.Arbitrary<Cmd> = fc.oneof(
+  {
+    weight: 6,
+    arbitrary: fc.record({
+      t: fc.constant('enqueue' as const),
+      ttl: fc.option(fc.integer({ min: 0, max: 3000 }), { nil: undefined }),
+    }),
+  },
+  { weight: 5, arbitrary: fc.constant({ t: 'next' as const }) },
+  { weight: 4, arbitrary: fc.record({ t: fc.constant('sent' as const), pick: fc.nat() }) },
+  { weight: 3, arbitrary: fc.record({ t: fc.constant('ack' as const), pick: fc.nat() }) },
+  { weight: 1, arbitrary: fc.record({ t: fc.constant('remove' as const), pick: fc.nat() }) },
+  { weight: 1, arbitrary: fc.constant({ t: 'rewind' as const }) },
+  { weight: 2, arbitrary: fc.constant({ t: 'commit' as const }) },
+  { weight: 2, arbitrary: fc.constant({ t: 'tick' as const }) },
+  { weight: 1, arbitrary: fc.constant({ t: 'crash' as const }) },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      t: fc.constant('quota' as const),
+      room: fc.option(fc.nat(2000), { nil: undefined, freq: 2 }),
+    }),
+  },
+  { weight: 1, arbitrary: fc.record({ t: fc.constant('corrupt' as const), pick: fc.nat() }) },
+  {
+    weight: 1,
+    arbitrary: fc.record({ t: fc.constant('time' as const), ms: fc.integer({ min: 1, max: 2000 }) }),
+  },
+)
+
+const config = fc.record({
+  ack: fc.boolean(),
+  overflow: fc.constantFrom('reject' as const, 'dropOldest' as const),
+  maxMessages: fc.integer({ min: 3, max: 30 }),
+  window: fc.integer({ min: 1, max: 6 }),
+})
+
+beforeEach(() => {
+  vi.useFakeTimers()
+})
+afterEach(() => {
+  vi.useRealTimers()
+})
+
+/** Ids in the parsable outbox records of a storage. */
+function storedIds(map: Map<string, string>): Set<string> {
+  const ids = new Set<string>()
+  for (const [key, value] of map) {
+    if (!/^p\/\d+$/.test(key)) continue
+    try {
+      for (const e of JSON.parse(value).m) ids.add(e.id)
+    } catch {}
+  }
+  return ids
+}
+
+interface Model {
+  id: string
+  seq: number
+  exp?: number
+  /** In flight. */
+  f: boolean
+}
+
+type Config = typeof config extends fc.Arbitrary<infer T> ? T : never
+
+function run(options: Config, cmds: Cmd[]): void {
+  vi.clearAllTimers()
+  let time = 0
+  const storage = createQuotaStorage()
+  /** Every message ever queued: its seq and payload. */
+  const queued = new Map<string, { seq: number; payload: number }>()
+  /** What the outbox should hold, in seq order. */
+  let model: Model[] = []
+  const delivered = new Map<string, number>() // id -> run of the app that delivered it last
+  const everDelivered = new Set<string>()
+  const dropped = new Set<string>()
+  const corrupted = new Set<string>()
+  const removed = new Set<string>()
+  const lost = new Set<string>()
+  const durable = new Set<string>()
+  const handedEver = new Set<string>()
+  let gen = 0
+  let errors = 0
+  let counter = 0
+  let lastFirstSeq = 0
+  let corruptFloor = 0
+  let events: { drops: { reason: string; ids: string[] }[]; delivered: string[] } = {
+    drops: [],
+    delivered: [],
+  }
+  let outbox!: Outbox
+
+  const boot = () => {
+    const g = ++gen
+    outbox = createOutbox({ storage, prefix: 'p', ttl: 10_000, now: () => time, ...options })
+    lastFirstSeq = 0
+    outbox.on('delivered', (e) => {
+      if (g !== gen) throw new Error('an abandoned outbox emitted')
+      expect(queued.has(e.id)).toBe(true)
+      expect(delivered.get(e.id), `${e.id} delivered twice in one run of the app`).not.toBe(g)
+      delivered.set(e.id, g)
+      everDelivered.add(e.id)
+      events.delivered.push(e.id)
+    })
+    outbox.on('drop', (d) => {
+      expect(d.error.code).toBe(d.reason === 'expired' ? 'EXPIRED' : 'DROPPED')
+      for (const e of d.envelopes) dropped.add(e.id)
+      events.drops.push({ reason: d.reason, ids: d.envelopes.map((e) => e.id) })
+    })
+    outbox.on('error', (e) => {
+      expect(['STORAGE_FULL', 'STORAGE_ERROR', 'CORRUPT_RECORD']).toContain(e.code)
+      errors++
+    })
+  }
+
+  /** Runs `f` and returns the events it caused. */
+  const watch = (f: () => void) => {
+    events = { drops: [], delivered: [] }
+    f()
+    return events
+  }
+
+  const handOut = (e: Envelope) => {
+    const known = queued.get(e.id)
+    expect(known, 'handed out something never queued').toBeDefined()
+    expect([e.seq, e.payload]).toEqual([known!.seq, known!.payload])
+    expect(delivered.get(e.id), 'handed out after delivery in the same run').not.toBe(gen)
+    if (!handedEver.has(e.id)) {
+      expect(e.seq, 'first sends in seq order').toBeGreaterThan(lastFirstSeq)
+      lastFirstSeq = e.seq
+      handedEver.add(e.id)
+    }
+  }
+
+  const next = () => {
+    const flying = model.filter((m) => m.f).length
+    const expired: string[] = []
+    let expected: Model | undefined
+    if (flying < options.window)
+      for (const m of model) {
+        if (m.f) continue
+        if (m.exp !== undefined && m.exp <= time) expired.push(m.id)
+        else {
+          expected = m
+          break
+        }
+      }
+    let e: Envelope | undefined
+    const seen = watch(() => {
+      e = outbox.next()
+    })
+    expect(seen.drops).toEqual(expired.length ? [{ reason: 'expired', ids: expired }] : [])
+    expect(e?.id, 'next() hands out the first waiting message').toBe(expected?.id)
+    model = model.filter((m) => !expired.includes(m.id))
+    if (e) {
+      handOut(e)
+      expected!.f = true
+    }
+    return e
+  }
+
+  const settle = (id: string, how: 'sent' | 'ack') => {
+    const leaves = how === 'ack' || !options.ack
+    let result: boolean | undefined
+    const seen = watch(() => {
+      if (how === 'ack') result = outbox.ack(id)
+      else outbox.sent(id)
+    })
+    expect(seen.delivered).toEqual(leaves ? [id] : [])
+    if (how === 'ack') expect(result).toBe(true)
+    if (leaves) model = model.filter((m) => m.id !== id)
+  }
+
+  const crash = () => {
+    // A dead process writes nothing more: its pending commit never runs.
+    vi.clearAllTimers()
+    const inStorage = storedIds(storage.map)
+    for (const id of durable) {
+      const gone = everDelivered.has(id) || dropped.has(id) || corrupted.has(id) || removed.has(id)
+      if (!gone) expect(inStorage.has(id), `${id} was committed but is not in storage`).toBe(true)
+    }
+    const before = model.map((m) => m.id)
+    boot()
+    const after = outbox.list()
+    const seqs = after.map((e) => e.seq)
+    expect(seqs).toEqual([...seqs].sort((a, b) => a - b))
+    for (const e of after) expect(queued.get(e.id)?.seq).toBe(e.seq)
+    const kept = new Set(after.map((e) => e.id))
+    for (const id of before) if (!kept.has(id) && !corrupted.has(id)) lost.add(id)
+    for (const id of lost) expect(durable.has(id), `${id} was committed, then lost in a crash`).toBe(false)
+    model = after.map((e) => ({ id: e.id, seq: e.seq, exp: e.expiresAt, f: false }))
+  }
+
+  boot()
+  for (const c of cmds) {
+    const flying = model.filter((m) => m.f)
+    switch (c.t) {
+      case 'enqueue': {
+        const payload = counter++
+        const waiting = model.filter((m) => !m.f)
+        const need = model.length + 1 - options.maxMessages
+        const refuse = need > 0 && (options.overflow === 'reject' || waiting.length < need)
+        let e: Envelope | undefined
+        const seen = watch(() => {
+          try {
+            e = outbox.enqueue('m', payload, c.ttl === undefined ? undefined : { ttl: c.ttl })
+          } catch (error: any) {
+            expect(error.code).toBe('OUTBOX_FULL')
+          }
+        })
+        expect(!e, 'OUTBOX_FULL exactly when full').toBe(refuse)
+        const drop = !refuse && need > 0 ? waiting.slice(0, need).map((m) => m.id) : []
+        expect(seen.drops).toEqual(drop.length ? [{ reason: 'overflow', ids: drop }] : [])
+        if (!e) break
+        // seq never goes back below a stored message's, across reloads too (corruption aside).
+        // (A corrupted record can take the only trace of the seqs up to its last with it.)
+        for (const id of durable) {
+          const { seq } = queued.get(id)!
+          if (seq > corruptFloor) expect(e.seq, 'seq went back').toBeGreaterThan(seq)
+        }
+        queued.set(e.id, { seq: e.seq, payload })
+        model = model.filter((m) => !drop.includes(m.id))
+        model.push({ id: e.id, seq: e.seq, exp: e.expiresAt, f: false })
+        break
+      }
+      case 'next':
+        next()
+        break
+      case 'sent':
+      case 'ack':
+        if (flying.length) settle(flying[c.pick % flying.length]!.id, c.t)
+        break
+      case 'remove': {
+        if (!model.length) break
+        const { id } = model[c.pick % model.length]!
+        expect(outbox.remove(id)).toBe(true)
+        removed.add(id)
+        model = model.filter((m) => m.id !== id)
+        break
+      }
+      case 'rewind':
+        outbox.rewind()
+        for (const m of model) m.f = false
+        break
+      case 'commit': {
+        const before = errors
+        outbox.commit()
+        if (errors === before) for (const m of model) durable.add(m.id)
+        break
+      }
+      case 'tick':
+        vi.runOnlyPendingTimers()
+        break
+      case 'crash':
+        crash()
+        break
+      case 'quota':
+        storage.quota = c.room === undefined ? Number.POSITIVE_INFINITY : storage.used() + c.room
+        break
+      case 'corrupt': {
+        const keys = Array.from(storage.map.keys()).filter((k) => /^p\/\d+$/.test(k))
+        if (!keys.length) break
+        const key = keys[c.pick % keys.length]!
+        for (const id of storedIds(new Map([[key, storage.map.get(key)!]]))) {
+          corrupted.add(id)
+          corruptFloor = Math.max(corruptFloor, queued.get(id)!.seq)
+        }
+        storage.map.set(key, '{"v":1,"m":[{')
+        break
+      }
+      case 'time':
+        time += c.ms
+        break
+    }
+    expect(outbox.list().map((e) => e.id)).toEqual(model.map((m) => m.id))
+    expect(outbox.size).toBe(model.length)
+  }
+
+  // Recovery: storage works again, the app restarts and drains everything.
+  storage.quota = Number.POSITIVE_INFINITY
+  crash()
+  for (let e = next(); e; e = next()) settle(e.id, options.ack ? 'ack' : 'sent')
+  expect(outbox.size).toBe(0)
+  for (const id of queued.keys()) {
+    const accounted =
+      everDelivered.has(id) || dropped.has(id) || corrupted.has(id) || removed.has(id) || lost.has(id)
+    expect(accounted, `${id} (${JSON.stringify(queued.get(id))}) vanished`).toBe(true)
+  }
+  vi.clearAllTimers()
+}
+
+it('keeps order, loses nothing unreported, and resends only after a rewind or reload', () => {
+  fc.assert(
+    fc.property(config, fc.array(cmd, { maxLength: 100, size: 'max' }), (options, cmds) =>
+      run(options, cmds),
+    ),
+    { numRuns: 400 },
+  )
+})
