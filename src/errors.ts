@@ -23,6 +23,7 @@
  * - `CONNECT_TIMEOUT`: a socket did not open within `connectTimeout`.
  * - `HEARTBEAT_TIMEOUT`: nothing arrived within `heartbeat.timeout` after a ping.
  * - `URL_ERROR`: the URL provider threw.
+ * - `LOGIN_ERROR`: the `login` function threw or its Promise rejected; counts as a failed connect.
  * - `UNAUTHORIZED`: the server answered the login with one of `ready.fail`.
  * - `TIMEOUT`: a request got no reply in time.
  * - `CLOSED`: the bus was closed before the operation could finish.
@@ -45,6 +46,7 @@ export type MpbusErrorCode =
   | 'CONNECT_TIMEOUT'
   | 'HEARTBEAT_TIMEOUT'
   | 'URL_ERROR'
+  | 'LOGIN_ERROR'
   | 'UNAUTHORIZED'
   | 'TIMEOUT'
   | 'CLOSED'
@@ -65,17 +67,19 @@ export class MpbusError extends Error {
   }
 }
 
-/** Reads a message out of whatever a platform calls an error: `{errMsg}`, `{errorMessage}`, an Error, a string. */
+/**
+ * Reads a message out of whatever a platform calls an error: `{errMsg}` (wx family), `{errorMessage}`
+ * (Alipay), an Error, a string; any other object as JSON (Alipay's bare `{"error":12}`).
+ */
 export function describe(value: unknown): string {
-  if (value == null) return String(value)
-  if (typeof value === 'string') return value
-  const v = value as { errMsg?: unknown; errorMessage?: unknown; message?: unknown; error?: unknown }
-  const text = v.errMsg ?? v.errorMessage ?? v.message
-  if (text != null) return String(text)
-  if (v.error != null) return `error ${String(v.error)}`
-  try {
-    return JSON.stringify(value)
-  } catch {
-    return String(value)
+  if (value && typeof value === 'object') {
+    for (const key of ['errMsg', 'errorMessage', 'message']) {
+      if ((value as any)[key] != null) return String((value as any)[key])
+    }
+    // Circular or holding a BigInt: only String() is left.
+    try {
+      return JSON.stringify(value)
+    } catch {}
   }
+  return String(value)
 }

@@ -1,3 +1,7 @@
+export type { Bus, BusEvents, BusOptions, BusState, Codec, LoginFrame, OpMap, SendOptions } from './bus'
+export { createBus } from './bus'
+export type { Frame, Handler } from './bus/dispatcher'
+export { bindComponent, bindPage } from './bus/page'
 export type { MpbusErrorCode } from './errors'
 export { MpbusError } from './errors'
 export type { CloseInfo, Platform, Socket, SocketData, SocketListeners, Storage } from './platform/index'

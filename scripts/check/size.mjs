@@ -4,8 +4,6 @@
 //   would bundle it again with esbuild (and cannot be told not to: size-limit 11 refuses
 //   `"esbuild": false` in a config), which changes the figure. Here such an entry goes through the
 //   file plugin only, so the figure is the gzip of the bytes a mini program ships.
-// - an entry with `import` (tree-shaken size of named exports) is skipped, with a note, while one of
-//   the names is not exported by the built file yet, instead of failing the whole run.
 
 import { existsSync, readdirSync, readFileSync } from 'node:fs'
 import { join, relative } from 'node:path'
@@ -75,8 +73,7 @@ export async function checkSize({ root, pkg }) {
       const mod = await import(pathToFileURL(files[0]).href)
       const missing = names.filter((n) => !(n in mod))
       if (missing.length) {
-        notes.push(`SKIPPED "${entry.name}": ${entry.path} does not export ${missing.join(', ')} yet`)
-        continue
+        throw new Error(`"${entry.name}": ${entry.path} does not export ${missing.join(', ')}`)
       }
       // logLevel 'error': esbuild warns that tsup's bare `import './chunk-*.js'` (its shared helpers)
       // is dropped under `sideEffects: false`; true, harmless, and not about size.

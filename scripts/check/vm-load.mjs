@@ -186,9 +186,7 @@ export async function checkVm({ root }) {
     }
 
     if (typeof index.createBus !== 'function') {
-      notes.push(
-        'SKIPPED the createBus step: index.js does not export createBus yet (the lead will make it required)',
-      )
+      failures.push('index.js does not export createBus')
     } else {
       wxRuntime = await getWx(root)
       details.push(`wx: ${wxRuntime.source}`)

@@ -15,10 +15,16 @@
  * Storage layout v1, every key under `${prefix}/`:
  * - `${prefix}/${seq}`: one record per commit, named by the seq of its first envelope, value
  *   `{"v":1,"m":[envelope, ...]}`, at most RECORD bytes. Sorting the listed keys recovers the
- *   order, so an enqueue writes its own batch and nothing else. When some envelopes of a record
- *   leave, the record is rewritten with the rest (once per commit); when all have, it is deleted.
- * - `${prefix}/seq`: the next seq, written before a commit removes an envelope at or above the
- *   mark last written there (a drained queue would otherwise restart seq, or reuse it, after a reload).
+ *   order, so an enqueue writes its own batch and nothing else.
+ * - `${prefix}/seq`: the mark, `[low, next]`. Every envelope below `low` has left the queue, so
+ *   load skips them; `next` is the next seq at that time, so a drained queue never restarts or
+ *   reuses seqs after a reload. Delivering in order (the usual case) only moves `low`: one tiny
+ *   write per commit, whatever the size of the record being drained, which is deleted once
+ *   empty. An envelope that leaves out of order (an ack out of order, `remove()` of a later one,
+ *   an overflow or expiry behind one in flight) has its record rewritten without it, once per
+ *   commit. The mark is written at most once per commit, when `low` moved or an envelope at or
+ *   above its `next` left, and before any record is rewritten or deleted.
+ * Load merges runs of small neighbouring records (see COMPACT); nothing else rewrites a record.
  */
 import mitt, { type Emitter } from 'mitt'
 import { nanoid } from 'nanoid/non-secure'
@@ -106,7 +112,9 @@ export interface Outbox {
   dispose(): void
 }
 
-const DEFAULTS = {
+type Settings = Required<Omit<OutboxOptions, 'storage'>> & Pick<OutboxOptions, 'storage'>
+
+const DEFAULTS: Settings = {
   prefix: 'mpbus',
   maxMessages: 1000,
   maxBytes: 512 * 1024,
@@ -122,24 +130,23 @@ const DEFAULTS = {
  * platform-facts §4). Platforms store the string as JSON text, whose escaped quotes add ~15%.
  */
 const RECORD = 90 * 1024
-/** Load merges runs of neighbouring records up to this size; small, since a record is rewritten as it drains. */
+/**
+ * Load merges runs of neighbouring records up to this size. A queue filled one message per tick
+ * while offline is one record per message: merging them once makes every later start-up read a
+ * few keys instead of hundreds (sync reads at start-up slow mini programs, platform-facts §4).
+ * Small, since an out-of-order removal rewrites the whole record.
+ */
 const COMPACT = 16 * 1024
 /** The bytes of `{"v":1,"m":[]}` around the envelopes. */
 const FRAME = 14
 
-/** A queued envelope, its JSON, that JSON's size, its stored record, whether it is in flight. */
+/** A queued envelope, its JSON, that JSON's size, the key of its stored record, whether it is in flight. */
 interface Item {
   e: Envelope
   j: string
   n: number
-  r?: Rec
+  k?: string
   f?: boolean
-}
-
-/** A stored record: its key and the queued items it holds. */
-interface Rec {
-  k: string
-  m: Item[]
 }
 
 /** Serializes an envelope, refusing what JSON would silently change or lose. */
@@ -154,11 +161,11 @@ function encode(envelope: Envelope): string {
         value instanceof Map ||
         value instanceof Set
       )
-        throw new TypeError(`'${key}' is ${String(value)}`)
+        throw new TypeError(key)
       return value
     })
   } catch (cause) {
-    throw new MpbusError('BAD_PAYLOAD', `${envelope.op}: ${describe(cause)}`, cause)
+    throw new MpbusError('BAD_PAYLOAD', 'circular or non-JSON payload', cause)
   }
 }
 
@@ -170,42 +177,37 @@ function pack(items: Item[]): string {
 function unpack(raw: string | undefined): Envelope[] | undefined {
   try {
     const record = JSON.parse(raw!)
-    if (record.v === 1 && record.m.every(isEnvelope)) return record.m
+    // A seq is what load orders and skips by; JSON.parse catches the usual damage (a cut-off write).
+    if (record.v === 1 && record.m.every((e: Envelope) => Number.isSafeInteger(e.seq))) return record.m
   } catch {}
 }
 
-/** Enough of an envelope to queue and order it; anything less is a corrupt record. */
-function isEnvelope(e: any): boolean {
-  return Number.isSafeInteger(e.seq) && typeof e.id === 'string' && typeof e.op === 'string'
-}
-
 export function createOutbox(options: OutboxOptions = {}): Outbox {
-  const {
-    prefix = DEFAULTS.prefix,
-    maxMessages = DEFAULTS.maxMessages,
-    maxBytes = DEFAULTS.maxBytes,
-    ttl = DEFAULTS.ttl,
-    overflow = DEFAULTS.overflow,
-    ack = DEFAULTS.ack,
-    window = DEFAULTS.window,
-    now = DEFAULTS.now,
-  } = options
+  // An option given as `undefined` keeps its default, as it would in a destructuring.
+  const settings = Object.assign({}, DEFAULTS)
+  for (const name in options) {
+    const value = options[name as keyof OutboxOptions]
+    if (value !== undefined) (settings as any)[name] = value
+  }
   /** Dropped when storage cannot be read: writing blind could overwrite records it did not see. */
-  let store = options.storage
+  let store = settings.storage
   const events = mitt<OutboxEvents>()
-  const dir = prefix + '/'
-  const seqKey = dir + 'seq'
-  /** Queued items in seq order; the unstored ones are always a suffix. */
+  const dir = settings.prefix + '/'
+  const markKey = dir + 'seq'
+  /**
+   * Queued items in seq order. The unstored ones are a suffix, the in-flight ones a prefix, and
+   * the items of one record are neighbours.
+   */
   const queue: Item[] = []
-  /** Records to rewrite or delete at the next commit. */
-  let dirty: Rec[] = []
+  /** Keys of the records to rewrite with their queued items (or delete if none) at the next commit, in order. */
+  const dirty: string[] = []
   let seq = 1
-  /** Seqs below it are covered by `seqKey` in storage. */
-  let mark = 0
-  /** An envelope at or above `mark` left: the next commit writes `seqKey` before anything else. */
+  /** The mark as stored (see the top of this module). */
+  let low = 0
+  let high = 0
+  /** An envelope at or above `high` left: the next commit writes the mark before anything else. */
   let lowered = false
   let bytes = 0
-  let flying = 0
   let loaded = false
   /** Enqueued since the last commit: `next()` must commit before it hands anything out. */
   let fresh = false
@@ -218,10 +220,13 @@ export function createOutbox(options: OutboxOptions = {}): Outbox {
     )
   }
 
+  /** What the last `get` or `keys` returned. */
+  let got: any
+
   /** Runs one storage call; a failure is reported, never thrown. */
-  function attempt(call: (storage: Storage) => void): boolean {
+  function attempt(method: keyof Storage, key?: string, value?: string): boolean {
     try {
-      call(store!)
+      got = (store as any)[method](key, value)
       return true
     } catch (error) {
       report(error)
@@ -233,6 +238,15 @@ export function createOutbox(options: OutboxOptions = {}): Outbox {
     if (store && !timer) timer = setTimeout(commit, 0)
   }
 
+  function touch(key: string): void {
+    if (dirty.indexOf(key) < 0) dirty.push(key)
+  }
+
+  /** The lowest seq still queued: what the mark's `low` should say. */
+  function head(): number {
+    return queue.length ? queue[0]!.e.seq : seq
+  }
+
   function track(e: Envelope, j: string): Item {
     const item = { e, j, n: byteLength(j) }
     queue.push(item)
@@ -240,28 +254,27 @@ export function createOutbox(options: OutboxOptions = {}): Outbox {
     return item
   }
 
-  /** Takes an item out of the queue; its record is rewritten at the next commit. */
+  /** Takes an item out of the queue; storage follows at the next commit. */
   function take(item: Item): void {
-    queue.splice(queue.indexOf(item), 1)
+    // Delivery takes the head almost always: shift() is cheap where splice() moves every item.
+    const index = queue[0] === item ? 0 : queue.indexOf(item)
+    if (index) queue.splice(index, 1)
+    else queue.shift()
     bytes -= item.n
-    if (item.f) flying--
-    if (item.e.seq >= mark) lowered = true
-    const record = item.r
-    if (record) {
-      record.m.splice(record.m.indexOf(item), 1)
-      if (dirty.indexOf(record) < 0) dirty.push(record)
-    }
+    if (item.e.seq >= high) lowered = true
+    // The head of the queue leaves under the low mark, with no rewrite, and its record goes once
+    // the new head is not in it; anything else leaves a gap that only a rewrite can close.
+    if (item.k && (index || queue[0]?.k !== item.k)) touch(item.k)
     schedule()
   }
 
   function drop(reason: DropReason, items: Item[]): void {
     if (!items.length) return
     items.forEach(take)
-    const expired = reason === 'expired'
     events.emit('drop', {
       reason,
       envelopes: items.map((item) => item.e),
-      error: new MpbusError(expired ? 'EXPIRED' : 'DROPPED', `${items.length} ${reason}`),
+      error: new MpbusError(reason === 'expired' ? 'EXPIRED' : 'DROPPED', reason),
     })
   }
 
@@ -269,38 +282,28 @@ export function createOutbox(options: OutboxOptions = {}): Outbox {
   function makeRoom(n: number): void {
     let count = queue.length + 1
     let size = bytes + n
+    const full = () => count > settings.maxMessages || size > settings.maxBytes
+    // The common case, room to spare, must not walk the queue: enqueue stays O(1).
+    if (!full()) return
     const out: Item[] = []
-    for (const item of queue) {
-      if ((count <= maxMessages && size <= maxBytes) || overflow !== 'dropOldest') break
-      if (!item.f) {
+    for (const item of queue)
+      if (full() && settings.overflow === 'dropOldest' && !item.f) {
         out.push(item)
         count--
         size -= item.n
       }
-    }
-    if (count > maxMessages || size > maxBytes)
-      throw new MpbusError('OUTBOX_FULL', `${queue.length} messages, ${bytes} bytes`)
+    if (full()) throw new MpbusError('OUTBOX_FULL', 'outbox full')
     drop('overflow', out)
   }
 
-  function pull(id: string): Item | undefined {
+  /** Takes `id` out of the queue, reporting it `delivered` if asked; false for unknown ids. */
+  function settle(id: string, delivered?: boolean): boolean {
     const item = queue.find((item) => item.e.id === id)
-    if (item) take(item)
-    return item
-  }
-
-  function settle(id: string): boolean {
-    const item = pull(id)
-    if (item) events.emit('delivered', item.e)
+    if (item) {
+      take(item)
+      if (delivered) events.emit('delivered', item.e)
+    }
     return !!item
-  }
-
-  /** Writes `items` as one record under `key`. */
-  function put(key: string, items: Item[]): boolean {
-    const record = { k: key, m: items }
-    const ok = attempt((s) => s.set(key, pack(items)))
-    if (ok) for (const item of items) item.r = record
-    return ok
   }
 
   function commit(): void {
@@ -308,94 +311,100 @@ export function createOutbox(options: OutboxOptions = {}): Outbox {
     timer = undefined
     fresh = false
     if (!store) return
-    if (lowered && attempt((s) => s.set(seqKey, String(seq)))) {
+    const next = head()
+    if ((next > low || lowered) && attempt('set', markKey, JSON.stringify([next, seq]))) {
+      low = next
+      high = seq
       lowered = false
-      mark = seq
     }
-    // Removals wait for the seq mark: without it, a kill could bring back an older seq.
+    // Rewrites and deletes wait for the mark (without it, a kill could bring back an older seq),
+    // and stop at the first failure: a merged record must be written before its parts go.
     if (!lowered)
-      dirty = dirty.filter((r) => !attempt((s) => (r.m.length ? s.set(r.k, pack(r.m)) : s.del(r.k))))
+      while (dirty.length) {
+        const key = dirty[0]!
+        const items = queue.filter((item) => item.k === key)
+        if (!attempt(items.length ? 'set' : 'del', key, pack(items))) break
+        dirty.shift()
+      }
     // New items, in records of at most RECORD bytes. Stop at the first failure so the
     // unstored items stay a suffix of the queue (and keys keep following seq order).
-    let start = queue.length
-    while (start && !queue[start - 1]!.r) start--
-    while (start < queue.length) {
-      let end = start + 1
-      let size = FRAME + queue[start]!.n
-      while (end < queue.length && size + queue[end]!.n + 1 <= RECORD) size += queue[end++]!.n + 1
-      if (!put(dir + queue[start]!.e.seq, queue.slice(start, end))) return
-      start = end
+    const items = queue.filter((item) => !item.k)
+    while (items.length) {
+      let end = 1
+      let size = FRAME + items[0]!.n
+      while (end < items.length && size + items[end]!.n + 1 <= RECORD) size += items[end++]!.n + 1
+      const batch = items.splice(0, end)
+      const key = dir + batch[0]!.e.seq
+      if (!attempt('set', key, pack(batch))) return
+      for (const item of batch) item.k = key
     }
   }
 
   /**
-   * Loads the records in seq order, and merges runs of small neighbours (up to COMPACT bytes) into
-   * their first: every record was just read anyway, and a merge saves a read per record at each
-   * later load and a delete each as they drain. The merged record is written before the rest are
-   * deleted; a kill in between leaves duplicates that the next load skips. A read that fails stops
-   * the load, and storage is not used again (see `store`).
+   * Loads the records in seq order, skipping envelopes below the mark's `low` and any seen
+   * already (a merge cut short by a kill leaves duplicates), and merges runs of small neighbours
+   * (up to COMPACT bytes) into the first of the run: commit rewrites that one before it deletes
+   * the rest. A read that fails stops the load, and storage is not used again (see `store`).
    */
   function load(): void {
     if (loaded) return
     loaded = true
-    let keys: string[] = []
-    let raw: string | undefined
-    const get = (key: string) => {
-      const ok = attempt((s) => {
-        raw = s.get(key)
-      })
+    const read = (key?: string) => {
+      const ok = attempt(key ? 'get' : 'keys', key)
       if (!ok) store = undefined
       return ok
     }
-    if (
-      !store ||
-      !attempt((s) => {
-        keys = s.keys()
-      })
-    )
-      return
-    if (keys.indexOf(seqKey) >= 0 && get(seqKey)) seq = mark = Number(raw) || 0
-    const firsts = keys
-      .map((key) => key.slice(dir.length))
-      .filter((name, i) => keys[i] === dir + name && /^[1-9]\d*$/.test(name))
-      .map(Number)
-      .sort((a, b) => a - b)
-    let last = 0
-    let run: Rec[] = []
+    if (!store || !read()) return
+    const keys: string[] = got
+    if (!read(markKey)) return
+    try {
+      const mark = JSON.parse(got)
+      if (mark.every(Number.isSafeInteger)) [low = 0, high = 0] = mark
+    } catch {}
+    /** The last seq loaded: envelopes at or below it are skipped. */
+    let last = low - 1
+    /** The record the current run of small records merges into, and the run's size so far. */
+    let run = ''
     let size = 0
-    const merge = () => {
-      const m = ([] as Item[]).concat(...run.map((r) => r.m))
-      if (run.length > 1 && put(run[0]!.k, m))
-        for (const r of run.slice(1)) {
-          r.m = []
-          dirty.push(r)
-        }
-      run = []
-      size = 0
-    }
-    for (const first of firsts) {
-      const key = dir + first
-      if (!get(key)) return
+    const names = keys
+      .map((key) => key.slice(dir.length))
+      .filter((name, i) => keys[i] === dir + name && /^\d+$/.test(name))
+      .sort((a, b) => +a - +b)
+    for (const name of names) {
+      const key = dir + name
+      if (!read(key)) return
+      const raw: string = got
       const envelopes = unpack(raw)
       if (!envelopes) {
         report(new MpbusError('CORRUPT_RECORD', key, raw))
-        attempt((s) => s.del(key))
+        attempt('del', key)
         continue
       }
-      const record: Rec = { k: key, m: [] }
-      // Envelopes at or below `last` were loaded already: a compaction was cut short by a kill.
-      for (const e of envelopes) if (e.seq > last) record.m.push(track(e, JSON.stringify(e)))
-      for (const item of record.m) item.r = record
-      if (record.m.length < envelopes.length) dirty.push(record)
-      if (!record.m.length) continue
-      last = record.m[record.m.length - 1]!.e.seq
-      // Chars, not bytes: at most 3 x COMPACT bytes, still well under RECORD.
-      if (size + raw!.length > COMPACT) merge()
-      run.push(record)
-      size += raw!.length
+      if (!(run && size + raw.length <= COMPACT)) {
+        run = key
+        size = 0
+      }
+      size += raw.length
+      let kept = false
+      for (const e of envelopes)
+        if (e.seq > last) {
+          last = e.seq
+          track(e, JSON.stringify(e)).k = run
+          kept = true
+        }
+      if (!kept) {
+        // Nothing in it is queued any more (delivered, or loaded already): deleted, and no run starts here.
+        touch(key)
+        if (run === key) run = ''
+      } else if (run !== key) {
+        // Merged into the run: commit rewrites the run's record first, then deletes this one.
+        touch(run)
+        touch(key)
+      }
     }
-    merge()
-    seq = Math.max(seq, last + 1)
+    seq = Math.max(seq, high, last + 1)
+    // Nothing below the head is left to skip: counting the mark as written saves a write.
+    low = head()
     schedule()
   }
 
@@ -404,13 +413,13 @@ export function createOutbox(options: OutboxOptions = {}): Outbox {
     off: events.off,
     enqueue(op, payload, options) {
       load()
-      const createdAt = now()
-      const life = options && options.ttl !== undefined ? options.ttl : ttl
+      const createdAt = settings.now()
+      const life = options && options.ttl !== undefined ? options.ttl : settings.ttl
       const draft: Envelope = { id: nanoid(), seq, op, payload, createdAt }
       if (life < Infinity) draft.expiresAt = createdAt + life
       const j = encode(draft)
       const n = byteLength(j)
-      if (n + FRAME > RECORD) throw new MpbusError('TOO_LARGE', `${op}: ${n} bytes`)
+      if (n + FRAME > RECORD) throw new MpbusError('TOO_LARGE', `${n} bytes`)
       makeRoom(n)
       seq++
       // The queue holds what storage holds: a later change to `payload` by the caller does not leak in.
@@ -423,36 +432,36 @@ export function createOutbox(options: OutboxOptions = {}): Outbox {
     next() {
       load()
       // Only new messages must be stored before they are sent; removals wait for the timer,
-      // so the acks of one tick cost one rewrite per record, not one per ack.
+      // so the acks of one tick cost one write, not one per ack.
       if (fresh) commit()
       const expired: Item[] = []
       let found: Item | undefined
-      const time = now()
-      if (flying < window)
-        for (const item of queue) {
-          if (item.f) continue
-          if ((item.e.expiresAt as number) <= time) expired.push(item)
-          else {
-            found = item
-            break
-          }
+      let flying = 0
+      const time = settings.now()
+      // In-flight items are a prefix of the queue: handed out in order, all waiting again on rewind.
+      for (const item of queue) {
+        if (item.f) flying++
+        else if (flying >= settings.window) break
+        else if ((item.e.expiresAt as number) <= time) expired.push(item)
+        else {
+          found = item
+          break
         }
+      }
       drop('expired', expired)
       if (found) {
         found.f = true
-        flying++
         return found.e
       }
     },
     sent(id) {
-      if (!ack) settle(id)
+      if (!settings.ack) settle(id, true)
     },
-    ack: settle,
+    ack: (id) => settle(id, true),
     rewind() {
       for (const item of queue) item.f = false
-      flying = 0
     },
-    remove: (id) => !!pull(id),
+    remove: (id) => settle(id),
     list() {
       load()
       return queue.map((item) => item.e)

@@ -1,8 +1,8 @@
 import { MpbusError } from '../errors'
-import { alipayPlatform } from './alipay'
 import { miniProgramPlatform } from './mini-program'
 import type { Platform } from './types'
-import { root, webSocketPlatform } from './websocket'
+// The mini program build (miniprogram_dist) swaps this for websocket.stub.ts.
+import { webSocketPlatform } from './websocket'
 
 declare const my: any
 declare const tt: any
@@ -11,26 +11,32 @@ declare const qq: any
 declare const wx: any
 declare const uni: any
 declare const Taro: any
+declare const WebSocket: unknown
 
 /**
- * The mini program globals in the order they are tried, each read through `typeof` so an
- * undeclared one never throws (in a mini program they are variables, not always on `globalThis`).
+ * The mini program globals in the order they are tried, each read only when asked: in a mini
+ * program they are variables, not always on `globalThis`, and reading an undeclared one throws.
  * The native APIs come first and `wx` last of them: other platforms and transpilers define a
  * `wx` shim for WeChat code (QQ aliases it; antmove-style converters shim it on Alipay), and the
  * native object is the faithful one. The framework wrappers `uni` and `Taro` come after every
  * native global because they wrap it: on WeChat, `wx` attaches listeners synchronously where
  * Taro's Promise attaches them late (platform-facts §3).
  */
-function globals(): [string, any][] {
-  return [
-    ['my', typeof my !== 'undefined' && my],
-    ['tt', typeof tt !== 'undefined' && tt],
-    ['swan', typeof swan !== 'undefined' && swan],
-    ['qq', typeof qq !== 'undefined' && qq],
-    ['wx', typeof wx !== 'undefined' && wx],
-    ['uni', typeof uni !== 'undefined' && uni],
-    ['taro', typeof Taro !== 'undefined' && Taro],
-  ]
+const GLOBALS: Record<string, () => any> = {
+  my: () => my,
+  tt: () => tt,
+  swan: () => swan,
+  qq: () => qq,
+  wx: () => wx,
+  uni: () => uni,
+  taro: () => Taro,
+}
+
+/** The global called `name`, or undefined where it is not declared. */
+function read(name: string): any {
+  try {
+    return GLOBALS[name]!()
+  } catch {}
 }
 
 /**
@@ -45,15 +51,20 @@ export function toPlatform(value: any): Platform {
     throw new MpbusError('NO_PLATFORM', 'not a platform')
   }
   let name = 'wx'
-  for (const [n, api] of globals()) if (api === value) name = n
-  return name === 'my' || (name === 'wx' && value.offSocketClose && !value.$on && !value.getEnv)
-    ? alipayPlatform(value)
-    : miniProgramPlatform(value, name)
+  for (const n in GLOBALS) if (read(n) === value) name = n
+  // The name 'my' selects Alipay's dialect.
+  return miniProgramPlatform(
+    value,
+    name === 'wx' && value.offSocketClose && !value.$on && !value.getEnv ? 'my' : name,
+  )
 }
 
 /** The first mini program global with `connectSocket`, else the browser's `WebSocket`. */
 export function detectPlatform(): Platform {
-  for (const [, api] of globals()) if (api && typeof api.connectSocket === 'function') return toPlatform(api)
-  if (root().WebSocket) return webSocketPlatform()
+  for (const n in GLOBALS) {
+    const api = read(n)
+    if (api && typeof api.connectSocket === 'function') return toPlatform(api)
+  }
+  if (typeof WebSocket !== 'undefined') return webSocketPlatform()
   throw new MpbusError('NO_PLATFORM', 'no platform found')
 }

@@ -1,54 +1,101 @@
 import { MpbusError } from '../errors'
-import { attach, closeTask, guard, makeStorage, miniApp, miniNetwork, sendTask, socketError } from './shared'
+import type { Guard } from './shared'
+import { attach, closeTask, guard, makeStorage, miniApp, miniNetwork, sendTask, unwrap } from './shared'
 import type { Platform, Socket, SocketListeners } from './types'
 
 /**
  * The SocketTask-style adapter: `wx`, `qq`, `swan`, `tt`, `uni` and `Taro` (platform-facts §1, §3).
  * Pass the API object itself: `miniProgramPlatform(wx)`, `miniProgramPlatform(Taro, 'taro')`.
+ *
+ * The name `'my'` selects Alipay's dialect (what `alipayPlatform(my)` does): `connectSocket({multiple:
+ * true})` gives a SocketTask; an old base library, or app.json's `connectSocketDefaultMultiple` off,
+ * gives nothing and only the one global socket (platform-facts §2). Storage takes objects and
+ * reports failures in its return value (§4).
  */
 export function miniProgramPlatform(api: any, name = 'wx'): Platform {
+  const alipay = name === 'my'
+  // Alipay's global socket: its guard, once the fallback is in use, and how many close events the
+  // global sockets we closed still owe: those must not reach the next socket's handlers.
+  let cur: Guard | undefined
+  let owed = 0
+  const release = () => {
+    if (cur && !cur.done()) {
+      cur.detach()
+      owed++
+      try {
+        api.closeSocket()
+      } catch {}
+    }
+  }
+  // Storage calls: `(key, data)`, or Alipay's `({key, data})`.
+  const store = (method: string, key: string, data?: string) =>
+    alipay ? api[method]({ key, data }) : api[method](key, data)
   return {
     name,
     connect(url: string, listeners: SocketListeners): Socket {
       const g = guard(listeners)
+      if (cur) {
+        // One global socket only: close the previous one and drop its handlers first, as
+        // websocket-heartbeat-miniprogram does (anchors-heartbeat §2).
+        release()
+        for (const n of ['Open', 'Message', 'Error', 'Close']) api['offSocket' + n]()
+      }
       let task: any
-      // uni-app returns a task only when a callback is passed (platform-facts §3), and a
-      // refused connect (wx: domain not allowed, suspended app) may report only through `fail`.
-      const res = api.connectSocket({ url, fail: (e: unknown) => g.error(socketError(e)) })
+      // uni-app returns a task only when a callback is passed (platform-facts §3), and a refused
+      // connect (wx: domain not allowed, suspended app) may report only through `fail`.
+      // `multiple` is left out (undefined) for the others: uni-app passes it through to Alipay.
+      const res = api.connectSocket({ url, multiple: alipay || undefined, fail: g.error })
       if (res && typeof res.then === 'function') {
         // Taro: a Promise that resolves after the native `success` (platform-facts §3, Taro row),
         // so `onOpen` may already have fired. Taro's typings declare `readyState` (unlike wx,
         // where it is internal: §1), so only here it tells whether the open (1) or close (3) was missed.
         // Without it the first frame stands in for `onOpen` (see `guard`), and the caller's
         // connect timeout covers the rest.
-        res.then(
-          (t: any) => {
-            task = t
-            attach(t, g, data)
-            if (g.done()) closeTask(t, g)
-            else if (t.readyState === 1) g.open()
-            else if (t.readyState === 3) g.close({ code: 1006, reason: '' })
-          },
-          (e: unknown) => g.error(socketError(e)),
-        )
-      } else {
-        if (!res) throw new MpbusError('SOCKET_ERROR', 'no SocketTask')
+        res.then((t: any) => {
+          task = t
+          attach(t, g)
+          if (g.done()) closeTask(t, g)
+          else if (t.readyState === 1) g.open()
+          else if (t.readyState === 3) g.close({ code: 1006 })
+        }, g.error)
+      } else if (res) {
         task = res
         // Synchronously, before returning: WeChat may miss `onOpen` otherwise (platform-facts §1).
-        attach(task, g, data)
+        attach(task, g)
+      } else if (alipay) {
+        // The fallback. Handlers go on synchronously, before any event can come.
+        cur = g
+        api.onSocketOpen(() => {
+          // Whether a closed global socket reports its close at all is undocumented (platform-facts §2):
+          // one still owed when the new socket opens is not coming, and must not eat the new one's.
+          owed = 0
+          g.open()
+        })
+        api.onSocketMessage((r: any) => g.message(unwrap(r)))
+        api.onSocketError(g.error)
+        api.onSocketClose((r: any) => (owed ? owed-- : g.close(r)))
+        return {
+          send: (d, done) => sendTask({ send: (o: any) => api.sendSocketMessage(o) }, d, done),
+          // A socket replaced by a newer connect is already released.
+          close: () => g === cur && release(),
+        }
+      } else {
+        throw new MpbusError('SOCKET_ERROR', 'no SocketTask')
       }
       return {
         send: (d, done) => sendTask(task, d, done),
-        // A Taro task still pending is closed by the `then` above when it arrives.
         close: (code, reason) => closeTask(task, g, code, reason),
       }
     },
     storage: api.setStorageSync
       ? makeStorage(
-          (k) => api.getStorageSync(k),
-          // Throws when full (platform-facts §4): `makeStorage` maps it to STORAGE_FULL.
-          (k, v) => api.setStorageSync(k, v),
-          (k) => api.removeStorageSync(k),
+          (key) => {
+            const v = store('getStorageSync', key)
+            return alipay ? v.data : v
+          },
+          // wx throws when full, Alipay returns its failures (platform-facts §4): `makeStorage` reads both.
+          (key, value) => store('setStorageSync', key, value),
+          (key) => store('removeStorageSync', key),
           () => api.getStorageInfoSync().keys,
         )
       : undefined,
@@ -56,5 +103,3 @@ export function miniProgramPlatform(api: any, name = 'wx'): Platform {
     watchApp: miniApp(api),
   }
 }
-
-const data = (r: any) => r.data

@@ -1,9 +1,9 @@
 import { MpbusError } from '../errors'
-import { closeInfo, guard, makeStorage, once, socketError } from './shared'
+import { guard, makeStorage, once, toError } from './shared'
 import type { Platform, Socket, SocketListeners, Storage } from './types'
 
 /** The global object, looked up when needed (never at import): `globalThis` is missing on old mini program clients. */
-export function root(): any {
+function root(): any {
   return typeof globalThis !== 'undefined' ? globalThis : {}
 }
 
@@ -23,11 +23,11 @@ export function webSocketPlatform(WebSocketCtor?: any, storage?: Storage): Platf
       const ws = new C(url)
       ws.binaryType = 'arraybuffer'
       // Never removed: with `ws` an 'error' with no listener would crash Node. The guard silences them.
-      ws.onopen = () => gl.open()
+      ws.onopen = gl.open
       ws.onmessage = (e: any) => gl.message(e.data)
-      ws.onclose = (e: any) => gl.close(closeInfo(e))
+      ws.onclose = gl.close
       // A browser's error event says nothing; `ws` gives a message.
-      ws.onerror = (e: any) => gl.error(socketError(e.message || 'WebSocket error'))
+      ws.onerror = (e: any) => gl.error(e.message || 'WebSocket error')
       return {
         send(data, done) {
           const d = once(done)
@@ -37,7 +37,7 @@ export function webSocketPlatform(WebSocketCtor?: any, storage?: Storage): Platf
             ws.send(data)
             d()
           } catch (e) {
-            d(socketError(e))
+            d(toError('SOCKET_ERROR', e))
           }
         },
         close(code = 1000, reason) {

@@ -19,7 +19,15 @@ export type {
 export { createMyRuntime } from './my-runtime'
 export type { RuntimeControl, RuntimeCounters, RuntimeOptions } from './runtime-core'
 export { createStorageArea, StorageArea } from './runtime-core'
-export type { FrameHook, ReceivedFrame, TestServer, TestServerOptions } from './test-server'
+export type {
+  FrameHook,
+  ReceivedFrame,
+  Route,
+  RouteContext,
+  TestServer,
+  TestServerOptions,
+  UserStats,
+} from './test-server'
 export { createTestServer } from './test-server'
 export type {
   WxCallbacks,

@@ -1,14 +1,36 @@
 /**
- * A `ws` server on loopback that speaks the seeds' protocol (shared/seeds/004): JSON frames routed
- * by their `Operator` field.
+ * The reference server: a `ws` server that speaks the seeds' protocol (shared/seeds/004), JSON frames
+ * routed by their `Operator` field. It is the test kit's server, the demo's server, and the place to
+ * start a Node backend from.
  *
- *   client ─ {Operator:'userLogin', userOpenId?} ─▶  ◀─ {Operator:'LoginOK', openId}
- *   client ─ {Operator:'Heart'} ─────────────────▶  ◀─ {Operator:'HeartOK'}
- *   client ─ {Operator:…, MsgId:'m1'} ───────────▶  ◀─ {Operator:'Ack', MsgId:'m1'}   (when `ack` is on)
+ *   client ─ {Operator:'userLogin', userCode?, userOpenId?} ─▶  ◀─ {Operator:'LoginOK', openId}
+ *   client ─ {Operator:'Heart'} ────────────────────────────▶  ◀─ {Operator:'HeartOK'}
+ *   client ─ {Operator:…, MsgId:'m1', …} ───────────────────▶  ◀─ {Operator:'Ack', MsgId:'m1'}  (when `ack` is on)
  *
- * It records every frame it receives, in arrival order. A frame whose id was already seen from the
- * same user (the `openId` of its login, or the connection when it has not logged in) is a duplicate:
- * it is acked again but not recorded twice, and counted in `duplicates()`.
+ * What happens to one frame, in order:
+ * 1. Duplicate removal. A frame with an id (`MsgId`) whose id is in its user's window of recent ids
+ *    is a repeat: a client resends what it sent but never saw acknowledged (a reset, a frozen link).
+ *    It is acked again (the client needs that Ack to let the message go) but recorded and routed
+ *    only once. The user is the `openId` of the connection's login, or the connection itself before
+ *    one. The window is bounded: the last `dedupWindow` ids per user, oldest forgotten first. mpbus
+ *    resends only what is still in its outbox, at most `outbox.maxMessages` (1000 by default), so a
+ *    window ten times that catches every repeat.
+ * 2. `onFrame` hooks (tests): they see every frame, repeats included, and can take it over.
+ * 3. The route for its operator, from a `Map` (an operator named `__proto__` is an ordinary key):
+ *    `userLogin` and `Heart` are built in; add yours with `routes` or `route()`.
+ * 4. The Ack, after the route ran: acknowledge only what you have taken responsibility for.
+ *
+ * What a production server must add (this one keeps everything in memory, in one process):
+ * - Authentication. This server believes the `userOpenId` a client sends. A real one exchanges the
+ *   `wx.login` code for the openId on its side (WeChat's `code2session`) and trusts only that, or a
+ *   session token it issued.
+ * - A persistent seen-id window. Here `stop()`/`start()` keep the window because the process lives
+ *   on; a real restart would forget it and let every in-flight resend through twice. Store it
+ *   (Redis `SET seen:{openId}:{MsgId} 1 NX EX 604800` is an atomic check-and-remember; or a capped
+ *   sorted set per user) and write it in the same transaction as the message's effect when you can.
+ * - Several nodes: a client reconnects to whichever node the load balancer picks, so the window must
+ *   be shared between them (the same Redis), not kept per process.
+ * - Bounds on users: the window is bounded per user, but this server never forgets a user.
  */
 import type { AddressInfo } from 'node:net'
 import { WebSocket, WebSocketServer } from 'ws'
@@ -16,13 +38,25 @@ import { WebSocket, WebSocketServer } from 'ws'
 export interface TestServerOptions {
   /** @default 0 (any free port) */
   port?: number
-  /** Ack frames that carry an id. `false` turns acks off. @default { op: 'Ack', idKey: 'MsgId' } */
+  /** Ack frames that carry an id. `false` turns acks off (and duplicate removal, which needs ids). @default { op: 'Ack', idKey: 'MsgId' } */
   ack?: { op?: string; idKey?: string } | false
   /**
    * Decides a login: return fields to merge into the `LoginOK` reply, or `null` to refuse it with
-   * `{Operator: 'LoginError'}`. @default every login succeeds
+   * `{Operator: 'LoginError'}`. An `openId` among the fields names the user (a `code2session`
+   * stand-in); otherwise it is the frame's `userOpenId`, or one made up from the connection number.
+   * @default every login succeeds
    */
   loginOk?: (frame: any) => object | null
+  /** How many recent message ids are remembered per user for duplicate removal. @default 10000 */
+  dedupWindow?: number
+  /**
+   * Reads a per-user sequence number from a frame, for the order check in `stats()`: a first
+   * arrival numbered below one already seen from the same user counts as out of order.
+   * @default none (no order check)
+   */
+  sequence?: (frame: any) => number | undefined
+  /** More routes, by operator; they replace a built-in route of the same name. */
+  routes?: Map<string, Route>
 }
 
 export interface ReceivedFrame {
@@ -34,22 +68,52 @@ export interface ReceivedFrame {
   at: number
 }
 
-/** Return `true` to mark the frame handled: the built-in reply (LoginOK, HeartOK, Ack) is skipped. */
+/** What a route gets besides the frame. */
+export interface RouteContext {
+  /** The connection number. */
+  client: number
+  /** The user the connection belongs to: its login's `openId`, or `client:N` before a login. */
+  user: string
+  reply(frame: object | string): void
+  /** Makes `openId` the connection's user from now on (what a login route does). */
+  login(openId: string): void
+}
+
+export type Route = (frame: any, context: RouteContext) => void
+
+/** Return `true` to mark the frame handled: the route (LoginOK, HeartOK, yours) and the Ack are skipped. */
 export type FrameHook = (
   frame: any,
   reply: (frame: object | string) => void,
   client: number,
 ) => undefined | boolean
 
+/** Counts for one user (see `stats()`). */
+export interface UserStats {
+  /** Distinct messages (frames with an id) received. */
+  received: number
+  /** Repeats of an id still in the window: acked again, not recorded or routed again. */
+  duplicates: number
+  /** First arrivals numbered (by `sequence`) below the highest number already seen. */
+  outOfOrder: number
+  /** The highest `sequence` number seen, or -Infinity. */
+  highest: number
+}
+
 export interface TestServer {
   readonly port: number
   /** `ws://127.0.0.1:PORT` */
   readonly url: string
+  /** Every frame received, repeats excepted, in arrival order. */
   readonly received: ReceivedFrame[]
   /** Connected clients. */
   clients(): number
-  /** Frames that repeated an id already recorded for the same user. */
+  /** Frames that repeated an id already recorded for the same user (all users). */
   duplicates(): number
+  /** Counts per user, keyed by openId (or `client:N` for frames before a login). */
+  stats(): Map<string, UserStats>
+  /** Adds or replaces the route of an operator; returns the function that removes it. */
+  route(op: string, handler: Route): () => void
   /** Sends to every client: an object as JSON, a string as is, binary as a binary frame. */
   broadcast(frame: object | string | ArrayBuffer | Uint8Array): void
   sendTo(client: number, frame: object | string | ArrayBuffer | Uint8Array): void
@@ -58,26 +122,52 @@ export interface TestServer {
   onFrame(hook: FrameHook): () => void
   /** Resolves with the first received frame (already recorded or still to come) that matches. */
   waitFor(match: (entry: ReceivedFrame) => boolean, timeout?: number): Promise<ReceivedFrame>
-  /** A crash: every connection is dropped without a close frame (clients see 1006) and the port closes. */
+  /**
+   * A crash: every connection is dropped without a close frame (clients see 1006) and the port
+   * closes. The seen-id windows survive, as a production server's persisted window would.
+   */
   stop(): Promise<void>
   /** Listens again on the same port. */
   start(): Promise<void>
   close(): Promise<void>
 }
 
+const DEFAULTS = { dedupWindow: 10_000 }
+
+/** A user's window of recent ids: a Set iterates in insertion order, so its first entry is the oldest. */
+interface Seen {
+  ids: Set<string>
+  stats: UserStats
+}
+
 export async function createTestServer(options: TestServerOptions = {}): Promise<TestServer> {
   const ack = options.ack === false ? undefined : { op: 'Ack', idKey: 'MsgId', ...options.ack }
   const loginOk = options.loginOk ?? (() => ({}))
+  const dedupWindow = options.dedupWindow ?? DEFAULTS.dedupWindow
   const received: ReceivedFrame[] = []
   const hooks = new Set<FrameHook>()
   const sockets = new Map<number, WebSocket>()
-  /** Ids seen per user, for duplicate detection. */
-  const seen = new Map<string, Set<string>>()
+  const seen = new Map<string, Seen>()
   const waiters = new Set<(entry: ReceivedFrame) => void>()
   let duplicates = 0
   let nextClient = 1
   let port = options.port ?? 0
   let wss: WebSocketServer | undefined
+
+  const routes = new Map<string, Route>([
+    [
+      'userLogin',
+      (frame, context) => {
+        const extra: any = loginOk(frame)
+        if (extra === null) return context.reply({ Operator: 'LoginError' })
+        const openId = extra.openId ?? frame.userOpenId ?? `openid-${context.client}`
+        context.login(openId)
+        context.reply({ Operator: 'LoginOK', openId, ...extra })
+      },
+    ],
+    ['Heart', (_frame, context) => context.reply({ Operator: 'HeartOK' })],
+  ])
+  if (options.routes) for (const [op, route] of options.routes) routes.set(op, route)
 
   function send(ws: WebSocket, frame: object | string | ArrayBuffer | Uint8Array): void {
     if (ws.readyState !== WebSocket.OPEN) return
@@ -86,12 +176,50 @@ export async function createTestServer(options: TestServerOptions = {}): Promise
     else ws.send(JSON.stringify(frame))
   }
 
+  function seenOf(user: string): Seen {
+    let entry = seen.get(user)
+    if (!entry) {
+      entry = { ids: new Set(), stats: { received: 0, duplicates: 0, outOfOrder: 0, highest: -Infinity } }
+      seen.set(user, entry)
+    }
+    return entry
+  }
+
+  /** Remembers `id` for `user`; false when it was already in the window (a repeat). */
+  function remember(user: string, id: string, frame: any): boolean {
+    const { ids, stats } = seenOf(user)
+    if (ids.has(id)) {
+      stats.duplicates++
+      return false
+    }
+    ids.add(id)
+    if (ids.size > dedupWindow) ids.delete(ids.values().next().value as string)
+    stats.received++
+    const n = options.sequence?.(frame)
+    if (typeof n === 'number') {
+      if (n < stats.highest) stats.outOfOrder++
+      else stats.highest = n
+    }
+    return true
+  }
+
   function onConnection(ws: WebSocket): void {
     const client = nextClient++
     let user = `client:${client}`
     sockets.set(client, ws)
     ws.on('close', () => sockets.delete(client))
     ws.on('error', () => {})
+    const reply = (f: object | string) => send(ws, f)
+    const context: RouteContext = {
+      client,
+      get user() {
+        return user
+      },
+      reply,
+      login(openId) {
+        user = openId
+      },
+    }
     ws.on('message', (data: Buffer, isBinary: boolean) => {
       let frame: any = isBinary ? data : data.toString('utf8')
       if (!isBinary) {
@@ -99,36 +227,24 @@ export async function createTestServer(options: TestServerOptions = {}): Promise
           frame = JSON.parse(frame)
         } catch {}
       }
-      const reply = (f: object | string) => send(ws, f)
-      const op = frame && typeof frame === 'object' ? frame.Operator : undefined
-      if (op === 'userLogin') user = `user:${frame.userOpenId ?? user}`
+      const op = frame && typeof frame === 'object' && !isBinary ? frame.Operator : undefined
+      // The openId a login claims names the user at once, even when a hook answers the login.
+      if (op === 'userLogin' && frame.userOpenId !== undefined) user = String(frame.userOpenId)
 
       const id = ack && op !== undefined ? frame[ack.idKey] : undefined
-      let fresh = true
-      if (id !== undefined) {
-        const ids = seen.get(user) ?? new Set<string>()
-        seen.set(user, ids)
-        fresh = !ids.has(String(id))
-        ids.add(String(id))
-      }
+      const fresh = id === undefined || remember(user, String(id), frame)
       if (fresh) {
         const entry = { client, frame, at: Date.now() }
         received.push(entry)
         for (const w of Array.from(waiters)) w(entry)
       } else duplicates++
 
-      let builtIn = true
-      for (const hook of Array.from(hooks)) if (hook(frame, reply, client) === true) builtIn = false
-      if (!builtIn) return
-      if (op === 'userLogin') {
-        const extra = loginOk(frame)
-        if (extra === null) reply({ Operator: 'LoginError' })
-        else {
-          const openId = frame.userOpenId ?? `openid-${client}`
-          user = `user:${openId}`
-          reply({ Operator: 'LoginOK', openId, ...extra })
-        }
-      } else if (op === 'Heart') reply({ Operator: 'HeartOK' })
+      let handled = false
+      for (const hook of Array.from(hooks)) if (hook(frame, reply, client) === true) handled = true
+      if (handled) return
+      // A repeat is not routed again: its effect already happened the first time.
+      const route = fresh && typeof op === 'string' ? routes.get(op) : undefined
+      if (route) route(frame, context)
       if (ack && id !== undefined) reply({ Operator: ack.op, [ack.idKey]: id })
     })
   }
@@ -168,6 +284,17 @@ export async function createTestServer(options: TestServerOptions = {}): Promise
     received,
     clients: () => sockets.size,
     duplicates: () => duplicates,
+    stats() {
+      const out = new Map<string, UserStats>()
+      for (const [user, entry] of seen) out.set(user, { ...entry.stats })
+      return out
+    },
+    route(op, handler) {
+      routes.set(op, handler)
+      return () => {
+        if (routes.get(op) === handler) routes.delete(op)
+      }
+    },
     broadcast(frame) {
       for (const ws of sockets.values()) send(ws, frame)
     },

@@ -1,9 +1,9 @@
 /**
  * The transport keeps one WebSocket alive through everything a phone does to it.
  *
- * One state value and two timers: `timer` (the connect timeout while `connecting`, the backoff
- * delay while `backoff`) and the heartbeat's (only while `open`). Every transition goes through
- * `set()`, which cancels both first, so a timer cannot outlive the state that armed it.
+ * One state value and one timer: the connect timeout while `connecting`, the backoff delay while
+ * `backoff`, the heartbeat's ping or deadline while `open`. Every transition goes through `set()`,
+ * which cancels it first, so a timer cannot outlive the state that armed it.
  *
  *   idle ──start()──> connecting ──open──> open ──close/error/dead──> connecting (first time)
  *                        │    ^                                  └──> backoff ──delay──> connecting
@@ -16,8 +16,8 @@
  * always meets a consistent transport and its own events come after the ones that caused them.
  */
 import mitt, { type Emitter } from 'mitt'
-import { describe, MpbusError } from '../errors'
-import { createHeartbeat, HEARTBEAT_DEFAULTS, type HeartbeatOptions } from '../heartbeat'
+import { describe, MpbusError, type MpbusErrorCode } from '../errors'
+import { HEARTBEAT_DEFAULTS, type HeartbeatOptions } from '../heartbeat'
 import type { CloseInfo, Platform, Socket, SocketData } from '../platform/types'
 
 export type TransportState =
@@ -127,11 +127,8 @@ const RESUME_DELAY = 300
 
 export function createTransport(options: TransportOptions): Transport {
   const { platform, url, shouldReconnect } = options
-  const { connectTimeout, stopCodes, random } = withDefaults(DEFAULTS, options)
-  const { minDelay, maxDelay, factor, maxAttempts, stableAfter } = withDefaults(
-    RECONNECT_DEFAULTS,
-    options.reconnect,
-  )
+  const config = withDefaults(DEFAULTS, options)
+  const backoff = withDefaults(RECONNECT_DEFAULTS, options.reconnect)
   const emitter = mitt<TransportEvents>()
   const queue: [keyof TransportEvents, any][] = []
   let flushing = false
@@ -152,38 +149,30 @@ export function createTransport(options: TransportOptions): Transport {
   const emit = <K extends keyof TransportEvents>(type: K, event: TransportEvents[K]) => {
     queue.push([type, event])
   }
-  const flush = () => {
-    if (flushing) return
-    flushing = true
-    try {
-      while (queue.length) {
-        const [type, event] = queue.shift()!
-        emitter.emit(type, event)
-      }
-    } finally {
-      flushing = false
-    }
-  }
-  /** Wraps an entry point: it changes state, then the events it queued are delivered. */
+  /**
+   * Wraps an entry point: it changes state, then the events it queued are delivered, unless an
+   * outer entry point is delivering them (a listener called back in): that one delivers them next.
+   */
   const entry =
     <A extends unknown[]>(fn: (...a: A) => void) =>
     (...a: A) => {
       fn(...a)
-      flush()
+      if (!flushing) {
+        flushing = true
+        try {
+          while (queue.length) emitter.emit(...(queue.shift() as [keyof TransportEvents, any]))
+        } finally {
+          flushing = false
+        }
+      }
     }
 
   const heartbeat =
-    options.heartbeat === false
-      ? undefined
-      : createHeartbeat(withDefaults(HEARTBEAT_DEFAULTS, options.heartbeat), {
-          ping: (message) => socket!.send(message),
-          dead: entry(() => retry(end(new MpbusError('HEARTBEAT_TIMEOUT', 'heartbeat timeout')), true)),
-        })
+    options.heartbeat === false ? undefined : withDefaults(HEARTBEAT_DEFAULTS, options.heartbeat)
 
-  /** The one place that changes the state; it cancels every timer, then arms the new state's one. */
+  /** The one place that changes the state; it cancels the timer, then arms the new state's one. */
   function set(to: TransportState, ms?: number, fn?: () => void): void {
     clearTimeout(timer)
-    if (heartbeat) heartbeat.stop()
     if (to !== state) emit('state', { from: state, to })
     state = to
     if (fn) timer = setTimeout(entry(fn), ms)
@@ -209,6 +198,26 @@ export function createTransport(options: TransportOptions): Transport {
     return up
   }
 
+  /**
+   * `open`, and the heartbeat (the recipe in the `ws` README): a ping after `interval` ms without
+   * any inbound frame, so every frame calls this again. A TCP link can freeze without a close event
+   * for 30 s or more (or for ever, on a phone that changed networks): only an answer proves it alive.
+   */
+  function idle(): void {
+    heartbeat ? set('open', heartbeat.interval, ping) : set('open')
+  }
+
+  /** Pings now; some frame must arrive within `timeout` ms. Also used when the app comes back. */
+  function ping(): void {
+    const { message } = heartbeat!
+    // The deadline is armed before the ping is sent, so a ping whose send ends the link
+    // synchronously leaves no timer behind.
+    set('open', heartbeat!.timeout, () =>
+      retry(end(new MpbusError('HEARTBEAT_TIMEOUT', 'heartbeat timeout')), true),
+    )
+    socket!.send(typeof message === 'function' ? message() : message)
+  }
+
   /** Decides what follows when no socket is live. */
   function go(): void {
     if (!online) set('offline')
@@ -224,10 +233,10 @@ export function createTransport(options: TransportOptions): Transport {
    * as stable however long it was up, so a login that always times out still backs off.
    */
   function retry(up: number, stable?: boolean): void {
-    if (up && stable && Date.now() - up >= stableAfter) attempt = 0
+    if (up && stable && Date.now() - up >= backoff.stableAfter) attempt = 0
     if (!online || !visible) {
       go()
-    } else if (++attempt > maxAttempts) {
+    } else if (++attempt > backoff.maxAttempts) {
       set('failed')
     } else {
       const now = up && attempt < 2 && !resumed
@@ -235,7 +244,12 @@ export function createTransport(options: TransportOptions): Transport {
         ? RESUME_DELAY
         : now
           ? 0
-          : random() * Math.min(maxDelay, minDelay * factor ** (attempt - 1))
+          : config.random() *
+            Math.min(
+              backoff.maxDelay,
+              // Not `**`: esbuild lowers it to a Math.pow helper for ES2015 anyway.
+              backoff.minDelay * Math.pow(backoff.factor, attempt - 1),
+            )
       resumed = false
       emit('reconnecting', { attempt, delay })
       now ? go() : set('backoff', delay, go)
@@ -243,35 +257,31 @@ export function createTransport(options: TransportOptions): Transport {
   }
 
   function connect(): void {
-    let address: string
+    // A throw before the socket is asked for came from the URL provider.
+    let code: MpbusErrorCode = 'URL_ERROR'
     try {
-      address = typeof url === 'function' ? url() : url
-    } catch (e) {
-      retry(end(new MpbusError('URL_ERROR', describe(e), e)))
-      return
-    }
-    const gen = ++generation
-    const live = <A extends unknown[]>(fn: (...a: A) => void) =>
-      entry((...a: A) => gen === generation && fn(...a))
-    set('connecting', connectTimeout, () =>
-      retry(end(new MpbusError('CONNECT_TIMEOUT', `no open within ${connectTimeout} ms`))),
-    )
-    try {
+      const address = typeof url === 'function' ? url() : url
+      code = 'SOCKET_ERROR'
+      const gen = ++generation
+      const live = <A extends unknown[]>(fn: (...a: A) => void) =>
+        entry((...a: A) => gen === generation && fn(...a))
+      set('connecting', config.connectTimeout, () =>
+        retry(end(new MpbusError('CONNECT_TIMEOUT', 'connect timeout'))),
+      )
       const s = platform.connect(address, {
         open: live(() => {
           opened = Date.now()
           resumed = false
-          set('open')
-          if (heartbeat) heartbeat.start()
+          idle()
           emit('open', undefined)
         }),
         message: live((data: SocketData) => {
-          if (heartbeat && state === 'open') heartbeat.alive()
+          if (state === 'open') idle()
           emit('message', data)
         }),
         close: live((info: CloseInfo) => {
           const up = end(undefined, info)
-          ;(shouldReconnect ? shouldReconnect(info) : stopCodes.indexOf(info.code) < 0)
+          ;(shouldReconnect ? shouldReconnect(info) : config.stopCodes.indexOf(info.code) < 0)
             ? retry(up, true)
             : set('failed')
         }),
@@ -281,49 +291,41 @@ export function createTransport(options: TransportOptions): Transport {
       if (gen === generation) socket = s
       else s.close()
     } catch (e) {
-      retry(end(new MpbusError('SOCKET_ERROR', describe(e), e)))
+      retry(end(new MpbusError(code, describe(e), e)))
     }
   }
 
+  /**
+   * The network (`network`) or the app's visibility changed. Down: the network takes the link
+   * (`offline`); a hidden app keeps an open socket, because the platform closes it itself about
+   * 5 s later (platform-facts §5) and a quick return finds it still usable, but lets go of one
+   * still connecting (`suspended`). Up: leaves that state, probing a kept socket at once, since
+   * the link may have died while we could not look.
+   */
+  const watch = (network: boolean) =>
+    entry((up: boolean) => {
+      const down = network ? 'offline' : 'suspended'
+      if (network) online = up
+      else visible = up
+      if (!up && (/^(connecting|open|backoff)$/.test(state) || (network && state === 'suspended'))) {
+        // For the app this ends only a link that never opened, which reports nothing.
+        if (network || state !== 'open') end(down)
+        set(down)
+      } else if (up && state === down) {
+        if (socket) {
+          heartbeat ? ping() : set('open')
+        } else {
+          attempt = 0
+          // Connects made while WeChat is still resuming fail (platform-facts §5): see RESUME_DELAY.
+          if (!network) resumed = true
+          go()
+        }
+      }
+    })
   // `&&` rather than `?.`: the ES2015 output of an optional call is twice as long.
   const unwatch = [
-    // biome-ignore lint/complexity/useOptionalChain: smaller output
-    platform.watchNetwork &&
-      platform.watchNetwork(
-        entry((up: boolean) => {
-          online = up
-          if (!up && /^(connecting|open|backoff|suspended)$/.test(state)) {
-            end('offline')
-            set('offline')
-          } else if (up && state === 'offline') {
-            attempt = 0
-            go()
-          }
-        }),
-      ),
-    // biome-ignore lint/complexity/useOptionalChain: smaller output
-    platform.watchApp &&
-      platform.watchApp(
-        entry((shown: boolean) => {
-          visible = shown
-          if (!shown && /^(connecting|open|backoff)$/.test(state)) {
-            // Keep an open socket: the platform closes it itself about 5 s later (platform-facts §5),
-            // and a quick return finds it still usable. A socket still connecting is let go.
-            if (state !== 'open') end()
-            set('suspended')
-          } else if (shown && state === 'suspended') {
-            if (socket) {
-              set('open')
-              // The link may have died while we could not look: ask at once.
-              if (heartbeat) heartbeat.probe()
-            } else {
-              attempt = 0
-              resumed = true
-              go()
-            }
-          }
-        }),
-      ),
+    platform.watchNetwork && platform.watchNetwork(watch(true)),
+    platform.watchApp && platform.watchApp(watch(false)),
   ]
 
   return {
@@ -340,7 +342,7 @@ export function createTransport(options: TransportOptions): Transport {
         socket!.send(data, done)
         return true
       }
-      if (done) done(new MpbusError('SOCKET_ERROR', `cannot send while ${state}`))
+      if (done) done(new MpbusError('SOCKET_ERROR', 'not open'))
       return false
     },
     reconnect: entry(() => {

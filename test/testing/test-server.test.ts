@@ -3,6 +3,9 @@ import { WebSocket } from 'ws'
 import { createTestServer, type TestServer } from '../../src/testing/index'
 import { sleep, until } from './util'
 
+const framesOf = (s: TestServer, op: string) =>
+  s.received.map((r) => r.frame).filter((f) => f && f.Operator === op)
+
 const servers: TestServer[] = []
 const sockets: WebSocket[] = []
 
@@ -95,6 +98,84 @@ describe('test server', () => {
     c.send({ Operator: 'Chat', MsgId: 'm1' })
     await s.waitFor((r) => r.client === 3 && r.frame.MsgId === 'm1')
     expect(s.duplicates()).toBe(2)
+  })
+
+  it('forgets the oldest ids beyond a bounded per-user window', async () => {
+    const s = await server({ dedupWindow: 2 })
+    const a = await connect(s.url)
+    a.send({ Operator: 'userLogin', userOpenId: 'u' })
+    for (const id of ['m1', 'm2', 'm1', 'm3', 'm1', 'm3']) a.send({ Operator: 'Chat', MsgId: id })
+    await until(() => a.inbox.length === 7, 'acks')
+    // m1 was a repeat while the window held it; after m3 pushed it out, m1 is new again.
+    expect(framesOf(s, 'Chat').map((f) => f.MsgId)).toEqual(['m1', 'm2', 'm3', 'm1'])
+    expect(s.duplicates()).toBe(2)
+    expect(s.stats().get('u')).toMatchObject({ received: 4, duplicates: 2 })
+  })
+
+  it('keeps per-user stats with an order check, and the window survives a restart', async () => {
+    const s = await server({ sequence: (f) => f.n })
+    const a = await connect(s.url)
+    a.send({ Operator: 'userLogin', userOpenId: 'u1' })
+    for (const [id, n] of [
+      ['a', 0],
+      ['b', 2],
+      ['c', 1],
+      ['b', 2],
+      ['d', 3],
+    ] as const)
+      a.send({ Operator: 'Chat', MsgId: id, n })
+    await until(() => a.inbox.length === 6, 'acks')
+    await s.stop()
+    await s.start()
+    const b = await connect(s.url)
+    b.send({ Operator: 'userLogin', userOpenId: 'u1' })
+    b.send({ Operator: 'Chat', MsgId: 'd', n: 3 })
+    b.send({ Operator: 'Chat', MsgId: 'e', n: 4 })
+    const c = await connect(s.url)
+    c.send({ Operator: 'userLogin', userOpenId: 'u2' })
+    c.send({ Operator: 'Chat', MsgId: 'a', n: 0 })
+    await until(() => b.inbox.length === 3 && c.inbox.length === 2, 'acks after restart')
+    expect(s.stats().get('u1')).toEqual({ received: 5, duplicates: 2, outOfOrder: 1, highest: 4 })
+    expect(s.stats().get('u2')).toEqual({ received: 1, duplicates: 0, outOfOrder: 0, highest: 0 })
+  })
+
+  it('routes by operator through a Map: custom routes, route() add and remove, repeats not routed', async () => {
+    const routed: string[] = []
+    const s = await server({
+      routes: new Map([
+        [
+          '__proto__',
+          (f: any, ctx: any) => {
+            routed.push(`${f.MsgId}@${ctx.user}`)
+            ctx.reply({ Operator: 'Proto' })
+          },
+        ],
+      ]),
+      // A code2session stand-in: the code names the user.
+      loginOk: (f) => ({ openId: `o-${f.userCode}` }),
+    })
+    const off = s.route('Save', (f, ctx) => ctx.reply({ Operator: 'Saved', text: f.text }))
+    const a = await connect(s.url)
+    a.send({ Operator: 'userLogin', userCode: 'abc' })
+    a.send('{"Operator":"__proto__","MsgId":"p1"}')
+    a.send('{"Operator":"__proto__","MsgId":"p1"}')
+    a.send({ Operator: 'Save', MsgId: 's1', text: 'hi' })
+    await until(() => a.inbox.length === 6, 'replies')
+    expect(a.inbox).toEqual([
+      { Operator: 'LoginOK', openId: 'o-abc' },
+      { Operator: 'Proto' },
+      { Operator: 'Ack', MsgId: 'p1' },
+      { Operator: 'Ack', MsgId: 'p1' },
+      { Operator: 'Saved', text: 'hi' },
+      { Operator: 'Ack', MsgId: 's1' },
+    ])
+    expect(routed).toEqual(['p1@o-abc'])
+    expect(({} as any).MsgId).toBeUndefined()
+    off()
+    a.send({ Operator: 'Save', MsgId: 's2', text: 'again' })
+    await until(() => a.inbox.length === 7, 'ack only')
+    expect(a.inbox[6]).toEqual({ Operator: 'Ack', MsgId: 's2' })
+    expect([...s.stats().keys()]).toEqual(['o-abc'])
   })
 
   it('uses a custom ack operator and id key, or none', async () => {

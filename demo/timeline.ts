@@ -1,0 +1,214 @@
+/**
+ * The scripted fault timeline: what users' phones and networks do to a socket, one after another,
+ * with quiet time in between so each fault's effect can be seen (and measured) on its own.
+ * Times are fractions of the run, so `--duration 6` plays the same script faster.
+ */
+import type { FaultProxy, TestServer } from '../src/testing/index'
+import type { Client } from './client'
+
+export type FaultKind = 'freeze' | 'reset' | 'refuse' | 'offline' | 'hide' | 'kill' | 'restart'
+
+export interface Fault {
+  kind: FaultKind
+  label: string
+  /** ms since the start of the run. */
+  start: number
+  /** When the cause went away (pass, online, show, cold start, server listening); a reset ends as it starts. */
+  end?: number
+  /** The clients it hit. */
+  clients: number[]
+  /** For a kill: messages the killed apps' outboxes held, which the cold start must send. */
+  carried?: number
+}
+
+export interface World {
+  proxy: FaultProxy
+  server: TestServer
+  clients: Client[]
+  random: () => number
+  /** ms since the start of the run. */
+  clock: () => number
+}
+
+interface Stage {
+  kind: FaultKind
+  label: string
+  /** Start and length as fractions of the run. */
+  at: number
+  length: number
+  /** The share of clients it hits; every client when absent (a server-side or proxy fault). */
+  share?: number
+  /** `ms` is the stage's length; what `begin` resolves to is kept as the fault's `carried`. */
+  begin(world: World, hit: Client[], ms: number): unknown
+  end?(world: World, hit: Client[]): unknown
+}
+
+const STAGES: Stage[] = [
+  {
+    // A dead NAT mapping: no FIN, no RST, bytes vanish. Only the heartbeat can notice.
+    kind: 'freeze',
+    label: 'frozen link',
+    at: 0.07,
+    length: 0.1,
+    begin: (w) => w.proxy.freeze(),
+    end: (w) => w.proxy.pass(),
+  },
+  {
+    // Every connection torn down with RST (a network switch, a load balancer restart).
+    kind: 'reset',
+    label: 'connections reset',
+    at: 0.23,
+    length: 0,
+    begin: (w) => w.proxy.reset(),
+  },
+  {
+    // The server's address refuses connections for a while: reconnects must back off, not hammer.
+    kind: 'refuse',
+    label: 'refused outage',
+    at: 0.3,
+    length: 0.1,
+    begin: (w) => w.proxy.refuse(),
+    end: (w) => w.proxy.pass(),
+  },
+  {
+    // Airplane mode, a lift: the phone knows it is offline; sends queue up in storage.
+    kind: 'offline',
+    label: 'network off',
+    at: 0.45,
+    length: 0.1,
+    share: 0.3,
+    begin: (_w, hit) => {
+      for (const c of hit) c.offline()
+    },
+    end: (_w, hit) => {
+      for (const c of hit) c.online()
+    },
+  },
+  {
+    // The user switches apps long enough for WeChat to close the socket (platform-facts §5).
+    kind: 'hide',
+    label: 'app hidden',
+    at: 0.58,
+    length: 0.08,
+    share: 0.3,
+    begin: (_w, hit) => {
+      for (const c of hit) c.hide()
+    },
+    end: (_w, hit) => {
+      for (const c of hit) c.show()
+    },
+  },
+  {
+    // The app is killed and later launched again. It goes offline first, so its outbox holds
+    // messages that never left the phone: the cold start must read them back from the storage
+    // file and send them, before the new ones, once logged in.
+    kind: 'kill',
+    label: 'app killed + cold start',
+    at: 0.69,
+    length: 0.07,
+    share: 0.2,
+    async begin(_w, hit, ms) {
+      for (const c of hit) c.offline()
+      await sleep((ms * 2) / 3)
+      const queued = await Promise.all(hit.map((c) => c.kill()))
+      return queued.reduce((a, b) => a + b, 0)
+    },
+    end: (_w, hit) => {
+      for (const c of hit) c.coldStart()
+    },
+  },
+  {
+    // A deploy: the server process goes away (clients see 1006) and comes back on the same port.
+    kind: 'restart',
+    label: 'server restart',
+    at: 0.8,
+    length: 0.06,
+    begin: (w) => w.server.stop(),
+    end: (w) => w.server.start(),
+  },
+]
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+
+export const FAULT_KINDS: FaultKind[] = STAGES.map((s) => s.kind)
+
+/** mulberry32: a tiny seeded PRNG, so `--seed` replays the same choices. Returns floats in [0, 1). */
+export function seeded(seed: number): () => number {
+  let a = seed >>> 0
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0
+    let t = a
+    t = Math.imul(t ^ (t >>> 15), t | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+  }
+}
+
+/** `count` distinct clients chosen with `random` (a partial Fisher-Yates shuffle). */
+function pick(clients: Client[], count: number, random: () => number): Client[] {
+  const pool = clients.slice()
+  for (let i = 0; i < count; i++) {
+    const j = i + Math.floor(random() * (pool.length - i))
+    ;[pool[i], pool[j]] = [pool[j]!, pool[i]!]
+  }
+  return pool.slice(0, count).sort((a, b) => a.index - b.index)
+}
+
+/**
+ * Plays the script over `duration` ms. Stages run one at a time, so a fault's end is always
+ * before the next one starts. Resolves at the end of the run; `stop()` cuts it short.
+ */
+export function runTimeline(world: World, duration: number) {
+  const faults: Fault[] = []
+  let active: Fault | undefined
+  let stopped = false
+  let wake: (() => void) | undefined
+  let timer: ReturnType<typeof setTimeout> | undefined
+
+  const until = (at: number) =>
+    new Promise<void>((resolve) => {
+      if (stopped) return resolve()
+      wake = resolve
+      timer = setTimeout(resolve, Math.max(0, at - world.clock()))
+    })
+
+  async function play(): Promise<void> {
+    for (const stage of STAGES) {
+      await until(stage.at * duration)
+      if (stopped) return
+      const hit =
+        stage.share === undefined
+          ? world.clients
+          : pick(world.clients, Math.max(1, Math.round(world.clients.length * stage.share)), world.random)
+      const fault: Fault = {
+        kind: stage.kind,
+        label: stage.label,
+        start: world.clock(),
+        clients: hit.map((c) => c.index),
+      }
+      faults.push(fault)
+      active = fault
+      const carried = await stage.begin(world, hit, stage.length * duration)
+      if (typeof carried === 'number') fault.carried = carried
+      if (stage.end) {
+        await until((stage.at + stage.length) * duration)
+        await stage.end(world, hit)
+      }
+      fault.end = world.clock()
+      active = undefined
+    }
+    await until(duration)
+  }
+
+  return {
+    faults,
+    /** The fault in progress, if any. */
+    current: () => active,
+    done: play(),
+    stop(): void {
+      stopped = true
+      clearTimeout(timer)
+      wake?.()
+    },
+  }
+}

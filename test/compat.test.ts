@@ -1,0 +1,54 @@
+import { describe, expect, it } from 'vitest'
+import WebsocketHeartbeat from '../src/compat/index'
+import { framesOf, runtime, sleep, startServer, until } from './helpers/e2e'
+
+describe('mpbus/compat (websocket-heartbeat-miniprogram API)', () => {
+  it('refuses to start without miniprogram or url, like the original', async () => {
+    await expect(WebsocketHeartbeat({} as any)).rejects.toThrow(/miniprogram/)
+    await expect(WebsocketHeartbeat({ miniprogram: runtime() } as any)).rejects.toThrow(/url/)
+  })
+
+  it('keeps text sent while offline and flushes it in order, with the raw frames untouched', async () => {
+    const { server, proxy } = await startServer()
+    const wx = runtime()
+    wx.control.offline()
+    const task = await WebsocketHeartbeat({
+      miniprogram: wx,
+      connectSocketParams: { url: proxy.url() },
+      pingTimeout: 200,
+    })
+    const ok: string[] = []
+    for (const text of ['a', 'b', 'c']) task.send({ data: text, success: () => ok.push(text) })
+    await sleep(30)
+    wx.control.online()
+    await until(() => ok.length === 3, 'sends settle')
+    const raw = server.received.map((r) => r.frame)
+    expect(raw.filter((f) => typeof f === 'string')).toEqual(['a', 'b', 'c'])
+    task.close()
+  })
+
+  it('calls the hooks, delivers messages as {data}, and stays closed after close() during a reconnect delay', async () => {
+    const { server, proxy } = await startServer()
+    const wx = runtime()
+    const task = await WebsocketHeartbeat({
+      miniprogram: wx,
+      connectSocketParams: { url: proxy.url() },
+      reconnectTimeout: 300,
+    })
+    const seen: string[] = []
+    task.onOpen = () => seen.push('open')
+    task.onMessage = (event) => seen.push(`message:${event.data}`)
+    task.onReconnect = () => seen.push('reconnect')
+    await until(() => seen.includes('open'), 'open')
+    server.broadcast('hello')
+    await until(() => seen.includes('message:hello'), 'message')
+    proxy.refuse()
+    proxy.reset()
+    await until(() => seen.includes('reconnect'), 'reconnect scheduled')
+    task.close()
+    proxy.pass()
+    await sleep(500)
+    expect(wx.control.liveSockets()).toBe(0)
+    expect(framesOf(server, 'x')).toHaveLength(0)
+  })
+})

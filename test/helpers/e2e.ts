@@ -1,0 +1,57 @@
+// Shared harness for end-to-end tests: a real ws test server behind a real TCP fault
+// proxy, and buses on the wx-compatible runtime. Everything is torn down after each test.
+import { afterEach } from 'vitest'
+import { type BusOptions, createBus } from '../../src/index'
+import { createFaultProxy, createTestServer, createWxRuntime } from '../../src/testing/index'
+
+type Disposable = () => unknown
+const disposers: Disposable[] = []
+
+afterEach(async () => {
+  while (disposers.length) await disposers.pop()!()
+})
+
+/** Polls `check` until it returns truthy, on real time (bytes on the wire take real time). */
+export async function until<T>(check: () => T, what = 'condition', timeout = 5000): Promise<T> {
+  const start = Date.now()
+  for (;;) {
+    const value = check()
+    if (value) return value
+    if (Date.now() - start > timeout) throw new Error(`timed out waiting for ${what}`)
+    await new Promise((resolve) => setTimeout(resolve, 5))
+  }
+}
+
+export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+
+export async function startServer(options?: Parameters<typeof createTestServer>[0]) {
+  const server = await createTestServer(options)
+  disposers.push(() => server.close())
+  const proxy = await createFaultProxy({ port: server.port })
+  disposers.push(() => proxy.close())
+  return { server, proxy }
+}
+
+export function runtime(options?: Parameters<typeof createWxRuntime>[0]) {
+  const wx = createWxRuntime(options)
+  disposers.push(() => wx.control.kill())
+  return wx
+}
+
+/** Fast settings so faults are noticed in tens of milliseconds. */
+export const fast: Partial<BusOptions> = {
+  heartbeat: { interval: 150, timeout: 150 },
+  reconnect: { minDelay: 10, maxDelay: 50 },
+  connectTimeout: 500,
+}
+
+export function bus(options: BusOptions) {
+  const b = createBus(options)
+  disposers.push(() => b.close())
+  return b
+}
+
+/** The frames of one operator that the server received, in arrival order. */
+export function framesOf(server: { received: Array<{ frame: any }> }, op: string) {
+  return server.received.map((r) => r.frame).filter((f) => f && f.Operator === op)
+}
