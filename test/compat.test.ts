@@ -52,3 +52,44 @@ describe('mpbus/compat (websocket-heartbeat-miniprogram API)', () => {
     expect(framesOf(server, 'x')).toHaveLength(0)
   })
 })
+
+describe('mpbus/compat: several tasks in one app', () => {
+  it('keeps the offline queues of two tasks on two servers apart', async () => {
+    // Both tasks persist through the same wx storage: with one fixed key prefix, the second task
+    // loaded the first one's queue and sent its text to the wrong server.
+    const a = await startServer()
+    const b = await startServer()
+    const wx = runtime()
+    wx.control.offline()
+    const chat = await WebsocketHeartbeat({ miniprogram: wx, connectSocketParams: { url: a.proxy.url() } })
+    const ok: string[] = []
+    chat.send({ data: 'for-a', success: () => ok.push('a') })
+    await sleep(30) // the queue is in storage now
+    const news = await WebsocketHeartbeat({ miniprogram: wx, connectSocketParams: { url: b.proxy.url() } })
+    news.send({ data: 'for-b', success: () => ok.push('b') })
+    await sleep(30)
+    wx.control.online()
+    await until(() => ok.length === 2, 'both sends settle')
+    await sleep(50)
+    expect(a.server.received.map((r) => r.frame)).toEqual(['for-a'])
+    expect(b.server.received.map((r) => r.frame)).toEqual(['for-b'])
+    chat.close()
+    news.close()
+  })
+
+  it('reconnects after any server close, as websocket-heartbeat-miniprogram does (no stop codes)', async () => {
+    const { server, proxy } = await startServer()
+    const wx = runtime()
+    const task = await WebsocketHeartbeat({
+      miniprogram: wx,
+      connectSocketParams: { url: proxy.url() },
+      reconnectTimeout: 50,
+    })
+    let opens = 0
+    task.onOpen = () => opens++
+    await until(() => opens === 1, 'open')
+    server.closeAll(4001, 'bye')
+    await until(() => opens === 2, 'reopened after a 4001 close')
+    task.close()
+  })
+})

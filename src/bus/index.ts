@@ -159,6 +159,17 @@ export function createBus<Ops extends OpMap = OpMap>(options: BusOptions) {
     if (log) log(error.code, error.message)
     events.emit('error', error)
   }
+  // A lifecycle listener that throws must not stop the bus half way through a transition (a
+  // `ready` listener throwing would leave the outbox unflushed): it is reported, like a handler.
+  const emit = events.emit
+  events.emit = (type: keyof BusEvents, event?: unknown) => {
+    try {
+      emit(type, event)
+    } catch (e) {
+      if (type !== 'error')
+        report(new MpbusError('HANDLER_ERROR', `a '${String(type)}' listener threw: ${String(e)}`, e))
+    }
+  }
   const dispatcher = createDispatcher(report)
   const outbox = createOutbox(
     Object.assign({}, options.outbox, { storage: options.storage || platform.storage, ack: !!ackOp }),
@@ -199,7 +210,8 @@ export function createBus<Ops extends OpMap = OpMap>(options: BusOptions) {
   function frameOf(op: string, payload: unknown, id?: string): Record<string, unknown> {
     // A payload that is not a plain object travels under `data`. The operator goes first for
     // readable frames, and again last so a payload cannot override it.
-    const fields = payload === undefined || (typeof payload === 'object' && !Array.isArray(payload))
+    const fields =
+      payload === undefined || (!!payload && typeof payload === 'object' && !Array.isArray(payload))
     const frame: Record<string, unknown> = Object.assign(
       { [opKey]: op },
       fields ? payload : { data: payload },
@@ -216,6 +228,9 @@ export function createBus<Ops extends OpMap = OpMap>(options: BusOptions) {
 
   function becomeReady(): void {
     clearReadyTimer()
+    session = 'ready'
+    // Answered while the app is hidden (the socket kept): its return sets the state and flushes.
+    if (state !== 'authenticating') return
     setState('ready')
     events.emit('ready', undefined)
     pump()
@@ -283,14 +298,21 @@ export function createBus<Ops extends OpMap = OpMap>(options: BusOptions) {
     return frame
   }
 
+  /** Settles a pending request: with its reply frame, or with an error. */
+  function settleRequest(id: string, error?: MpbusError, frame?: Frame): void {
+    const request = requests.get(id)
+    if (!request) return
+    clearTimeout(request.timer)
+    requests.delete(id)
+    if (error) request.reject(error)
+    else request.resolve(frame!)
+  }
+
   function answerRequests(op: string, frame: Frame): void {
     const id = frame[idKey]
     for (const [key, request] of requests) {
-      if (request.reply !== op) continue
-      if (id === key || (id === undefined && request.sent)) {
-        clearTimeout(request.timer)
-        requests.delete(key)
-        request.resolve(frame)
+      if (request.reply === op && (id === key || (id === undefined && request.sent))) {
+        settleRequest(key, undefined, frame)
         return
       }
     }
@@ -306,9 +328,9 @@ export function createBus<Ops extends OpMap = OpMap>(options: BusOptions) {
       dispatcher.dispatch(op, frame, false)
       return
     }
-    answerRequests(op, frame)
-    if (!dispatcher.dispatch(op, frame)) events.emit('unhandled', frame)
-    if (state === 'authenticating' && ready) {
+    // The session first, so the handlers of `ready.ok` find the bus ready. `session`, not `state`:
+    // an answer that comes while the app is hidden counts too.
+    if (session === 'authenticating' && ready) {
       if (op === ready.ok) becomeReady()
       else if (ready.fail && ready.fail.indexOf(op) >= 0) {
         clearReadyTimer()
@@ -316,6 +338,8 @@ export function createBus<Ops extends OpMap = OpMap>(options: BusOptions) {
         transport.halt(new MpbusError('UNAUTHORIZED', op, frame))
       }
     }
+    answerRequests(op, frame)
+    if (!dispatcher.dispatch(op, frame)) events.emit('unhandled', frame)
   }
 
   function onOpen(): void {
@@ -336,8 +360,10 @@ export function createBus<Ops extends OpMap = OpMap>(options: BusOptions) {
     settle(
       login,
       (frame) => {
-        if (current !== link || state !== 'authenticating') return
-        if (frame) transport.send(codec.encode(frameOf(frame.op, frame.payload)))
+        if (current !== link || session !== 'authenticating') return
+        // Resolved while the app is hidden: the kept socket takes nothing, so the next link logs in again.
+        if (frame && !transport.send(codec.encode(frameOf(frame.op, frame.payload))))
+          return fail(new MpbusError('LOGIN_ERROR', 'hidden'))
         if (!ready) return becomeReady()
         readyTimer = setTimeout(() => {
           readyTimer = undefined
@@ -377,7 +403,11 @@ export function createBus<Ops extends OpMap = OpMap>(options: BusOptions) {
     if (sender) sender.resolve()
   })
   outbox.on('drop', (drop) => {
-    for (const envelope of drop.envelopes) rejectSender(envelope.id, drop.error)
+    for (const { id } of drop.envelopes) {
+      rejectSender(id, drop.error)
+      // A request dropped from the outbox will get no reply: it fails now, not at its timeout.
+      settleRequest(id, drop.error)
+    }
     report(drop.error)
     events.emit('drop', drop)
   })
@@ -446,9 +476,8 @@ export function createBus<Ops extends OpMap = OpMap>(options: BusOptions) {
         reject,
         sent: false,
         timer: setTimeout(() => {
-          requests.delete(id)
           outbox.remove(id)
-          reject(new MpbusError('TIMEOUT', `no ${requestOptions.reply}`))
+          settleRequest(id, new MpbusError('TIMEOUT', `no ${requestOptions.reply}`))
         }, timeout),
       })
     })
@@ -515,11 +544,7 @@ export function createBus<Ops extends OpMap = OpMap>(options: BusOptions) {
       clearTimeout(pumpTimer)
       outbox.dispose()
       const closed = new MpbusError('CLOSED', 'closed')
-      for (const [id, request] of requests) {
-        clearTimeout(request.timer)
-        requests.delete(id)
-        request.reject(closed)
-      }
+      for (const id of Array.from(requests.keys())) settleRequest(id, closed)
       for (const id of Array.from(senders.keys())) rejectSender(id, closed)
       for (const fail of Array.from(waiters)) fail(closed)
     },

@@ -54,8 +54,9 @@ export function WebsocketHeartbeat(options: WebsocketHeartbeatOptions) {
 
 function createTask(options: WebsocketHeartbeatOptions) {
   const retry = options.reconnectTimeout || 2000
+  const { url } = options.connectSocketParams
   const bus = createBus({
-    url: options.connectSocketParams.url,
+    url,
     platform: options.miniprogram,
     heartbeat: {
       interval: options.pingTimeout || 15000,
@@ -63,12 +64,16 @@ function createTask(options: WebsocketHeartbeatOptions) {
       message: options.pingMsg || 'heartbeat',
     },
     reconnect: { minDelay: retry, maxDelay: retry, maxAttempts: options.repeatLimit || Infinity },
+    // Any close from the server is followed by a reconnect, as in the original: only close() stops.
+    stopCodes: [],
     // Frames are the user's raw text: nothing is added to them, and everything inbound is a 'message'.
     codec: {
       encode: (frame) => frame.data as SocketData,
       decode: (data) => ({ Operator: RAW, data }),
     },
-    outbox: { prefix: 'mpbus-compat' },
+    // One queue per server, so two tasks in one app never send each other's text. The query is left
+    // out: a token in it changes between launches, and the queue must outlive it.
+    outbox: { prefix: `mpbus-compat:${url.split('?')[0]}` },
   })
   const onMessage = (listener: (event: { data: SocketData }) => void) =>
     bus.on(RAW, (frame) => listener({ data: frame.data as SocketData }))
