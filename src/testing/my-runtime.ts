@@ -9,12 +9,12 @@
  * - storage takes objects and reports failures in its return value (200 KB a key, 10 MB in all).
  */
 import {
-  adaptedListeners,
   type CoreSocket,
   type CoreSocketEvents,
   createRuntimeCore,
   type FailReason,
   fanOut,
+  lifecycleApi,
   type RuntimeControl,
   type RuntimeOptions,
   settle,
@@ -255,13 +255,10 @@ export function createMyRuntime(options: MyRuntimeOptions = {}): MyRuntime {
     return undefined
   }
 
-  const network = adaptedListeners(
-    core.network,
-    (fn: (res: MyNetworkStatus) => void) => (online) =>
-      fn({ isConnected: online, networkType: online ? 'WIFI' : 'NOTREACHABLE' }),
+  const lifecycle = lifecycleApi(
+    core,
+    (online): MyNetworkStatus => ({ isConnected: online, networkType: online ? 'WIFI' : 'NOTREACHABLE' }),
   )
-  const show = adaptedListeners(core.appShow, (fn: (res: Record<string, unknown>) => void) => () => fn({}))
-  const hide = adaptedListeners(core.appHide, (fn: (res: Record<string, unknown>) => void) => () => fn({}))
 
   return {
     connectSocket,
@@ -310,17 +307,12 @@ export function createMyRuntime(options: MyRuntimeOptions = {}): MyRuntime {
         limitSize: Math.floor(core.storage.totalLimit / 1024),
       }
     },
-    onNetworkStatusChange: network.on,
-    offNetworkStatusChange: network.off,
     getNetworkType(opt) {
       if (!core.alive()) return
       const online = core.online()
       settle(core, opt, true, { networkAvailable: online, networkType: online ? 'WIFI' : 'NOTREACHABLE' })
     },
-    onAppShow: show.on,
-    onAppHide: hide.on,
-    offAppShow: show.off,
-    offAppHide: hide.off,
+    ...lifecycle,
     control: core.control,
   }
 }

@@ -519,6 +519,28 @@ export function adaptedListeners<T, R>(
   }
 }
 
+/**
+ * The network and app lifecycle calls, as every runtime exposes them (`on*` / `off*`);
+ * `status` shapes a network event in the platform's words.
+ */
+export function lifecycleApi<S>(core: RuntimeCore, status: (online: boolean) => S) {
+  const network = adaptedListeners(
+    core.network,
+    (fn: (res: S) => void) => (online: boolean) => fn(status(online)),
+  )
+  // App.onShow gets the launch options; the runtime has none to give.
+  const show = adaptedListeners(core.appShow, (fn: (res: Record<string, unknown>) => void) => () => fn({}))
+  const hide = adaptedListeners(core.appHide, (fn: (res: Record<string, unknown>) => void) => () => fn({}))
+  return {
+    onNetworkStatusChange: network.on,
+    offNetworkStatusChange: network.off,
+    onAppShow: show.on,
+    onAppHide: hide.on,
+    offAppShow: show.off,
+    offAppHide: hide.off,
+  }
+}
+
 function toArrayBuffer(buf: Buffer): ArrayBuffer {
   return buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength) as ArrayBuffer
 }

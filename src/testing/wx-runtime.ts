@@ -8,11 +8,11 @@
  *   wx.control.hide()   // 5 s later: onClose {code: 1000, reason: 'interrupted'}
  */
 import {
-  adaptedListeners,
   type CoreSocket,
   type CoreSocketEvents,
   createRuntimeCore,
   fanOut,
+  lifecycleApi,
   type RuntimeControl,
   type RuntimeOptions,
   settle,
@@ -177,14 +177,10 @@ export function createWxRuntime(options: WxRuntimeOptions = {}): WxRuntime {
     return json === undefined ? '' : JSON.parse(json)
   }
 
-  const network = adaptedListeners(
-    core.network,
-    (fn: (res: WxNetworkStatus) => void) => (online) =>
-      fn({ isConnected: online, networkType: online ? 'wifi' : 'none' }),
+  const lifecycle = lifecycleApi(
+    core,
+    (online): WxNetworkStatus => ({ isConnected: online, networkType: online ? 'wifi' : 'none' }),
   )
-  // App.onShow gets the launch options; the runtime has none to give.
-  const show = adaptedListeners(core.appShow, (fn: (res: Record<string, unknown>) => void) => () => fn({}))
-  const hide = adaptedListeners(core.appHide, (fn: (res: Record<string, unknown>) => void) => () => fn({}))
 
   return {
     connectSocket,
@@ -218,16 +214,11 @@ export function createWxRuntime(options: WxRuntimeOptions = {}): WxRuntime {
       if (json === undefined) settle(core, opt, false, { errMsg: 'getStorage:fail data not found' })
       else settle(core, opt, true, { errMsg: 'getStorage:ok', data: JSON.parse(json) })
     },
-    onNetworkStatusChange: network.on,
-    offNetworkStatusChange: network.off,
     getNetworkType(opt) {
       if (!core.alive()) return
       settle(core, opt, true, { errMsg: 'getNetworkType:ok', networkType: core.online() ? 'wifi' : 'none' })
     },
-    onAppShow: show.on,
-    onAppHide: hide.on,
-    offAppShow: show.off,
-    offAppHide: hide.off,
+    ...lifecycle,
     control: core.control,
   }
 }
