@@ -1,7 +1,7 @@
 /**
- * `npm run demo`: N simulated mini programs keep sending through frozen links, resets, a refused
- * outage, network loss, app hide and kill, and a server restart, and the table at the end shows
- * that nothing was lost or reordered.
+ * `npm run demo`: N simulated mini programs keep sending through frozen links, resets, lost
+ * acknowledgements, a refused outage, network loss, app hide and kill, and a server restart, and
+ * the table at the end shows that nothing was lost or reordered.
  *
  *   npm run demo -- --duration 60 --clients 50 --seed 7
  *   npm run demo -- --url wss://your.server/ws     (a soak test of your backend: no faults injected)
@@ -101,6 +101,14 @@ async function main(): Promise<number> {
   if (result.faults.some((f) => f.kind === 'kill')) {
     console.log(
       `When killed, the apps held ${carried} unsent message(s): only storage could carry them to the cold start.`,
+    )
+  }
+  const acks = result.faults.find((f) => f.kind === 'acks')
+  if (acks) {
+    const repeats = acks.clients.reduce((sum, i) => sum + (result.rows[i]!.repeats ?? 0), 0)
+    console.log(
+      `Acks lost: clients ${acks.clients.join(', ')} resent what the server had never acknowledged; ` +
+        `it dropped ${repeats} repeat(s) from them by message id.`,
     )
   }
   const { text } = verdict(result.rows, result.faults)

@@ -13,7 +13,7 @@ export interface ClientResult {
   delivered: number
   /** Sent but never arrived. */
   lost: number
-  /** Repeats the server dropped by message id; undefined with --url (their server knows). */
+  /** Repeats the server dropped by message id (resends after lost acks); undefined with --url (their server knows). */
   repeats?: number
   /** First arrivals whose n was below one that arrived before it. */
   outOfOrder: number
@@ -77,7 +77,7 @@ export function worstNotice(index: number, log: ClientEvent[], faults: Fault[]):
 
 /**
  * Worst time from a fault's cause going away (pass, online, show, cold start, server up; a reset's
- * own moment) to this client's next ready. A fault counts for a client it hit that was not ready
+ * own moment; for lost acks, the moment their links were dropped) to this client's next ready. A fault counts for a client it hit that was not ready
  * when it began or left ready before the next fault began. A client still reconnecting when the
  * next fault hits it too (a backoff of up to `maxDelay` can outlast the quiet time between faults)
  * is measured at that next fault instead, where it starts not ready. Never ready again: Infinity.

@@ -6,14 +6,17 @@
 import type { FaultProxy, TestServer } from '../src/testing/index'
 import type { Client } from './client'
 
-export type FaultKind = 'freeze' | 'reset' | 'refuse' | 'offline' | 'hide' | 'kill' | 'restart'
+export type FaultKind = 'freeze' | 'reset' | 'acks' | 'refuse' | 'offline' | 'hide' | 'kill' | 'restart'
 
 export interface Fault {
   kind: FaultKind
   label: string
   /** ms since the start of the run. */
   start: number
-  /** When the cause went away (pass, online, show, cold start, server listening); a reset ends as it starts. */
+  /**
+   * When the cause went away (pass, links dropped, online, show, cold start, server listening);
+   * a reset ends as it starts.
+   */
   end?: number
   /** The clients it hit. */
   clients: number[]
@@ -38,9 +41,12 @@ interface Stage {
   length: number
   /** The share of clients it hits; every client when absent (a server-side or proxy fault). */
   share?: number
-  /** `ms` is the stage's length; what `begin` resolves to is kept as the fault's `carried`. */
+  /**
+   * `ms` is the stage's length. What `begin` resolves to is handed to `end`, and kept as the
+   * fault's `carried` when it is a number.
+   */
   begin(world: World, hit: Client[], ms: number): unknown
-  end?(world: World, hit: Client[]): unknown
+  end?(world: World, hit: Client[], began: unknown): unknown
 }
 
 const STAGES: Stage[] = [
@@ -48,8 +54,8 @@ const STAGES: Stage[] = [
     // A dead NAT mapping: no FIN, no RST, bytes vanish. Only the heartbeat can notice.
     kind: 'freeze',
     label: 'frozen link',
-    at: 0.07,
-    length: 0.1,
+    at: 0.06,
+    length: 0.09,
     begin: (w) => w.proxy.freeze(),
     end: (w) => w.proxy.pass(),
   },
@@ -57,16 +63,41 @@ const STAGES: Stage[] = [
     // Every connection torn down with RST (a network switch, a load balancer restart).
     kind: 'reset',
     label: 'connections reset',
-    at: 0.23,
+    at: 0.2,
     length: 0,
     begin: (w) => w.proxy.reset(),
+  },
+  {
+    // The server got the messages but its Acks never came back (they died on the way, or the
+    // server crashed between its work and its reply). The link still answers heartbeats, so
+    // nothing looks wrong; the clients keep the messages. When the links then drop, the clients
+    // reconnect, log in and resend them with their original ids: the server has seen those ids
+    // (its per-user window), so it drops them as repeats and acks them. At least once, no double.
+    kind: 'acks',
+    label: 'acks lost',
+    at: 0.25,
+    length: 0.08,
+    share: 0.3,
+    begin: (w, hit) => {
+      const users = new Set(hit.map((c) => c.openId()))
+      return w.server.withholdAcks((user) => users.has(user))
+    },
+    end: (w, hit, release) => {
+      // Links first, then the Acks: an Ack let out before the drop would settle its message and
+      // leave nothing to resend.
+      for (const c of hit) {
+        const openId = c.openId()
+        if (openId) w.server.terminate(openId)
+      }
+      ;(release as () => void)()
+    },
   },
   {
     // The server's address refuses connections for a while: reconnects must back off, not hammer.
     kind: 'refuse',
     label: 'refused outage',
-    at: 0.3,
-    length: 0.1,
+    at: 0.38,
+    length: 0.09,
     begin: (w) => w.proxy.refuse(),
     end: (w) => w.proxy.pass(),
   },
@@ -74,8 +105,8 @@ const STAGES: Stage[] = [
     // Airplane mode, a lift: the phone knows it is offline; sends queue up in storage.
     kind: 'offline',
     label: 'network off',
-    at: 0.45,
-    length: 0.1,
+    at: 0.52,
+    length: 0.08,
     share: 0.3,
     begin: (_w, hit) => {
       for (const c of hit) c.offline()
@@ -88,8 +119,8 @@ const STAGES: Stage[] = [
     // The user switches apps long enough for WeChat to close the socket (platform-facts §5).
     kind: 'hide',
     label: 'app hidden',
-    at: 0.58,
-    length: 0.08,
+    at: 0.63,
+    length: 0.07,
     share: 0.3,
     begin: (_w, hit) => {
       for (const c of hit) c.hide()
@@ -104,7 +135,7 @@ const STAGES: Stage[] = [
     // file and send them, before the new ones, once logged in.
     kind: 'kill',
     label: 'app killed + cold start',
-    at: 0.69,
+    at: 0.73,
     length: 0.07,
     share: 0.2,
     async begin(_w, hit, ms) {
@@ -121,7 +152,7 @@ const STAGES: Stage[] = [
     // A deploy: the server process goes away (clients see 1006) and comes back on the same port.
     kind: 'restart',
     label: 'server restart',
-    at: 0.8,
+    at: 0.84,
     length: 0.06,
     begin: (w) => w.server.stop(),
     end: (w) => w.server.start(),
@@ -188,11 +219,11 @@ export function runTimeline(world: World, duration: number) {
       }
       faults.push(fault)
       active = fault
-      const carried = await stage.begin(world, hit, stage.length * duration)
-      if (typeof carried === 'number') fault.carried = carried
+      const began = await stage.begin(world, hit, stage.length * duration)
+      if (typeof began === 'number') fault.carried = began
       if (stage.end) {
         await until((stage.at + stage.length) * duration)
-        await stage.end(world, hit)
+        await stage.end(world, hit, began)
       }
       fault.end = world.clock()
       active = undefined

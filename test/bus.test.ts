@@ -91,12 +91,15 @@ describe('bus end to end (wx runtime, test server, fault proxy)', () => {
     await until(() => b.state === 'ready', 'ready')
     wx.control.hide()
     await until(() => b.state === 'suspended', 'suspended')
+    let readyEvents = 0
+    b.events.on('ready', () => readyEvents++)
     const sent = b.send('WhileHidden', { n: 1 })
     await sleep(50)
     expect(framesOf(server, 'WhileHidden')).toHaveLength(0)
     wx.control.show()
     await sent
     expect(b.state).toBe('ready')
+    expect(readyEvents).toBe(1)
     expect(framesOf(server, 'userLogin')).toHaveLength(1)
   })
 

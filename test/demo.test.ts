@@ -13,7 +13,7 @@ describe('npm run demo', () => {
     const lines: string[] = []
     const result = await runDemo({ duration: 6, clients: 5, seed: 42, onEvent: (l) => lines.push(l) })
     expect(result.kinds).toEqual(FAULT_KINDS)
-    expect(FAULT_KINDS).toEqual(['freeze', 'reset', 'refuse', 'offline', 'hide', 'kill', 'restart'])
+    expect(FAULT_KINDS).toEqual(['freeze', 'reset', 'acks', 'refuse', 'offline', 'hide', 'kill', 'restart'])
     expect(lines).toHaveLength(FAULT_KINDS.length)
     expect(result.drained).toBe(true)
     expect(result.lost).toBe(0)
@@ -35,6 +35,18 @@ describe('npm run demo', () => {
     expect(kill.clients.length).toBeGreaterThanOrEqual(1)
     // The killed apps were offline first: their outboxes held messages only storage could save.
     expect(kill.carried).toBeGreaterThan(0)
+    // Acks lost, then the links dropped: the clients hit resent their unacknowledged messages with
+    // the same ids, and the server dropped every resend as a repeat (nothing counted twice, so
+    // delivered === sent above, and first arrivals stayed in order).
+    const acks = result.faults.find((f) => f.kind === 'acks')!
+    expect(acks.clients.length).toBeGreaterThanOrEqual(1)
+    expect(acks.end! - acks.start).toBeGreaterThan(300)
+    for (const i of acks.clients) {
+      const row = result.rows[i]!
+      expect(row.repeats).toBeGreaterThan(0)
+      expect(row.lost).toBe(0)
+      expect(row.outOfOrder).toBe(0)
+    }
     expect(renderTable(result.rows)).toMatch(/^total .* 0 /m)
   }, 20_000)
 

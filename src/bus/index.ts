@@ -84,7 +84,7 @@ export interface BusEvents {
   state: { from: BusState; to: BusState }
   /** The socket opened (before login). */
   open: undefined
-  /** Logged in (or no login needed): the outbox is flushing. */
+  /** Logged in (or no login needed), or back from the background with the session intact: the outbox is flushing. */
   ready: undefined
   close: CloseInfo
   error: MpbusError
@@ -390,6 +390,8 @@ export function createBus<Ops extends OpMap = OpMap>(options: BusOptions) {
     if (to === 'open') {
       if (from === 'suspended') {
         setState(session)
+        // Ready again without a new login: say so, as after one.
+        if (session === 'ready') events.emit('ready', undefined)
         schedulePump()
       }
       return

@@ -19,6 +19,7 @@
  * 3. The route for its operator, from a `Map` (an operator named `__proto__` is an ordinary key):
  *    `userLogin` and `Heart` are built in; add yours with `routes` or `route()`.
  * 4. The Ack, after the route ran: acknowledge only what you have taken responsibility for.
+ *    `withholdAcks()` keeps it from leaving for chosen users (the demo's "acks lost" fault).
  *
  * What a production server must add (this one keeps everything in memory, in one process):
  * - Authentication. This server believes the `userOpenId` a client sends. A real one exchanges the
@@ -119,6 +120,19 @@ export interface TestServer {
   sendTo(client: number, frame: object | string | ArrayBuffer | Uint8Array): void
   /** Server-initiated close of every client. @default code 1000 */
   closeAll(code?: number, reason?: string): void
+  /**
+   * Drops every connection of `user` (an openId, or `client:N`) without a close frame, as a
+   * network does: its client sees 1006. Returns how many connections it dropped.
+   */
+  terminate(user: string): number
+  /**
+   * Lost acknowledgements: while on, frames from the users `match` accepts are recorded and routed
+   * as usual, but their Acks are not sent, as if they died on the way back. The client keeps those
+   * messages and, on its next link, resends them with the same ids: repeats, which are dropped and
+   * acked (once this is off). Heartbeat and login replies still go out, so the link looks healthy:
+   * pair it with `terminate()` to make the client reconnect. Returns the function that turns it off.
+   */
+  withholdAcks(match: (user: string) => boolean): () => void
   onFrame(hook: FrameHook): () => void
   /** Resolves with the first received frame (already recorded or still to come) that matches. */
   waitFor(match: (entry: ReceivedFrame) => boolean, timeout?: number): Promise<ReceivedFrame>
@@ -146,7 +160,9 @@ export async function createTestServer(options: TestServerOptions = {}): Promise
   const dedupWindow = options.dedupWindow ?? DEFAULTS.dedupWindow
   const received: ReceivedFrame[] = []
   const hooks = new Set<FrameHook>()
-  const sockets = new Map<number, WebSocket>()
+  /** Open connections by number, with the context that knows their user. */
+  const sockets = new Map<number, { ws: WebSocket; context: RouteContext }>()
+  const withheld = new Set<(user: string) => boolean>()
   const seen = new Map<string, Seen>()
   const waiters = new Set<(entry: ReceivedFrame) => void>()
   let duplicates = 0
@@ -206,9 +222,6 @@ export async function createTestServer(options: TestServerOptions = {}): Promise
   function onConnection(ws: WebSocket): void {
     const client = nextClient++
     let user = `client:${client}`
-    sockets.set(client, ws)
-    ws.on('close', () => sockets.delete(client))
-    ws.on('error', () => {})
     const reply = (f: object | string) => send(ws, f)
     const context: RouteContext = {
       client,
@@ -220,6 +233,9 @@ export async function createTestServer(options: TestServerOptions = {}): Promise
         user = openId
       },
     }
+    sockets.set(client, { ws, context })
+    ws.on('close', () => sockets.delete(client))
+    ws.on('error', () => {})
     ws.on('message', (data: Buffer, isBinary: boolean) => {
       let frame: any = isBinary ? data : data.toString('utf8')
       if (!isBinary) {
@@ -245,7 +261,8 @@ export async function createTestServer(options: TestServerOptions = {}): Promise
       // A repeat is not routed again: its effect already happened the first time.
       const route = fresh && typeof op === 'string' ? routes.get(op) : undefined
       if (route) route(frame, context)
-      if (ack && id !== undefined) reply({ Operator: ack.op, [ack.idKey]: id })
+      if (ack && id !== undefined && !Array.from(withheld).some((m) => m(user)))
+        reply({ Operator: ack.op, [ack.idKey]: id })
     })
   }
 
@@ -267,7 +284,7 @@ export async function createTestServer(options: TestServerOptions = {}): Promise
   async function stop(): Promise<void> {
     const server = wss
     wss = undefined
-    for (const ws of sockets.values()) ws.terminate()
+    for (const { ws } of sockets.values()) ws.terminate()
     sockets.clear()
     if (server) await new Promise<void>((resolve) => server.close(() => resolve()))
   }
@@ -296,14 +313,30 @@ export async function createTestServer(options: TestServerOptions = {}): Promise
       }
     },
     broadcast(frame) {
-      for (const ws of sockets.values()) send(ws, frame)
+      for (const { ws } of sockets.values()) send(ws, frame)
     },
     sendTo(client, frame) {
-      const ws = sockets.get(client)
-      if (ws) send(ws, frame)
+      const connection = sockets.get(client)
+      if (connection) send(connection.ws, frame)
     },
     closeAll(code = 1000, reason = '') {
-      for (const ws of sockets.values()) ws.close(code, reason)
+      for (const { ws } of sockets.values()) ws.close(code, reason)
+    },
+    terminate(user) {
+      let dropped = 0
+      for (const [client, { ws, context }] of Array.from(sockets)) {
+        if (context.user !== user) continue
+        ws.terminate()
+        sockets.delete(client)
+        dropped++
+      }
+      return dropped
+    },
+    withholdAcks(match) {
+      // A wrapper, so the same function passed twice is two switches, each turned off by its own call.
+      const entry = (user: string) => match(user)
+      withheld.add(entry)
+      return () => void withheld.delete(entry)
     },
     onFrame(hook) {
       hooks.add(hook)

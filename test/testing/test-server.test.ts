@@ -229,6 +229,50 @@ describe('test server', () => {
     await until(() => s.clients() === 0, 'no clients')
   })
 
+  it('withholds the Acks of chosen users (still recorded and routed), and terminates one user', async () => {
+    const s = await server()
+    const routed: string[] = []
+    s.route('Chat', (f) => routed.push(f.MsgId))
+    const a = await connect(s.url)
+    const b = await connect(s.url)
+    a.send({ Operator: 'userLogin', userOpenId: 'ua' })
+    b.send({ Operator: 'userLogin', userOpenId: 'ub' })
+    await until(() => a.inbox.length === 1 && b.inbox.length === 1, 'logins')
+    const release = s.withholdAcks((user) => user === 'ua')
+    a.send({ Operator: 'Chat', MsgId: 'm1' })
+    a.send({ Operator: 'Heart' })
+    b.send({ Operator: 'Chat', MsgId: 'm1' })
+    await until(() => a.inbox.length === 2 && b.inbox.length === 2, 'replies')
+    await sleep(20)
+    // ua's link looks healthy (HeartOK) but its Ack was lost; ub is not affected.
+    expect(a.inbox[1]).toEqual({ Operator: 'HeartOK' })
+    expect(a.inbox).toHaveLength(2)
+    expect(b.inbox[1]).toEqual({ Operator: 'Ack', MsgId: 'm1' })
+    expect(routed).toEqual(['m1', 'm1'])
+    expect(s.stats().get('ua')).toMatchObject({ received: 1, duplicates: 0 })
+
+    // The user's connections go, nobody else's; the client sees a drop, not a close frame.
+    expect(s.terminate('ua')).toBe(1)
+    await until(() => a.closed(), 'ua dropped')
+    expect(a.closed()!.code).toBe(1006)
+    expect(s.clients()).toBe(1)
+    expect(s.terminate('nobody')).toBe(0)
+
+    // Still withheld on the next link, until released: then the resend is a repeat, acked.
+    const a2 = await connect(s.url)
+    a2.send({ Operator: 'userLogin', userOpenId: 'ua' })
+    a2.send({ Operator: 'Chat', MsgId: 'm1' })
+    await until(() => s.stats().get('ua')!.duplicates === 1, 'first resend')
+    await sleep(20)
+    expect(a2.inbox).toEqual([{ Operator: 'LoginOK', openId: 'ua' }])
+    release()
+    a2.send({ Operator: 'Chat', MsgId: 'm1' })
+    await until(() => a2.inbox.length === 2, 'ack of the resend')
+    expect(a2.inbox[1]).toEqual({ Operator: 'Ack', MsgId: 'm1' })
+    expect(s.stats().get('ua')).toMatchObject({ received: 1, duplicates: 2 })
+    expect(routed).toEqual(['m1', 'm1'])
+  })
+
   it('stops (clients see 1006) and starts again on the same port', async () => {
     const s = await server()
     const port = s.port
