@@ -56,6 +56,11 @@ export interface QuotaStorage extends Storage {
   quota: number
   /** When set, every call throws this (a storage that is broken, not full). */
   broken?: unknown
+  /**
+   * When set, that many more writes (set, del) land; later ones are silently lost, as when the
+   * process is killed right after that write. Unset it to bring storage back.
+   */
+  kill?: number
   used(): number
   /** The raw map, for tests that corrupt or inspect records. */
   readonly map: Map<string, string>
@@ -67,6 +72,7 @@ export function createQuotaStorage(quota = Number.POSITIVE_INFINITY): QuotaStora
   const check = () => {
     if (storage.broken) throw storage.broken
   }
+  const lands = () => storage.kill === undefined || storage.kill-- > 0
   const storage: QuotaStorage = {
     quota,
     map,
@@ -79,11 +85,11 @@ export function createQuotaStorage(quota = Number.POSITIVE_INFINITY): QuotaStora
       check()
       if (storage.used() - size(key, map.get(key)) + size(key, value) > storage.quota)
         throw new MpbusError('STORAGE_FULL', `quota ${storage.quota} exceeded`)
-      map.set(key, value)
+      if (lands()) map.set(key, value)
     },
     del(key) {
       check()
-      map.delete(key)
+      if (lands()) map.delete(key)
     },
     keys() {
       check()

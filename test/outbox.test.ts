@@ -279,17 +279,20 @@ describe('durability and layout', () => {
     expect(again.enqueue('m', 7).seq).toBe(7)
   })
 
-  it.each([['x'], ['16'], ['[1]'], ['["a",2]'], ['null']])('ignores a damaged mark %s', (raw) => {
-    const storage = createMemoryStorage()
-    const outbox = open({ storage })
-    outbox.enqueue('m', 1)
-    outbox.enqueue('m', 2)
-    flush()
-    storage.set('mpbus/seq', raw)
-    const again = open({ storage })
-    expect(again.list().map((e) => e.seq)).toEqual([1, 2])
-    expect(again.enqueue('m', 3).seq).toBe(3)
-  })
+  it.each([['x'], ['16'], ['[1]'], ['["a",2]'], ['null'], ['[3,1]'], ['[3,2]']])(
+    'ignores a damaged mark %s',
+    (raw) => {
+      const storage = createMemoryStorage()
+      const outbox = open({ storage })
+      outbox.enqueue('m', 1)
+      outbox.enqueue('m', 2)
+      flush()
+      storage.set('mpbus/seq', raw)
+      const again = open({ storage })
+      expect(again.list().map((e) => e.seq)).toEqual([1, 2])
+      expect(again.enqueue('m', 3).seq).toBe(3)
+    },
+  )
 
   it('never reuses a seq when the newest record goes before an older one', () => {
     const storage = createMemoryStorage()
@@ -591,6 +594,29 @@ describe('storage failures', () => {
     expect(Array.from(storage.map.keys())).toEqual(['mpbus/1'])
   })
 
+  it('a record that cannot be read stops the load, but seq stays above what was loaded', () => {
+    const storage = createMemoryStorage()
+    const outbox = open({ storage })
+    for (let i = 1; i <= 3; i++) {
+      outbox.enqueue('m', i)
+      flush()
+    }
+    const failing = Object.assign({}, storage, {
+      get: (key: string) => {
+        if (key === 'mpbus/2') throw new Error('read error')
+        return storage.get(key)
+      },
+    })
+    const again = open({ storage: failing })
+    again.enqueue('m', 4)
+    // Behind what was loaded (the mark said 2 was next); storage is not written again.
+    expect(again.list().map((e) => [e.seq, e.payload])).toEqual([
+      [1, 1],
+      [2, 4],
+    ])
+    expect(again.seen.errors.map((e) => e.code)).toEqual(['STORAGE_ERROR'])
+  })
+
   it('skips, reports and removes corrupt records; the rest loads; foreign keys are left alone', () => {
     const storage = createMemoryStorage()
     const outbox = open({ storage })
@@ -662,6 +688,69 @@ describe('compaction', () => {
     open({ storage }).list()
     flush()
     expect(storage.counts).toMatchObject({ set: 0, del: 0 })
+  })
+})
+
+describe('listeners that enqueue', () => {
+  it('a drop listener that calls next() during an expiry gets the message after, never the same one twice', () => {
+    const outbox = open()
+    outbox.enqueue('Old', 1, { ttl: 10 })
+    outbox.enqueue('Kept', 2)
+    outbox.enqueue('After', 3)
+    time += 100
+    const fromListener: Array<string | undefined> = []
+    outbox.on('drop', () => fromListener.push(outbox.next()?.op))
+    expect(outbox.next()?.op).toBe('Kept')
+    expect(fromListener).toEqual(['After'])
+  })
+
+  it('an error listener enqueueing during load gets a fresh seq and overwrites no record', () => {
+    const storage = createMemoryStorage()
+    const outbox = open({ storage })
+    for (let i = 1; i <= 3; i++) {
+      outbox.enqueue('m', i)
+      flush()
+    }
+    storage.set('mpbus/2', '{"v":1,"m":[')
+    const again = open({ storage })
+    // Plausible app code: report storage trouble to the server through the same queue.
+    again.on('error', () => again.enqueue('Report', 'x'))
+    expect(again.list().map((e) => [e.seq, e.payload])).toEqual([
+      [1, 1],
+      [3, 3],
+      [4, 'x'],
+    ])
+    flush()
+    expect(
+      open({ storage })
+        .list()
+        .map((e) => [e.seq, e.payload]),
+    ).toEqual([
+      [1, 1],
+      [3, 3],
+      [4, 'x'],
+    ])
+  })
+
+  it('a drop listener enqueueing during an overflow gets a seq of its own, and nothing is lost', () => {
+    const storage = createMemoryStorage()
+    const outbox = open({ storage, maxMessages: 2, overflow: 'dropOldest' })
+    let told = false
+    outbox.on('drop', () => {
+      if (told) return
+      told = true
+      outbox.enqueue('Notice', 'dropped')
+    })
+    outbox.enqueue('m', 1)
+    outbox.enqueue('m', 2)
+    outbox.enqueue('m', 3)
+    // The notice dropped 2 in turn; 3 and the notice keep seqs of their own, in order.
+    expect(outbox.list().map((e) => [e.seq, e.payload])).toEqual([
+      [3, 3],
+      [4, 'dropped'],
+    ])
+    flush()
+    expect(open({ storage }).list()).toEqual(outbox.list())
   })
 })
 

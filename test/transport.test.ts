@@ -1,5 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { MpbusError } from '../src/errors'
+import { miniProgramPlatform } from '../src/platform/mini-program'
 import { createTransport, type TransportEvents, type TransportOptions } from '../src/transport'
 import { createScriptPlatform, type ScriptPlatformOptions } from './helpers/script-platform'
 
@@ -93,6 +94,17 @@ describe('transport: connecting', () => {
     expect(t.state).toBe('backoff')
     vi.advanceTimersByTime(250)
     expect(sp.sockets).toHaveLength(1)
+  })
+
+  it('a connect refused through `fail` inside connectSocket, with no task, is one failed attempt', () => {
+    // The wx adapter reports the `fail` and then throws for the missing task.
+    const api = { connectSocket: (o: any) => o.fail({ errMsg: 'connectSocket:fail url not in domain list' }) }
+    const { t, of } = setup({ platform: miniProgramPlatform(api) })
+    t.start()
+    expect(of('error').map((e) => e.message)).toEqual(['connectSocket:fail url not in domain list'])
+    expect(of('reconnecting')).toEqual([{ attempt: 1, delay: 250 }])
+    expect(t.state).toBe('backoff')
+    expect(vi.getTimerCount()).toBe(1)
   })
 
   it('abandons a socket that does not open within connectTimeout, without waiting for its close', () => {

@@ -213,11 +213,14 @@ export function createOutbox(options: OutboxOptions = {}): Outbox {
   let fresh = false
   let timer: ReturnType<typeof setTimeout> | undefined
 
+  /** Errors met by load wait for the queue and `seq` to be whole: a listener may enqueue. */
+  let held: MpbusError[] | undefined
+
   function report(cause: unknown): void {
-    events.emit(
-      'error',
-      cause instanceof MpbusError ? cause : new MpbusError('STORAGE_ERROR', describe(cause), cause),
-    )
+    const error =
+      cause instanceof MpbusError ? cause : new MpbusError('STORAGE_ERROR', describe(cause), cause)
+    if (held) held.push(error)
+    else events.emit('error', error)
   }
 
   /** What the last `get` or `keys` returned. */
@@ -278,13 +281,16 @@ export function createOutbox(options: OutboxOptions = {}): Outbox {
     })
   }
 
-  /** Makes room for `n` more bytes, dropping the oldest waiting items if the policy allows. */
-  function makeRoom(n: number): void {
+  /**
+   * The oldest waiting items to drop so that `n` more bytes fit, if the policy allows. The caller
+   * drops them once its item is queued: a `drop` listener may enqueue, and must get the next seq.
+   */
+  function makeRoom(n: number): Item[] {
     let count = queue.length + 1
     let size = bytes + n
     const full = () => count > settings.maxMessages || size > settings.maxBytes
     // The common case, room to spare, must not walk the queue: enqueue stays O(1).
-    if (!full()) return
+    if (!full()) return []
     const out: Item[] = []
     for (const item of queue)
       if (full() && settings.overflow === 'dropOldest' && !item.f) {
@@ -293,7 +299,7 @@ export function createOutbox(options: OutboxOptions = {}): Outbox {
         size -= item.n
       }
     if (full()) throw new MpbusError('OUTBOX_FULL', 'outbox full')
-    drop('overflow', out)
+    return out
   }
 
   /** Takes `id` out of the queue, reporting it `delivered` if asked; false for unknown ids. */
@@ -349,6 +355,19 @@ export function createOutbox(options: OutboxOptions = {}): Outbox {
   function load(): void {
     if (loaded) return
     loaded = true
+    held = []
+    restore()
+    const tail = queue[queue.length - 1]
+    seq = Math.max(seq, high, low, tail ? tail.e.seq + 1 : 0)
+    // Nothing below the head is left to skip: counting the mark as written saves a write.
+    low = head()
+    schedule()
+    const errors = held
+    held = undefined
+    errors.forEach(report)
+  }
+
+  function restore(): void {
     const read = (key?: string) => {
       const ok = attempt(key ? 'get' : 'keys', key)
       if (!ok) store = undefined
@@ -359,7 +378,9 @@ export function createOutbox(options: OutboxOptions = {}): Outbox {
     if (!read(markKey)) return
     try {
       const mark = JSON.parse(got)
-      if (mark.every(Number.isSafeInteger)) [low = 0, high = 0] = mark
+      // A mark is written as [head, next], so low <= next; trusting one that is not would skip, and
+      // delete, records still queued.
+      if (mark.every(Number.isSafeInteger) && mark[0] <= mark[1]) [low, high] = mark
     } catch {}
     /** The last seq loaded: envelopes at or below it are skipped. */
     let last = low - 1
@@ -402,10 +423,6 @@ export function createOutbox(options: OutboxOptions = {}): Outbox {
         touch(key)
       }
     }
-    seq = Math.max(seq, high, last + 1)
-    // Nothing below the head is left to skip: counting the mark as written saves a write.
-    low = head()
-    schedule()
   }
 
   return {
@@ -420,12 +437,13 @@ export function createOutbox(options: OutboxOptions = {}): Outbox {
       const j = encode(draft)
       const n = byteLength(j)
       if (n + FRAME > RECORD) throw new MpbusError('TOO_LARGE', `${n} bytes`)
-      makeRoom(n)
+      const out = makeRoom(n)
       seq++
       // The queue holds what storage holds: a later change to `payload` by the caller does not leak in.
       const item = track(JSON.parse(j), j)
       fresh = true
       schedule()
+      drop('overflow', out)
       return item.e
     },
     commit,
@@ -448,11 +466,10 @@ export function createOutbox(options: OutboxOptions = {}): Outbox {
           break
         }
       }
+      // In flight before the drop is reported, so a listener that calls next() gets the one after.
+      if (found) found.f = true
       drop('expired', expired)
-      if (found) {
-        found.f = true
-        return found.e
-      }
+      return found && found.e
     },
     sent(id) {
       if (!settings.ack) settle(id, true)

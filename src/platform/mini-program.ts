@@ -14,13 +14,17 @@ import type { Platform, Socket, SocketListeners } from './types'
  */
 export function miniProgramPlatform(api: any, name = 'wx'): Platform {
   const alipay = name === 'my'
-  // Alipay's global socket: its guard, once the fallback is in use, and how many close events the
-  // global sockets we closed still owe: those must not reach the next socket's handlers.
+  // Alipay's global socket: its guard, once the fallback is in use, whether the platform reported
+  // its close, and how many close events the global sockets we closed still owe: those must not
+  // reach the next socket's handlers. One that failed is closed too, and owes its close: a WebSocket
+  // reports its close after its error.
   let cur: Guard | undefined
+  let ended = false
   let owed = 0
   const release = () => {
-    if (cur && !cur.done()) {
+    if (cur && !ended) {
       cur.detach()
+      ended = true
       owed++
       try {
         api.closeSocket()
@@ -50,14 +54,16 @@ export function miniProgramPlatform(api: any, name = 'wx'): Platform {
         // so `onOpen` may already have fired. Taro's typings declare `readyState` (unlike wx,
         // where it is internal: §1), so only here it tells whether the open (1) or close (3) was missed.
         // Without it the first frame stands in for `onOpen` (see `guard`), and the caller's
-        // connect timeout covers the rest.
-        res.then((t: any) => {
-          task = t
-          attach(t, g)
-          if (g.done()) closeTask(t, g)
-          else if (t.readyState === 1) g.open()
-          else if (t.readyState === 3) g.close({ code: 1006 })
-        }, g.error)
+        // connect timeout covers the rest. No task at all (Taro on Alipay, §3) is an error at once.
+        res
+          .then((t: any) => {
+            task = t
+            attach(t, g)
+            if (g.done()) closeTask(t, g)
+            else if (t.readyState === 1) g.open()
+            else if (t.readyState === 3) g.close({ code: 1006 })
+          })
+          .catch(g.error)
       } else if (res) {
         task = res
         // Synchronously, before returning: WeChat may miss `onOpen` otherwise (platform-facts §1).
@@ -65,6 +71,7 @@ export function miniProgramPlatform(api: any, name = 'wx'): Platform {
       } else if (alipay) {
         // The fallback. Handlers go on synchronously, before any event can come.
         cur = g
+        ended = false
         api.onSocketOpen(() => {
           // Whether a closed global socket reports its close at all is undocumented (platform-facts §2):
           // one still owed when the new socket opens is not coming, and must not eat the new one's.
@@ -73,7 +80,13 @@ export function miniProgramPlatform(api: any, name = 'wx'): Platform {
         })
         api.onSocketMessage((r: any) => g.message(unwrap(r)))
         api.onSocketError(g.error)
-        api.onSocketClose((r: any) => (owed ? owed-- : g.close(r)))
+        api.onSocketClose((r: any) => {
+          if (owed) owed--
+          else {
+            ended = true
+            g.close(r)
+          }
+        })
         return {
           send: (d, done) => sendTask({ send: (o: any) => api.sendSocketMessage(o) }, d, done),
           // A socket replaced by a newer connect is already released.

@@ -259,10 +259,10 @@ export function createTransport(options: TransportOptions): Transport {
   function connect(): void {
     // A throw before the socket is asked for came from the URL provider.
     let code: MpbusErrorCode = 'URL_ERROR'
+    const gen = ++generation
     try {
       const address = typeof url === 'function' ? url() : url
       code = 'SOCKET_ERROR'
-      const gen = ++generation
       const live = <A extends unknown[]>(fn: (...a: A) => void) =>
         entry((...a: A) => gen === generation && fn(...a))
       set('connecting', config.connectTimeout, () =>
@@ -291,7 +291,8 @@ export function createTransport(options: TransportOptions): Transport {
       if (gen === generation) socket = s
       else s.close()
     } catch (e) {
-      retry(end(new MpbusError(code, describe(e), e)))
+      // Unless it reported an error first (a `fail` called inside connectSocket): that attempt is counted.
+      if (gen === generation) retry(end(new MpbusError(code, describe(e), e)))
     }
   }
 

@@ -117,6 +117,25 @@ describe('alipayPlatform on the single global socket (no task)', () => {
     expect(b.names()).toEqual(['close'])
   })
 
+  it('closes a global socket that failed, and its close after the error does not end the next one', () => {
+    const my = fakeMy({ single: true })
+    const p = alipayPlatform(my)
+    const a = recorder()
+    const s = p.connect('wss://x', a.listeners)
+    my.fireGlobal('Open')
+    my.fireGlobal('Error', { error: 11, errorMessage: 'send failed' })
+    s.close()
+    // an errored WebSocket may still be up: it is closed before the next connect
+    expect(my.closes).toBe(1)
+    const b = recorder()
+    p.connect('wss://x', b.listeners)
+    // the failed socket reports its close after the new handlers are on
+    my.fireGlobal('Close', { code: 1006, reason: '' })
+    my.fireGlobal('Open')
+    expect(a.names()).toEqual(['open', 'error'])
+    expect(b.names()).toEqual(['open'])
+  })
+
   it('closing a replaced socket does not close the current one', () => {
     const my = fakeMy({ single: true })
     const p = alipayPlatform(my)

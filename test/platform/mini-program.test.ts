@@ -167,6 +167,16 @@ describe('miniProgramPlatform on Taro (a Promise of the task)', () => {
     expect(r.names()).toEqual([])
   })
 
+  it('reports a Promise that gives no task (Taro on Alipay) as SOCKET_ERROR at once', async () => {
+    const api = fakeMiniProgram({ kind: 'taro' })
+    api.connectSocket = () => Promise.resolve(undefined)
+    const r = recorder()
+    miniProgramPlatform(api, 'taro').connect('wss://x', r.listeners)
+    await tick()
+    expect(r.names()).toEqual(['error'])
+    expect((r.events[0]![1] as MpbusError).code).toBe('SOCKET_ERROR')
+  })
+
   it('reports a rejected Promise as SOCKET_ERROR', async () => {
     const api = fakeMiniProgram({ kind: 'taro' })
     api.connectSocket = () => Promise.reject({ errMsg: 'connectSocket:fail' })
