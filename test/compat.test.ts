@@ -22,8 +22,10 @@ describe('mpbus/compat (websocket-heartbeat-miniprogram API)', () => {
     await sleep(30)
     wx.control.online()
     await until(() => ok.length === 3, 'sends settle')
-    const raw = server.received.map((r) => r.frame)
-    expect(raw.filter((f) => typeof f === 'string')).toEqual(['a', 'b', 'c'])
+    // `success` means the socket took the bytes; they reach the server a moment later.
+    const texts = () => server.received.map((r) => r.frame).filter((f) => typeof f === 'string')
+    await until(() => texts().length === 3, 'frames at the server')
+    expect(texts()).toEqual(['a', 'b', 'c'])
     task.close()
   })
 
@@ -70,7 +72,8 @@ describe('mpbus/compat: several tasks in one app', () => {
     await sleep(30)
     wx.control.online()
     await until(() => ok.length === 2, 'both sends settle')
-    await sleep(50)
+    await until(() => a.server.received.length && b.server.received.length, 'frames at both servers')
+    await sleep(50) // room for a frame sent to the wrong server to show up
     expect(a.server.received.map((r) => r.frame)).toEqual(['for-a'])
     expect(b.server.received.map((r) => r.frame)).toEqual(['for-b'])
     chat.close()

@@ -581,3 +581,31 @@ describe('transport: drop(), halt(), reconnect(), send()', () => {
     expect(results).toEqual(['SOCKET_ERROR', undefined])
   })
 })
+
+describe('transport: a platform that reports synchronously inside connect()', () => {
+  it('delivers open after connect() returns, so an open listener can send on the new socket', () => {
+    // A user's own Platform (an in-memory one for tests, say) may call open() before returning.
+    const sent: unknown[] = []
+    const platform = {
+      name: 'sync',
+      connect(_url: string, listeners: { open(): void }) {
+        listeners.open()
+        return {
+          send(data: unknown, done?: () => void) {
+            sent.push(data)
+            if (done) done()
+          },
+          close() {},
+        }
+      },
+    }
+    const t = createTransport({ platform: platform as any, url: 'ws://sync', heartbeat: false })
+    const results: boolean[] = []
+    t.on('open', () => results.push(t.send('hello')))
+    t.start()
+    expect(t.state).toBe('open')
+    expect(results).toEqual([true])
+    expect(sent).toEqual(['hello'])
+    t.close()
+  })
+})

@@ -132,6 +132,7 @@ export function createTransport(options: TransportOptions): Transport {
   const emitter = mitt<TransportEvents>()
   const queue: [keyof TransportEvents, any][] = []
   let flushing = false
+  let depth = 0
   let state: TransportState = 'idle'
   let socket: Socket | undefined
   /** Bumped whenever a socket is let go, so events from an earlier socket are ignored. */
@@ -156,8 +157,15 @@ export function createTransport(options: TransportOptions): Transport {
   const entry =
     <A extends unknown[]>(fn: (...a: A) => void) =>
     (...a: A) => {
-      fn(...a)
-      if (!flushing) {
+      // Counted, so a platform that calls a listener synchronously inside connect() (an entry
+      // within an entry) has its events delivered after connect() returns and the socket is held.
+      depth++
+      try {
+        fn(...a)
+      } finally {
+        depth--
+      }
+      if (!depth && !flushing) {
         flushing = true
         try {
           while (queue.length) emitter.emit(...(queue.shift() as [keyof TransportEvents, any]))
