@@ -17,23 +17,12 @@ import {
   type TransportEvents,
   type TransportOptions,
 } from '../src/transport'
+import { sleep, until } from './helpers/e2e'
 
 const disposers: Array<() => unknown> = []
 afterEach(async () => {
   while (disposers.length) await disposers.pop()!()
 })
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
-
-async function until<T>(check: () => T, what: string, timeout = 5000): Promise<T> {
-  const start = Date.now()
-  for (;;) {
-    const value = check()
-    if (value) return value
-    if (Date.now() - start > timeout) throw new Error(`timed out waiting for ${what}`)
-    await sleep(5)
-  }
-}
 
 const HB = { interval: 200, timeout: 200 }
 

@@ -28,6 +28,7 @@
  */
 import mitt, { type Emitter } from 'mitt'
 import { nanoid } from 'nanoid/non-secure'
+import { withDefaults } from '../defaults'
 import { describe, MpbusError } from '../errors'
 import type { Storage } from '../platform/types'
 import { byteLength } from '../utf8'
@@ -123,6 +124,7 @@ const DEFAULTS: Settings = {
   ack: false,
   window: 32,
   now: Date.now,
+  storage: undefined,
 }
 
 /**
@@ -184,11 +186,7 @@ function unpack(raw: string | undefined): Envelope[] | undefined {
 
 export function createOutbox(options: OutboxOptions = {}): Outbox {
   // An option given as `undefined` keeps its default, as it would in a destructuring.
-  const settings = Object.assign({}, DEFAULTS)
-  for (const name in options) {
-    const value = options[name as keyof OutboxOptions]
-    if (value !== undefined) (settings as any)[name] = value
-  }
+  const settings = withDefaults(DEFAULTS, options)
   /** Dropped when storage cannot be read: writing blind could overwrite records it did not see. */
   let store = settings.storage
   const events = mitt<OutboxEvents>()

@@ -18,6 +18,7 @@ import {
   type RuntimeControl,
   type RuntimeOptions,
   settle,
+  storageInfo,
 } from './runtime-core'
 
 export interface MyRuntimeOptions extends RuntimeOptions {
@@ -299,14 +300,7 @@ export function createMyRuntime(options: MyRuntimeOptions = {}): MyRuntime {
       if (core.alive()) core.storage.clear()
       return { success: true }
     },
-    getStorageInfoSync() {
-      const area = core.control.storage
-      return {
-        keys: area.keys(),
-        currentSize: Math.ceil(area.bytes() / 1024),
-        limitSize: Math.floor(core.storage.totalLimit / 1024),
-      }
-    },
+    getStorageInfoSync: () => storageInfo(core),
     getNetworkType(opt) {
       if (!core.alive()) return
       const online = core.online()

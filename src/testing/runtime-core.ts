@@ -519,6 +519,16 @@ export function adaptedListeners<T, R>(
   }
 }
 
+/** `getStorageInfoSync()`'s answer, the same on every runtime: sizes in KB, as WeChat gives them. */
+export function storageInfo(core: RuntimeCore) {
+  const area = core.control.storage
+  return {
+    keys: area.keys(),
+    currentSize: Math.ceil(area.bytes() / 1024),
+    limitSize: Math.floor(core.storage.totalLimit / 1024),
+  }
+}
+
 /**
  * The network and app lifecycle calls, as every runtime exposes them (`on*` / `off*`);
  * `status` shapes a network event in the platform's words.

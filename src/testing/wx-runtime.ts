@@ -16,6 +16,7 @@ import {
   type RuntimeControl,
   type RuntimeOptions,
   settle,
+  storageInfo,
 } from './runtime-core'
 
 export type WxRuntimeOptions = RuntimeOptions
@@ -192,14 +193,7 @@ export function createWxRuntime(options: WxRuntimeOptions = {}): WxRuntime {
     clearStorageSync() {
       if (core.alive()) core.storage.clear()
     },
-    getStorageInfoSync() {
-      const area = core.control.storage
-      return {
-        keys: area.keys(),
-        currentSize: Math.ceil(area.bytes() / 1024),
-        limitSize: Math.floor(core.storage.totalLimit / 1024),
-      }
-    },
+    getStorageInfoSync: () => storageInfo(core),
     setStorage(opt) {
       try {
         setStorageSync(opt.key, opt.data)

@@ -16,6 +16,7 @@
  * always meets a consistent transport and its own events come after the ones that caused them.
  */
 import mitt, { type Emitter } from 'mitt'
+import { withDefaults } from '../defaults'
 import { describe, MpbusError, type MpbusErrorCode } from '../errors'
 import { HEARTBEAT_DEFAULTS, type HeartbeatOptions } from '../heartbeat'
 import type { CloseInfo, Platform, Socket, SocketData } from '../platform/types'
@@ -111,13 +112,6 @@ export const RECONNECT_DEFAULTS: ReconnectOptions = {
 }
 
 const DEFAULTS = { connectTimeout: 10_000, stopCodes: [4001], random: Math.random }
-
-/** `{ ...defaults, ...given }`, except that a field given as `undefined` keeps its default. */
-function withDefaults<T extends object>(defaults: T, given?: Partial<T>): T {
-  const out = {} as T
-  for (const key in defaults) out[key] = given && given[key] !== undefined ? given[key]! : defaults[key]
-  return out
-}
 
 /**
  * Delay before the first retry after the app comes back: connects made while WeChat is still

@@ -3,6 +3,7 @@
 import { afterEach } from 'vitest'
 import { type BusOptions, createBus } from '../../src/index'
 import { createFaultProxy, createTestServer, createWxRuntime } from '../../src/testing/index'
+import { sleep, until as waitUntil } from '../testing/util'
 
 type Disposable = () => unknown
 const disposers: Disposable[] = []
@@ -11,18 +12,11 @@ afterEach(async () => {
   while (disposers.length) await disposers.pop()!()
 })
 
-/** Polls `check` until it returns truthy, on real time (bytes on the wire take real time). */
-export async function until<T>(check: () => T, what = 'condition', timeout = 5000): Promise<T> {
-  const start = Date.now()
-  for (;;) {
-    const value = check()
-    if (value) return value
-    if (Date.now() - start > timeout) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 5))
-  }
-}
+/** Polls `check` until it returns truthy, on real time; end-to-end waits get 5 s by default. */
+export const until = <T>(check: () => T, what = 'condition', timeout = 5000) =>
+  waitUntil(check, what, timeout)
 
-export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+export { sleep }
 
 export async function startServer(options?: Parameters<typeof createTestServer>[0]) {
   const server = await createTestServer(options)

@@ -8,6 +8,7 @@ import { alipayPlatform } from '../../src/platform/alipay'
 import { miniProgramPlatform } from '../../src/platform/mini-program'
 import type { Platform, Socket } from '../../src/platform/types'
 import { createMyRuntime, createTestServer, createWxRuntime, type TestServer } from '../../src/testing'
+import { until } from '../testing/util'
 import { recorder } from './fakes'
 
 let server: TestServer
@@ -26,20 +27,6 @@ function track<T extends { control: { kill(): void } }>(rt: T): T {
   runtimes.push(rt)
   return rt
 }
-
-const until = (f: () => boolean, ms = 3000) =>
-  new Promise<void>((resolve, reject) => {
-    const start = Date.now()
-    const t = setInterval(() => {
-      if (f()) {
-        clearInterval(t)
-        resolve()
-      } else if (Date.now() - start > ms) {
-        clearInterval(t)
-        reject(new Error('timed out'))
-      }
-    }, 2)
-  })
 
 /** Sends and checks that `done` came exactly once. */
 async function sendP(s: Socket, data: string): Promise<MpbusError | undefined> {

@@ -2,6 +2,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { WebSocket, WebSocketServer } from 'ws'
 import type { MpbusError } from '../../src/errors'
 import { localStorageStorage, webSocketPlatform } from '../../src/platform/websocket'
+import { until } from '../testing/util'
 import { recorder } from './fakes'
 
 let server: WebSocketServer
@@ -28,20 +29,6 @@ afterEach(async () => {
   for (const c of server.clients) c.terminate()
   await new Promise((r) => server.close(r))
 })
-
-const until = (f: () => boolean) =>
-  new Promise<void>((resolve, reject) => {
-    const start = Date.now()
-    const t = setInterval(() => {
-      if (f()) {
-        clearInterval(t)
-        resolve()
-      } else if (Date.now() - start > 3000) {
-        clearInterval(t)
-        reject(new Error('timed out'))
-      }
-    }, 2)
-  })
 
 describe('webSocketPlatform over ws', () => {
   it('opens, sends text, receives text and ArrayBuffer, and sees the server close', async () => {
