@@ -26,9 +26,9 @@ async function once(): Promise<number> {
     let frozenAt = 0
     let recovered = 0
     let onFrame: (() => void) | undefined
-    t.on('open', () => {
+    t.on('open', (link) => {
       opens++
-      t.send(HEART)
+      link.send(HEART)
     })
     t.on('message', () => {
       if (opens > 1 && !recovered) recovered = performance.now()

@@ -5,6 +5,7 @@
 //   3. WeChat's npm builder (miniprogram-ci packNpmManually) accepts the packed tarball
 //   4. publint --strict and arethetypeswrong (node16 profile) report no errors
 //   5. the size budgets of .size-limit.json (min+gzip)
+//   6. the shipped .d.ts files compile alone (no skipLibCheck, mitt absent), events typed by name
 // Needs only what `npm ci` installs; works offline. Temp files live under os.tmpdir() and are removed.
 
 import { execFile } from 'node:child_process'
@@ -16,6 +17,7 @@ import { promisify } from 'node:util'
 import { checkEs2015 } from './check/es2015.mjs'
 import { checkLint } from './check/lint-package.mjs'
 import { checkSize } from './check/size.mjs'
+import { checkTypes } from './check/types-standalone.mjs'
 import { checkVm } from './check/vm-load.mjs'
 import { checkWechatNpm } from './check/wechat-npm.mjs'
 
@@ -47,6 +49,7 @@ const checks = [
   ],
   ['publint --strict and arethetypeswrong', async (ctx) => checkLint({ ...ctx, tarball: await pack() })],
   ['size budget (size-limit, .size-limit.json)', checkSize],
+  ['the .d.ts files stand alone', checkTypes],
 ]
 
 let passed = 0

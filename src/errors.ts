@@ -8,7 +8,8 @@
  * Codes:
  * - `BAD_OPTION`: an option is missing or out of range.
  * - `NO_PLATFORM`: no platform was given and none could be detected.
- * - `BAD_PAYLOAD`: a payload JSON cannot carry faithfully (circular, BigInt, function).
+ * - `BAD_PAYLOAD`: a payload JSON cannot carry faithfully (see src/payload.ts), or `codec.encode` threw on it.
+ * - `BAD_OPERATOR`: `send`/`request` was given an operator that is not a non-empty string.
  * - `TOO_LARGE`: a single message is larger than one storage record may be.
  * - `OUTBOX_FULL`: the outbox is at `maxMessages`/`maxBytes` and the policy is `reject`.
  * - `STORAGE_FULL`: the platform refused a write for quota; the data stays in memory.
@@ -18,20 +19,24 @@
  * - `DROPPED`: a message was dropped by the overflow policy, or a volatile one while offline.
  * - `BAD_FRAME`: an inbound frame is not JSON, not an object, or has no operator.
  * - `FRAME_TOO_LARGE`: an inbound frame is larger than `maxInboundBytes`.
- * - `HANDLER_ERROR`: a user handler threw; the other handlers still ran.
+ * - `HANDLER_ERROR`: a user callback threw (a handler, a lifecycle listener, `heartbeat.message`,
+ *   `shouldReconnect`); the others still ran and the bus went on.
  * - `SOCKET_ERROR`: the platform reported a socket error or a failed send.
  * - `CONNECT_TIMEOUT`: a socket did not open within `connectTimeout`.
  * - `HEARTBEAT_TIMEOUT`: nothing arrived within `heartbeat.timeout` after a ping.
- * - `URL_ERROR`: the URL provider threw.
+ * - `ACK_TIMEOUT`: with `ack` on, a message in flight got no ack within `ack.timeout`: the link was dropped.
+ * - `URL_ERROR`: the URL provider threw, its Promise rejected, or it gave no string.
  * - `LOGIN_ERROR`: the `login` function threw or its Promise rejected; counts as a failed connect.
  * - `UNAUTHORIZED`: the server answered the login with one of `ready.fail`.
- * - `TIMEOUT`: a request got no reply in time.
+ * - `SESSION_ENDED`: the server sent the `sessionEnd` frame (or a stop code): no reconnect until `reconnect()`.
+ * - `TIMEOUT`: a request got no reply in time, or the login / `ready.ok` did not come within `ready.timeout`.
  * - `CLOSED`: the bus was closed before the operation could finish.
  */
 export type MpbusErrorCode =
   | 'BAD_OPTION'
   | 'NO_PLATFORM'
   | 'BAD_PAYLOAD'
+  | 'BAD_OPERATOR'
   | 'TOO_LARGE'
   | 'OUTBOX_FULL'
   | 'STORAGE_FULL'
@@ -45,9 +50,11 @@ export type MpbusErrorCode =
   | 'SOCKET_ERROR'
   | 'CONNECT_TIMEOUT'
   | 'HEARTBEAT_TIMEOUT'
+  | 'ACK_TIMEOUT'
   | 'URL_ERROR'
   | 'LOGIN_ERROR'
   | 'UNAUTHORIZED'
+  | 'SESSION_ENDED'
   | 'TIMEOUT'
   | 'CLOSED'
 

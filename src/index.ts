@@ -1,4 +1,14 @@
-export type { Bus, BusEvents, BusOptions, BusState, Codec, LoginFrame, OpMap, SendOptions } from './bus'
+export type {
+  Bus,
+  BusEmitter,
+  BusEvents,
+  BusOptions,
+  BusState,
+  Codec,
+  LoginFrame,
+  OpMap,
+  SendOptions,
+} from './bus'
 export { createBus } from './bus'
 export type { Frame, Handler } from './bus/dispatcher'
 export { bindComponent, bindPage } from './bus/page'

@@ -205,13 +205,13 @@ function run(options: Config, cmds: Cmd[]): void {
 
   const settle = (id: string, how: 'sent' | 'ack') => {
     const leaves = how === 'ack' || !options.ack
-    let result: boolean | undefined
+    let result: Envelope | undefined
     const seen = watch(() => {
-      if (how === 'ack') result = outbox.ack(id)
-      else outbox.sent(id)
+      result = how === 'ack' ? outbox.ack(id) : outbox.sent(id)
     })
     expect(seen.delivered).toEqual(leaves ? [id] : [])
-    if (how === 'ack') expect(result).toBe(true)
+    // What left is returned, and only that.
+    expect(result && result.id).toBe(leaves ? id : undefined)
     if (leaves) model = model.filter((m) => m.id !== id)
   }
 
@@ -279,7 +279,7 @@ function run(options: Config, cmds: Cmd[]): void {
       case 'remove': {
         if (!model.length) break
         const { id } = model[c.pick % model.length]!
-        expect(outbox.remove(id)).toBe(true)
+        expect(outbox.remove(id)?.id).toBe(id)
         removed.add(id)
         model = model.filter((m) => m.id !== id)
         break

@@ -13,6 +13,7 @@ import {
 } from '../src/testing'
 import {
   createTransport,
+  type Link,
   type Transport,
   type TransportEvents,
   type TransportOptions,
@@ -107,12 +108,13 @@ describe('transport end to end (wx runtime, fault proxy, test server)', () => {
   })
 
   it('survives a server restart', async () => {
-    const { server, t, count } = await setup()
+    const { server, t, count, log } = await setup()
     await server.stop()
     await until(() => count('reconnecting') >= 2, 'attempts while the server is down')
     await server.start()
     await until(() => t.state === 'open' && count('open') === 2, 'reopen after restart', 3000)
-    t.send('{"Operator":"Hello"}')
+    const link = log.filter((e) => e.type === 'open').at(-1)!.event as Link
+    expect(link.send('{"Operator":"Hello"}')).toBe(true)
     await server.waitFor((r) => r.frame?.Operator === 'Hello')
     expect(server.clients()).toBe(1)
   })

@@ -9,7 +9,7 @@
 import fc from 'fast-check'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { MpbusError } from '../src/errors'
-import { createTransport, type Transport } from '../src/transport'
+import { createTransport, type Link, type Transport } from '../src/transport'
 import { createScriptPlatform, type ScriptPlatform } from './helpers/script-platform'
 
 beforeEach(() => {
@@ -78,10 +78,13 @@ const config = fc.record({
   ),
 })
 
+/** The newest link the transport handed out: calls on it after it ended must do nothing. */
+let link: Link | undefined
+
 function call(t: Transport, name: UserCall): void {
-  if (name === 'send') t.send('frame')
-  else if (name === 'drop') t.drop(new MpbusError('TIMEOUT', 'login timed out'))
-  else if (name === 'halt') t.halt(new MpbusError('UNAUTHORIZED', 'no'))
+  if (name === 'send') link?.send('frame')
+  else if (name === 'drop') link?.drop(new MpbusError('TIMEOUT', 'login timed out'))
+  else if (name === 'halt') link?.halt(new MpbusError('UNAUTHORIZED', 'no'))
   else t[name]()
 }
 
@@ -137,6 +140,10 @@ describe('transport: state machine properties', () => {
           reconnect: { minDelay: 100, maxDelay: 1000, maxAttempts: cfg.maxAttempts, stableAfter: 300 },
         })
         let closedAt: number | undefined
+        link = undefined
+        t.on('open', (opened) => {
+          link = opened
+        })
         t.on('state', ({ to }) => {
           if (to === 'closed') closedAt = sp.sockets.length
         })

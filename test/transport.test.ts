@@ -22,7 +22,9 @@ function setup(options: Partial<TransportOptions> = {}, platformOptions: ScriptP
   }
   const of = <K extends keyof TransportEvents>(type: K) =>
     log.filter((e) => e[0] === type).map((e) => e[1]) as TransportEvents[K][]
-  return { t, sp, log, of }
+  /** The handle of the newest link that opened. */
+  const link = () => of('open').at(-1)!
+  return { t, sp, log, of, link }
 }
 
 /** Starts and opens the first socket. */
@@ -331,8 +333,11 @@ describe('transport: close()', () => {
       sp.app(true)
       t.start()
       t.reconnect()
-      t.drop(new MpbusError('TIMEOUT', 'x'))
-      t.halt(new MpbusError('UNAUTHORIZED', 'x'))
+      for (const link of of('open')) {
+        link.drop(new MpbusError('TIMEOUT', 'x'))
+        link.halt(new MpbusError('UNAUTHORIZED', 'x'))
+        expect(link.send('x')).toBe(false)
+      }
       expect(sp.sockets).toHaveLength(count)
       expect(t.state).toBe('closed')
       expect(of('state').at(-1)).toEqual({ from: phase, to: 'closed' })
@@ -526,29 +531,33 @@ describe('transport: close policy', () => {
   })
 })
 
-describe('transport: drop(), halt(), reconnect(), send()', () => {
+describe("transport: a link's drop(), halt(), send(); reconnect()", () => {
   it('drop() abandons the link, reports the error and backs off; it never counts the link as stable', () => {
-    const { t, sp, of } = opened({ random: () => 1 })
+    const { t, sp, of, link } = opened({ random: () => 1 })
     vi.advanceTimersByTime(10_000) // long enough to be stable, but the login timed out
     const error = new MpbusError('TIMEOUT', 'no login reply')
-    t.drop(error)
+    const first = link()
+    first.drop(error)
     expect(sp.sockets[0]!.closedByUs).toBe(true)
     expect(of('error')).toEqual([error])
     expect(of('close')).toEqual([{ code: 4000, reason: 'no login reply' }])
     expect(of('reconnecting')).toEqual([{ attempt: 1, delay: 0 }])
     sp.last!.open()
     vi.advanceTimersByTime(10_000)
-    t.drop(error)
+    link().drop(error)
     expect(of('reconnecting').at(-1)).toEqual({ attempt: 2, delay: 1000 })
     expect(t.state).toBe('backoff')
-    t.drop(error) // no link: nothing to drop
+    link().drop(error) // that link has ended: nothing to drop
+    first.drop(error)
     expect(of('reconnecting')).toHaveLength(2)
   })
 
   it('halt() goes to failed and stays there; reconnect() leaves it', () => {
-    const { t, sp, of } = opened()
-    t.halt(new MpbusError('UNAUTHORIZED', 'bad token'))
+    const { t, sp, of, link } = opened()
+    const refused = new MpbusError('UNAUTHORIZED', 'bad token')
+    link().halt(refused)
     expect(t.state).toBe('failed')
+    expect(t.failure).toBe(refused)
     expect(of('error').map((e) => e.code)).toEqual(['UNAUTHORIZED'])
     expect(sp.alive()).toEqual([])
     vi.advanceTimersByTime(600_000)
@@ -557,6 +566,7 @@ describe('transport: drop(), halt(), reconnect(), send()', () => {
     expect(sp.sockets).toHaveLength(1)
     t.reconnect()
     expect(t.state).toBe('connecting')
+    expect(t.failure).toBeUndefined()
     expect(sp.sockets).toHaveLength(2)
   })
 
@@ -569,16 +579,24 @@ describe('transport: drop(), halt(), reconnect(), send()', () => {
     expect(vi.getTimerCount()).toBe(1) // only the connect timeout
   })
 
-  it('send() sends only while open; otherwise false and done(SOCKET_ERROR) before it returns', () => {
-    const { t, sp } = setup()
+  it('send() sends only while its link is current and open; otherwise false, and done is not called', () => {
+    const { t, sp, link } = opened()
     const results: unknown[] = []
-    t.start()
-    expect(t.send('a', (e) => results.push(e?.code))).toBe(false)
-    expect(results).toEqual(['SOCKET_ERROR'])
-    sp.last!.open()
-    expect(t.send('b', (e) => results.push(e))).toBe(true)
+    const first = link()
+    expect(first.send('b', (e) => results.push(e))).toBe(true)
     expect(sp.last!.sent).toEqual(['b'])
-    expect(results).toEqual(['SOCKET_ERROR', undefined])
+    expect(results).toEqual([undefined])
+    sp.app(false) // hidden: the socket is kept but takes nothing
+    expect(first.current).toBe(true)
+    expect(first.send('c', (e) => results.push(e))).toBe(false)
+    sp.app(true)
+    sp.last!.close(1006)
+    expect(first.current).toBe(false)
+    sp.last!.open()
+    expect(first.send('d', (e) => results.push(e))).toBe(false) // an old link never reaches the new socket
+    expect(sp.last!.sent).toEqual([])
+    expect(results).toEqual([undefined])
+    t.close()
   })
 })
 
@@ -601,7 +619,7 @@ describe('transport: a platform that reports synchronously inside connect()', ()
     }
     const t = createTransport({ platform: platform as any, url: 'ws://sync', heartbeat: false })
     const results: boolean[] = []
-    t.on('open', () => results.push(t.send('hello')))
+    t.on('open', (link) => results.push(link.send('hello')))
     t.start()
     expect(t.state).toBe('open')
     expect(results).toEqual([true])

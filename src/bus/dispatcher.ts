@@ -4,8 +4,8 @@ import { MpbusError } from '../errors'
 export type Frame<P = Record<string, unknown>> = P & Record<string, unknown>
 export type Handler<P = any> = (frame: Frame<P>) => void
 
-interface Entry {
-  fn: Handler
+interface Entry<T> {
+  fn: (event: T) => void
   live: boolean
 }
 
@@ -19,12 +19,13 @@ interface Entry {
  * and a handler removed meanwhile is not called any more, even for this frame:
  * a page unloaded by an earlier handler must not receive it.
  * A handler that throws is reported through `report` and the others still run.
+ * The bus's lifecycle events ride on one too, so their listeners are isolated alike.
  */
-export function createDispatcher(report: (error: MpbusError) => void) {
-  const handlers = new Map<string, Entry[]>()
+export function createDispatcher<T = Frame>(report: (error: MpbusError) => void) {
+  const handlers = new Map<string, Entry<T>[]>()
 
-  function on(op: string, fn: Handler): () => void {
-    const entry: Entry = { fn, live: true }
+  function on(op: string, fn: (event: T) => void): () => void {
+    const entry: Entry<T> = { fn, live: true }
     // Copy on write: a dispatch in progress keeps iterating its own snapshot.
     handlers.set(op, (handlers.get(op) || []).concat(entry))
     return () => {
@@ -36,22 +37,22 @@ export function createDispatcher(report: (error: MpbusError) => void) {
     }
   }
 
-  function call(entries: Entry[] | undefined, op: string, frame: Frame): void {
+  function call(entries: Entry<T>[] | undefined, op: string, frame: T): void {
     if (!entries) return
     for (const entry of entries) {
       if (!entry.live) continue
       try {
         entry.fn(frame)
       } catch (e) {
-        report(new MpbusError('HANDLER_ERROR', `a handler of '${op}' threw: ${String(e)}`, e))
+        report(new MpbusError('HANDLER_ERROR', `a listener of '${op}' threw: ${String(e)}`, e))
       }
     }
   }
 
-  /** Returns whether any handler (named or `'*'`) received the frame. */
-  function dispatch(op: string, frame: Frame, wildcard = true): boolean {
+  /** Returns whether any handler (named or `'*'`) received the frame; an operator `*` reaches them once. */
+  function dispatch(op: string, frame: T, wildcard = true): boolean {
     const named = handlers.get(op)
-    const any = wildcard ? handlers.get('*') : undefined
+    const any = wildcard && op !== '*' ? handlers.get('*') : undefined
     call(named, op, frame)
     call(any, op, frame)
     return !!(named || any)

@@ -30,6 +30,7 @@ import mitt, { type Emitter } from 'mitt'
 import { nanoid } from 'nanoid/non-secure'
 import { withDefaults } from '../defaults'
 import { describe, MpbusError } from '../errors'
+import { toJson } from '../payload'
 import type { Storage } from '../platform/types'
 import { byteLength } from '../utf8'
 
@@ -95,14 +96,14 @@ export interface Outbox {
    * `window` are in flight. Loads, commits first, and drops (and reports) expired envelopes it meets.
    */
   next(): Envelope | undefined
-  /** The socket sent it. ack off: it leaves the queue (`delivered`). ack on: it waits for `ack()`. */
-  sent(id: string): void
-  /** The server acknowledged `id`: it leaves the queue (`delivered`). False for unknown ids. */
-  ack(id: string): boolean
+  /** The socket sent it. ack off: it leaves the queue (`delivered`) and is returned. ack on: it waits for `ack()`; undefined. */
+  sent(id: string): Envelope | undefined
+  /** The server acknowledged `id`: it leaves the queue (`delivered`) and is returned; undefined for unknown ids. */
+  ack(id: string): Envelope | undefined
   /** The link went away: everything in flight is sent again first, in seq order, same ids. */
   rewind(): void
-  /** Removes a queued envelope unsent (a request that timed out). False for unknown ids. */
-  remove(id: string): boolean
+  /** Removes a queued envelope unsent (a request that timed out) and returns it; undefined for unknown ids. */
+  remove(id: string): Envelope | undefined
   /** Queued envelopes, waiting and in flight, in seq order. */
   list(): Envelope[]
   readonly size: number
@@ -151,25 +152,8 @@ interface Item {
   f?: boolean
 }
 
-/** Serializes an envelope, refusing what JSON would silently change or lose. */
-function encode(envelope: Envelope): string {
-  try {
-    return JSON.stringify(envelope, (key, value) => {
-      const type = typeof value
-      if (
-        type === 'function' ||
-        type === 'symbol' ||
-        (type === 'number' && !Number.isFinite(value)) ||
-        value instanceof Map ||
-        value instanceof Set
-      )
-        throw new TypeError(key)
-      return value
-    })
-  } catch (cause) {
-    throw new MpbusError('BAD_PAYLOAD', 'circular or non-JSON payload', cause)
-  }
-}
+/** Serializes an envelope under the payload rule (src/payload.ts): `BAD_PAYLOAD` for what JSON would change. */
+const encode = (envelope: Envelope): string => toJson(envelope)
 
 function pack(items: Item[]): string {
   return `{"v":1,"m":[${items.map((item) => item.j).join()}]}`
@@ -301,13 +285,14 @@ export function createOutbox(options: OutboxOptions = {}): Outbox {
   }
 
   /** Takes `id` out of the queue, reporting it `delivered` if asked; false for unknown ids. */
-  function settle(id: string, delivered?: boolean): boolean {
+  /** Takes `id` out of the queue; returns its envelope, or undefined for an unknown id. */
+  function settle(id: string, delivered?: boolean): Envelope | undefined {
     const item = queue.find((item) => item.e.id === id)
     if (item) {
       take(item)
       if (delivered) events.emit('delivered', item.e)
     }
-    return !!item
+    return item && item.e
   }
 
   function commit(): void {
@@ -469,9 +454,7 @@ export function createOutbox(options: OutboxOptions = {}): Outbox {
       drop('expired', expired)
       return found && found.e
     },
-    sent(id) {
-      if (!settings.ack) settle(id, true)
-    },
+    sent: (id) => (settings.ack ? undefined : settle(id, true)),
     ack: (id) => settle(id, true),
     rewind() {
       for (const item of queue) item.f = false

@@ -46,14 +46,17 @@ export interface ReconnectOptions {
 
 export interface TransportOptions {
   platform: Platform
-  /** The URL, or a function called for every connect (fresh token); a throw is `URL_ERROR`, a failed attempt. */
-  url: string | (() => string)
+  /**
+   * The URL, or a function called for every connect (a fresh token), which may return a Promise.
+   * A throw or a rejection is `URL_ERROR`, a failed attempt; the connect timeout covers the wait.
+   */
+  url: string | (() => string | PromiseLike<string>)
   /** Heartbeat settings, or `false` for none. */
   heartbeat?: Partial<HeartbeatOptions> | false
   reconnect?: Partial<ReconnectOptions>
   /** ms a socket may take to open before it is abandoned (`CONNECT_TIMEOUT`). @default 10000 */
   connectTimeout?: number
-  /** Whether a close from the server is followed by a reconnect; `false` ends in `failed`. Must not throw. @default code not in `stopCodes` */
+  /** Whether a close from the server is followed by a reconnect; `false` ends in `failed`. A throw is reported (`HANDLER_ERROR`) and the default decides. @default code not in `stopCodes` */
   shouldReconnect?: (close: CloseInfo) => boolean
   /** Close codes that end the transport (state `failed`) under the default policy. @default [4001] ("logged out elsewhere") */
   stopCodes?: number[]
@@ -61,17 +64,38 @@ export interface TransportOptions {
   random?: () => number
 }
 
+/**
+ * One opened socket, as the transport hands it to its user in the `open` event. Once the link has
+ * ended (closed, dropped, replaced), every call on it does nothing, so a late callback of an old
+ * link (a login resolving, a send result) cannot touch the link after it.
+ */
+export interface Link {
+  /** True until this link ends. */
+  readonly current: boolean
+  /**
+   * Hands a frame to the socket and returns true, while the link is current and the transport
+   * `open` (not `suspended`); `done` is then called once with the platform's result, perhaps
+   * synchronously. Otherwise returns false and `done` is never called.
+   */
+  send(data: SocketData, done?: (error?: MpbusError) => void): boolean
+  /** Abandons this link as failed (a login that timed out) and backs off. */
+  drop(error: MpbusError): void
+  /** Abandons this link and goes to `failed` (unauthorized, session ended); only reconnect() leaves it. */
+  halt(error: MpbusError): void
+}
+
 // A type alias, not an interface: mitt needs an index-compatible record.
 export type TransportEvents = {
   state: { from: TransportState; to: TransportState }
-  open: undefined
+  /** A socket opened: the handle to use it by. */
+  open: Link
   /**
    * The link ended: emitted once for every socket that opened (and for a close the platform reports
    * on one that did not). A close from the platform carries its code and reason; a link we abandoned
    * carries code 4000 and why: the error's message ('heartbeat timeout'), 'offline', 'reconnect', 'closed'.
    */
   close: CloseInfo
-  /** Socket errors, CONNECT_TIMEOUT, HEARTBEAT_TIMEOUT, URL_ERROR, and the errors given to drop()/halt(). */
+  /** Socket errors, CONNECT_TIMEOUT, HEARTBEAT_TIMEOUT, URL_ERROR, HANDLER_ERROR, and the errors given to drop()/halt(). */
   error: MpbusError
   /** A raw inbound frame. */
   message: SocketData
@@ -81,24 +105,17 @@ export type TransportEvents = {
 
 export interface Transport {
   readonly state: TransportState
+  /** While `failed`: the error that ended it there (`halt()`'s, or none for a stop code or `maxAttempts`). */
+  readonly failure: MpbusError | undefined
   on: Emitter<TransportEvents>['on']
   off: Emitter<TransportEvents>['off']
   /** idle -> connecting (or offline / suspended, as the platform reports); a no-op otherwise. */
   start(): void
   /**
-   * Sends a frame when the state is `open` and returns true. Otherwise returns false and calls
-   * `done(SOCKET_ERROR)` synchronously, before returning.
-   */
-  send(data: SocketData, done?: (error?: MpbusError) => void): boolean
-  /**
    * From any state but closed: abandons the current link if any, resets the attempt count and
    * connects now (or as soon as the network is up and the app visible).
    */
   reconnect(): void
-  /** Abandons the current link as failed (a login that timed out) and backs off; a no-op without a link. */
-  drop(error: MpbusError): void
-  /** Abandons the current link and goes to `failed` (unauthorized); only reconnect() leaves it. A no-op once failed. */
-  halt(error: MpbusError): void
   /** Terminal: cancels every timer, closes the socket, unsubscribes from the platform. */
   close(): void
 }
@@ -140,6 +157,8 @@ export function createTransport(options: TransportOptions): Transport {
   let visible = true
   /** The app just came back: the next failed connect is retried after RESUME_DELAY. */
   let resumed = false
+  /** Why the state is `failed`, when halt() put it there. */
+  let failure: MpbusError | undefined
 
   const emit = <K extends keyof TransportEvents>(type: K, event: TransportEvents[K]) => {
     queue.push([type, event])
@@ -175,6 +194,7 @@ export function createTransport(options: TransportOptions): Transport {
   /** The one place that changes the state; it cancels the timer, then arms the new state's one. */
   function set(to: TransportState, ms?: number, fn?: () => void): void {
     clearTimeout(timer)
+    failure = undefined
     if (to !== state) emit('state', { from: state, to })
     state = to
     if (fn) timer = setTimeout(entry(fn), ms)
@@ -217,7 +237,14 @@ export function createTransport(options: TransportOptions): Transport {
     set('open', heartbeat!.timeout, () =>
       retry(end(new MpbusError('HEARTBEAT_TIMEOUT', 'heartbeat timeout')), true),
     )
-    socket!.send(typeof message === 'function' ? message() : message)
+    let frame: SocketData | undefined
+    try {
+      frame = typeof message === 'function' ? message() : message
+    } catch (e) {
+      // Nothing is sent: the deadline stands, so a link that is really dead is still noticed.
+      emit('error', new MpbusError('HANDLER_ERROR', `heartbeat.message threw: ${describe(e)}`, e))
+    }
+    if (frame !== undefined) socket!.send(frame)
   }
 
   /** Decides what follows when no socket is live. */
@@ -258,43 +285,100 @@ export function createTransport(options: TransportOptions): Transport {
     }
   }
 
+  /** Starts an attempt: the URL first (a provider may answer later), then the socket. */
   function connect(): void {
-    // A throw before the socket is asked for came from the URL provider.
-    let code: MpbusErrorCode = 'URL_ERROR'
     const gen = ++generation
-    try {
-      const address = typeof url === 'function' ? url() : url
-      code = 'SOCKET_ERROR'
-      const live = <A extends unknown[]>(fn: (...a: A) => void) =>
-        entry((...a: A) => gen === generation && fn(...a))
-      set('connecting', config.connectTimeout, () =>
-        retry(end(new MpbusError('CONNECT_TIMEOUT', 'connect timeout'))),
-      )
-      const s = platform.connect(address, {
-        open: live(() => {
-          opened = Date.now()
-          resumed = false
-          idle()
-          emit('open', undefined)
-        }),
-        message: live((data: SocketData) => {
-          if (state === 'open') idle()
-          emit('message', data)
-        }),
-        close: live((info: CloseInfo) => {
-          const up = end(undefined, info)
-          ;(shouldReconnect ? shouldReconnect(info) : config.stopCodes.indexOf(info.code) < 0)
-            ? retry(up, true)
-            : set('failed')
-        }),
-        error: live((error: MpbusError) => retry(end(error), true)),
-      })
-      // A platform that reported an end synchronously, inside connect(), already moved on.
-      if (gen === generation) socket = s
-      else s.close()
-    } catch (e) {
+    set('connecting', config.connectTimeout, () =>
+      retry(end(new MpbusError('CONNECT_TIMEOUT', 'connect timeout'))),
+    )
+    const failed = (code: MpbusErrorCode, e: unknown) => {
       // Unless it reported an error first (a `fail` called inside connectSocket): that attempt is counted.
       if (gen === generation) retry(end(new MpbusError(code, describe(e), e)))
+    }
+    let address: string | PromiseLike<string>
+    try {
+      address = typeof url === 'function' ? url() : url
+    } catch (e) {
+      failed('URL_ERROR', e)
+      return
+    }
+    const dial = (to: string) => {
+      if (gen !== generation) return
+      if (typeof to !== 'string') return failed('URL_ERROR', `not a URL: ${describe(to)}`)
+      try {
+        open(gen, to)
+      } catch (e) {
+        failed('SOCKET_ERROR', e)
+      }
+    }
+    const later = address as PromiseLike<string>
+    if (later && typeof later.then === 'function')
+      later.then(
+        entry(dial),
+        entry((e: unknown) => failed('URL_ERROR', e)),
+      )
+    else dial(address as string)
+  }
+
+  /** Asks the platform for a socket to `address`; its events count only while `gen` is current. */
+  function open(gen: number, address: string): void {
+    const live = <A extends unknown[]>(fn: (...a: A) => void) =>
+      entry((...a: A) => gen === generation && fn(...a))
+    const s = platform.connect(address, {
+      open: live(() => {
+        opened = Date.now()
+        resumed = false
+        idle()
+        emit('open', linkOf(gen))
+      }),
+      message: live((data: SocketData) => {
+        if (state === 'open') idle()
+        emit('message', data)
+      }),
+      close: live((info: CloseInfo) => {
+        const up = end(undefined, info)
+        reconnects(info) ? retry(up, true) : set('failed')
+      }),
+      error: live((error: MpbusError) => retry(end(error), true)),
+    })
+    // A platform that reported an end synchronously, inside connect(), already moved on.
+    if (gen === generation) socket = s
+    else s.close()
+  }
+
+  /** Whether a close from the server is followed by a reconnect. */
+  function reconnects(info: CloseInfo): boolean {
+    if (shouldReconnect) {
+      try {
+        return !!shouldReconnect(info)
+      } catch (e) {
+        emit('error', new MpbusError('HANDLER_ERROR', `shouldReconnect threw: ${describe(e)}`, e))
+      }
+    }
+    return config.stopCodes.indexOf(info.code) < 0
+  }
+
+  /** The handle of the link that `gen` opened: it acts only while that link is current. */
+  function linkOf(gen: number): Link {
+    const current = () => gen === generation
+    return {
+      get current() {
+        return current()
+      },
+      send(data, done) {
+        if (!current() || state !== 'open') return false
+        socket!.send(data, done)
+        return true
+      },
+      drop: entry((error: MpbusError) => {
+        if (current()) retry(end(error))
+      }),
+      halt: entry((error: MpbusError) => {
+        if (!current()) return
+        end(error)
+        set('failed')
+        failure = error
+      }),
     }
   }
 
@@ -335,34 +419,19 @@ export function createTransport(options: TransportOptions): Transport {
     get state() {
       return state
     },
+    get failure() {
+      return failure
+    },
     on: emitter.on,
     off: emitter.off,
     start: entry(() => {
       if (state === 'idle') go()
     }),
-    send(data, done) {
-      if (state === 'open') {
-        socket!.send(data, done)
-        return true
-      }
-      if (done) done(new MpbusError('SOCKET_ERROR', 'not open'))
-      return false
-    },
     reconnect: entry(() => {
       if (state === 'closed') return
       end('reconnect')
       attempt = 0
       go()
-    }),
-    drop: entry((error: MpbusError) => {
-      if (socket) retry(end(error))
-    }),
-    halt: entry((error: MpbusError) => {
-      // Already failed: nothing to abandon and nothing new to report.
-      if (state !== 'failed' && state !== 'closed') {
-        end(error)
-        set('failed')
-      }
     }),
     close: entry(() => {
       if (state === 'closed') return
