@@ -11,6 +11,8 @@ export interface ScriptSocket {
   readonly url: string
   /** Frames the transport sent. */
   readonly sent: SocketData[]
+  /** Frames the server got: those of `sent` whose send did not fail. */
+  readonly received: SocketData[]
   /** The transport called close() on it. */
   closedByUs: boolean
   /** The platform reported close or error on it. */
@@ -46,6 +48,7 @@ export function createScriptPlatform(options: ScriptPlatformOptions = {}) {
       id: sockets.length,
       url,
       sent: [],
+      received: [],
       closedByUs: false,
       ended: false,
       opened: false,
@@ -88,6 +91,7 @@ export function createScriptPlatform(options: ScriptPlatformOptions = {}) {
       return {
         send(data, done) {
           socket.sent.push(data)
+          if (!sendFails) socket.received.push(data)
           if (done) done(sendFails ? new MpbusError('SOCKET_ERROR', 'send failed') : undefined)
         },
         close() {
