@@ -2,8 +2,7 @@
 // behaviour it proves, numbered as in the README's "What the bus guarantees" list.
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { type BusOptions, createBus } from '../src/bus/index'
-import type { MpbusError } from '../src/errors'
-import { createMemoryStorage } from '../src/platform/memory-storage'
+import { login, ready, setupBus } from './helpers/script-bus'
 import { createScriptPlatform } from './helpers/script-platform'
 
 beforeEach(() => {
@@ -13,23 +12,7 @@ afterEach(() => {
   vi.useRealTimers()
 })
 
-const ready = { ok: 'LoginOK', fail: ['LoginError'], timeout: 1000 }
-const login = () => ({ op: 'userLogin', payload: { code: 'c' } })
-
-function setup(options: Partial<BusOptions> = {}) {
-  const sp = createScriptPlatform()
-  const bus = createBus({
-    url: 'ws://test',
-    platform: sp.platform,
-    storage: createMemoryStorage(),
-    heartbeat: false,
-    ...options,
-  })
-  const errors: MpbusError[] = []
-  bus.events.on('error', (e) => errors.push(e))
-  const frames = (socket = sp.last!) => socket.sent.map((d) => JSON.parse(d as string))
-  return { sp, bus, errors, frames }
-}
+const setup = setupBus
 
 const tick = () => vi.advanceTimersByTimeAsync(0)
 

@@ -1,10 +1,7 @@
 // The bus's own timing and bookkeeping, on a scripted platform with fake timers: what the
 // end-to-end tests (test/bus.test.ts) cannot interleave precisely.
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
-import { type BusOptions, createBus } from '../src/bus/index'
-import type { MpbusError } from '../src/errors'
-import { createMemoryStorage } from '../src/platform/memory-storage'
-import { createScriptPlatform } from './helpers/script-platform'
+import { login, ready, setupBus } from './helpers/script-bus'
 
 beforeEach(() => {
   vi.useFakeTimers()
@@ -13,26 +10,8 @@ afterEach(() => {
   vi.useRealTimers()
 })
 
-const ready = { ok: 'LoginOK', fail: ['LoginError'], timeout: 1000 }
-const login = () => ({ op: 'userLogin', payload: { code: 'c' } })
+const setup = setupBus
 
-function setup(options: Partial<BusOptions> = {}) {
-  const sp = createScriptPlatform()
-  const bus = createBus({
-    url: 'ws://test',
-    platform: sp.platform,
-    storage: createMemoryStorage(),
-    heartbeat: false,
-    ...options,
-  })
-  const errors: MpbusError[] = []
-  bus.events.on('error', (e) => errors.push(e))
-  /** The operators the socket (the newest by default) was given, in order. */
-  const ops = (socket = sp.last!) => socket.sent.map((d) => JSON.parse(d as string).Operator)
-  return { sp, bus, errors, ops }
-}
-
-/** Lets promise callbacks and zero-delay timers run. */
 const tick = () => vi.advanceTimersByTimeAsync(0)
 
 describe('bus: session across app hide/show with the socket kept', () => {
