@@ -208,7 +208,17 @@ describe('5. lifecycle listeners are isolated like handlers', () => {
 })
 
 describe('6. close() from anywhere is final', () => {
-  const places = ['close', 'drop', 'state', 'error', 'reconnecting', 'handler', 'overflow'] as const
+  const places = [
+    'open',
+    'ready',
+    'close',
+    'drop',
+    'state',
+    'error',
+    'reconnecting',
+    'handler',
+    'overflow',
+  ] as const
   for (const place of places) {
     it(`from ${place === 'handler' ? 'a handler' : place === 'overflow' ? 'an overflowing send' : `a '${place}' listener`}`, async () => {
       const { sp, bus } = setup({
@@ -233,7 +243,10 @@ describe('6. close() from anywhere is final', () => {
       sp.last!.open()
       await tick()
       let second: Promise<void> | undefined
-      if (place === 'handler') sp.last!.message(JSON.stringify({ Operator: 'Boom' }))
+      if (place === 'open') {
+        // closed already, inside the open
+      } else if (place === 'ready') sp.last!.message(JSON.stringify({ Operator: 'LoginOK' }))
+      else if (place === 'handler') sp.last!.message(JSON.stringify({ Operator: 'Boom' }))
       else if (place === 'overflow') {
         second = bus.send('B', {})
         second.catch(() => {})

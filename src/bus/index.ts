@@ -109,7 +109,8 @@ export function createBus<Out extends OpMap = OpMap, In extends OpMap = OpMap>(
       flush.attach(opened)
       sync()
       emit('open', undefined)
-      session.start(opened)
+      // An `open` listener may have closed the bus.
+      if (!closed) session.start(opened)
     }),
   )
   transport.on('message', live(onMessage))
