@@ -1,7 +1,7 @@
 import { MpbusError } from '../errors'
 import type { Guard } from './shared'
 import { attach, closeTask, guard, makeStorage, miniApp, miniNetwork, sendTask, unwrap } from './shared'
-import type { Platform, Socket, SocketListeners } from './types'
+import type { ConnectOptions, Platform, Socket, SocketListeners } from './types'
 
 /**
  * The SocketTask-style adapter: `wx`, `qq`, `swan`, `tt`, `uni` and `Taro` (platform-facts §1, §3).
@@ -36,7 +36,7 @@ export function miniProgramPlatform(api: any, name = 'wx'): Platform {
     alipay ? api[method]({ key, data }) : api[method](key, data)
   return {
     name,
-    connect(url: string, listeners: SocketListeners): Socket {
+    connect(url: string, listeners: SocketListeners, options?: ConnectOptions): Socket {
       const g = guard(listeners)
       if (cur) {
         // One global socket only: close the previous one and drop its handlers first, as
@@ -48,7 +48,13 @@ export function miniProgramPlatform(api: any, name = 'wx'): Platform {
       // uni-app returns a task only when a callback is passed (platform-facts §3), and a refused
       // connect (wx: domain not allowed, suspended app) may report only through `fail`.
       // `multiple` is left out (undefined) for the others: uni-app passes it through to Alipay.
-      const res = api.connectSocket({ url, multiple: alipay || undefined, fail: g.error })
+      const res = api.connectSocket({
+        url,
+        multiple: alipay || undefined,
+        // Documented on wx ≥ 2.10.0 (ignored before), Alipay and tt (docs/platforms.md).
+        timeout: /^(wx|my|tt)$/.test(name) && options ? options.timeout : undefined,
+        fail: g.error,
+      })
       if (res && typeof res.then === 'function') {
         // Taro: a Promise that resolves after the native `success` (platform-facts §3, Taro row),
         // so `onOpen` may already have fired. Taro's typings declare `readyState` (unlike wx,
@@ -88,7 +94,7 @@ export function miniProgramPlatform(api: any, name = 'wx'): Platform {
           }
         })
         return {
-          send: (d, done) => sendTask({ send: (o: any) => api.sendSocketMessage(o) }, d, done),
+          send: (d, done) => sendTask({ send: (o: any) => api.sendSocketMessage(o) }, d, done, true),
           // A socket replaced by a newer connect is already released.
           close: () => g === cur && release(),
         }
@@ -96,7 +102,7 @@ export function miniProgramPlatform(api: any, name = 'wx'): Platform {
         throw new MpbusError('SOCKET_ERROR', 'no SocketTask')
       }
       return {
-        send: (d, done) => sendTask(task, d, done),
+        send: (d, done) => sendTask(task, d, done, alipay),
         close: (code, reason) => closeTask(task, g, code, reason),
       }
     },
@@ -104,7 +110,8 @@ export function miniProgramPlatform(api: any, name = 'wx'): Platform {
       ? makeStorage(
           (key) => {
             const v = store('getStorageSync', key)
-            return alipay ? v.data : v
+            // Some Alipay clients put the value under `APDataStorage` (Taro reads both: docs/platforms.md).
+            return alipay ? (v.data == null ? v.APDataStorage : v.data) : v
           },
           // wx throws when full, Alipay returns its failures (platform-facts §4): `makeStorage` reads both.
           (key, value) => store('setStorageSync', key, value),
@@ -113,6 +120,6 @@ export function miniProgramPlatform(api: any, name = 'wx'): Platform {
         )
       : undefined,
     watchNetwork: miniNetwork(api),
-    watchApp: miniApp(api),
+    watchApp: miniApp(api, name),
   }
 }

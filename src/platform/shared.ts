@@ -84,13 +84,28 @@ export function once(done?: (error?: MpbusError) => void): (error?: MpbusError) 
   }
 }
 
-/** Sends through a SocketTask-style `send({data, success, fail})`; `task` is undefined until the platform gives one. */
-export function sendTask(task: any, data: SocketData, done?: (error?: MpbusError) => void): void {
+/**
+ * Sends through a SocketTask-style `send({data, success, fail})`; `task` is undefined until the platform
+ * gives one. `base64`: binary goes as a base64 string with `isBuffer` (Alipay's `send` takes strings only:
+ * docs/platforms.md).
+ */
+export function sendTask(
+  task: any,
+  data: SocketData,
+  done?: (error?: MpbusError) => void,
+  base64?: boolean,
+): void {
   const d = once(done)
   const fail = (e: unknown) => d(toError('SOCKET_ERROR', e))
   try {
     if (!task) throw 'not connected'
-    task.send({ data, success: () => d(), fail })
+    const binary = base64 && typeof data !== 'string'
+    task.send({
+      data: binary ? encodeBase64(data as ArrayBuffer) : data,
+      isBuffer: binary || undefined,
+      success: () => d(),
+      fail,
+    })
   } catch (e) {
     fail(e)
   }
@@ -107,9 +122,13 @@ export function closeTask(task: any, g: Guard, code = 1000, reason?: string): vo
   } catch {}
 }
 
-/** Attaches the four SocketTask listeners at once. */
+/**
+ * Attaches the four SocketTask listeners at once. A task given up on while connecting that opens
+ * later is closed again: WeChat and Baidu document that a close before open does not close
+ * (docs/platforms.md), and such a task would hold one of the few sockets the platform allows.
+ */
 export function attach(task: any, g: Guard): void {
-  task.onOpen(g.open)
+  task.onOpen(() => (g.done() ? closeTask(task, g) : g.open()))
   task.onMessage((r: any) => g.message(unwrap(r)))
   task.onClose(g.close)
   task.onError(g.error)
@@ -129,6 +148,24 @@ export function unwrap(r: any): SocketData {
 }
 
 const B64 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/'
+
+/** Bytes to padded base64 (the inverse of `decodeBase64`). */
+export function encodeBase64(data: ArrayBuffer): string {
+  let s = ''
+  let bits = 0
+  let n = 0
+  for (const b of new Uint8Array(data)) {
+    // As in `decodeBase64`: only the low n + 8 bits matter.
+    bits = (bits << 8) | b
+    n += 8
+    while (n >= 6) {
+      n -= 6
+      s += B64[(bits >> n) & 63]
+    }
+  }
+  if (n) s += B64[(bits << (6 - n)) & 63]
+  return s + '=='.slice(0, -s.length & 3)
+}
 
 /** Base64 (padded or not, whitespace ignored) to bytes: mini programs have no `atob` or `Buffer`. */
 export function decodeBase64(s: string): ArrayBuffer {
@@ -210,6 +247,7 @@ function watcher(
   names: string[],
   value: (name: string, r: any) => boolean,
   initial?: (report: (value: boolean) => void) => void,
+  keepListeners?: boolean,
 ): ((fn: (value: boolean) => void) => () => void) | undefined {
   return names.every((n) => api['on' + n])
     ? (fn) => {
@@ -223,7 +261,7 @@ function watcher(
             }
           }
           api['on' + n](h)
-          return () => api['off' + n] && api['off' + n](h)
+          return () => !keepListeners && api['off' + n] && api['off' + n](h)
         })
         if (initial) initial((v) => !s && fn(v))
         return () => {
@@ -249,5 +287,10 @@ export const miniNetwork = (api: any) =>
       }),
   )
 
-/** `watchApp` for the mini program APIs (`onAppShow`/`onAppHide`), or undefined without them. */
-export const miniApp = (api: any) => watcher(api, ['AppShow', 'AppHide'], (n) => n === 'AppShow')
+/**
+ * `watchApp` for the mini program APIs (`onAppShow`/`onAppHide`), or undefined without them.
+ * Baidu's `offAppShow()`/`offAppHide()` take no argument and remove every listener, the host app's
+ * too (docs/platforms.md): on swan they are never called, the handlers only go silent.
+ */
+export const miniApp = (api: any, name?: string) =>
+  watcher(api, ['AppShow', 'AppHide'], (n) => n === 'AppShow', undefined, name === 'swan')

@@ -270,25 +270,30 @@ export function createTransport(options: TransportOptions): Transport {
       set('connecting', config.connectTimeout, () =>
         retry(end(new MpbusError('CONNECT_TIMEOUT', 'connect timeout'))),
       )
-      const s = platform.connect(address, {
-        open: live(() => {
-          opened = Date.now()
-          resumed = false
-          idle()
-          emit('open', undefined)
-        }),
-        message: live((data: SocketData) => {
-          if (state === 'open') idle()
-          emit('message', data)
-        }),
-        close: live((info: CloseInfo) => {
-          const up = end(undefined, info)
-          ;(shouldReconnect ? shouldReconnect(info) : config.stopCodes.indexOf(info.code) < 0)
-            ? retry(up, true)
-            : set('failed')
-        }),
-        error: live((error: MpbusError) => retry(end(error), true)),
-      })
+      const s = platform.connect(
+        address,
+        {
+          open: live(() => {
+            opened = Date.now()
+            resumed = false
+            idle()
+            emit('open', undefined)
+          }),
+          message: live((data: SocketData) => {
+            if (state === 'open') idle()
+            emit('message', data)
+          }),
+          close: live((info: CloseInfo) => {
+            const up = end(undefined, info)
+            ;(shouldReconnect ? shouldReconnect(info) : config.stopCodes.indexOf(info.code) < 0)
+              ? retry(up, true)
+              : set('failed')
+          }),
+          error: live((error: MpbusError) => retry(end(error), true)),
+        },
+        // The platform gives up when we do, so an abandoned attempt frees its socket (docs/platforms.md).
+        { timeout: config.connectTimeout },
+      )
       // A platform that reported an end synchronously, inside connect(), already moved on.
       if (gen === generation) socket = s
       else s.close()
