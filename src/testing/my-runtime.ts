@@ -29,6 +29,19 @@ export interface MyRuntimeOptions extends RuntimeOptions {
    * @default 'nested'
    */
   messageShape?: 'nested' | 'flat'
+  /**
+   * The payload of a task's `onClose` and `onError`: `nested` is the typings' `{data: {socketTaskID}}`
+   * (no close code at all; `onError` adds `error`), `flat` is `{code, reason}` / `{error, errorMessage}`
+   * (docs/platforms.md). @default 'nested'
+   */
+  closeShape?: 'nested' | 'flat'
+  /**
+   * A refused `setStorageSync`: `android` is `{success: false, error, errorMessage}`, `ios` the same
+   * without `success` (iOS and the IDE, docs/platforms.md). @default 'android'
+   */
+  storageResult?: 'android' | 'ios'
+  /** Where `getStorageSync` puts the value: `data`, or the legacy `APDataStorage` of some clients. @default 'data' */
+  storageField?: 'data' | 'APDataStorage'
 }
 
 export interface MyError {
@@ -62,8 +75,10 @@ export interface MySocketTask {
   send(option: MySendOption): void
   close(option?: MyCloseOption): void
   onOpen(fn: (res: Record<string, unknown>) => void): void
-  onClose(fn: (res: { code: number; reason: string }) => void): void
-  onError(fn: (res: MyError) => void): void
+  /** `{data: {socketTaskID}}`, or `{code, reason}` with `closeShape: 'flat'`. */
+  onClose(fn: (res: any) => void): void
+  /** `{data: {socketTaskID}, error, errorMessage}`, or without `data` with `closeShape: 'flat'`. */
+  onError(fn: (res: any) => void): void
   onMessage(fn: (res: any) => void): void
   offOpen(fn?: Function): void
   offClose(fn?: Function): void
@@ -146,8 +161,8 @@ function listeners<T>() {
 type SocketListeners = {
   open: ReturnType<typeof listeners<Record<string, unknown>>>
   message: ReturnType<typeof listeners<any>>
-  error: ReturnType<typeof listeners<MyError>>
-  close: ReturnType<typeof listeners<{ code: number; reason: string }>>
+  error: ReturnType<typeof listeners<any>>
+  close: ReturnType<typeof listeners<any>>
 }
 
 function socketListeners(): SocketListeners {
@@ -155,8 +170,18 @@ function socketListeners(): SocketListeners {
 }
 
 export function createMyRuntime(options: MyRuntimeOptions = {}): MyRuntime {
-  const core = createRuntimeCore(options, 200 * 1024)
+  const core = createRuntimeCore(options, {
+    perKeyLimit: 200 * 1024,
+    suspend: 'whileHidden',
+    resumeFailMs: 0,
+    closeWhileConnecting: 'effective',
+  })
   const messageShape = options.messageShape ?? 'nested'
+  const closeShape = options.closeShape ?? 'nested'
+  const storageResult = options.storageResult ?? 'android'
+  const storageField = options.storageField ?? 'data'
+  const refuse = (error: number, errorMessage: string): any =>
+    storageResult === 'ios' ? { error, errorMessage } : { success: false, error, errorMessage }
   const global = socketListeners()
   /** The single-instance socket behind `my.sendSocketMessage` and `my.closeSocket`. */
   let current: CoreSocket | undefined
@@ -168,6 +193,7 @@ export function createMyRuntime(options: MyRuntimeOptions = {}): MyRuntime {
     to: SocketListeners,
     shape: 'nested' | 'flat',
     isCurrent: () => boolean,
+    nestClose = false,
   ) {
     const id = { socketTaskID: 0 }
     const events: CoreSocketEvents = {
@@ -180,9 +206,14 @@ export function createMyRuntime(options: MyRuntimeOptions = {}): MyRuntime {
             : { data: Buffer.from(data).toString('base64'), isBuffer: true }
         fanOut(to.message.list, shape === 'nested' ? { data: { ...msg, ...id } } : msg)
       },
-      error: (reason, detail) =>
-        isCurrent() && fanOut(to.error.list, { error: FAIL_CODES[reason], errorMessage: detail }),
-      close: (code, reason) => isCurrent() && fanOut(to.close.list, { code, reason }),
+      error: (reason, detail) => {
+        const e = { error: FAIL_CODES[reason], errorMessage: detail }
+        if (isCurrent())
+          fanOut(to.error.list, shape === 'nested' && nestClose ? { data: { ...id }, ...e } : e)
+      },
+      close: (code, reason) =>
+        isCurrent() &&
+        fanOut(to.close.list, shape === 'nested' && nestClose ? { data: { ...id } } : { code, reason }),
     }
     const socket = core.connect(
       option.url,
@@ -233,7 +264,7 @@ export function createMyRuntime(options: MyRuntimeOptions = {}): MyRuntime {
   function connectSocket(option: MyConnectSocketOption): any {
     if (option.multiple) {
       const own = socketListeners()
-      const socket = open(option, own, messageShape, () => true)
+      const socket = open(option, own, messageShape, () => true, closeShape === 'nested')
       return {
         send: (opt: MySendOption) => send(socket, opt),
         close: (opt?: MyCloseOption) => close(socket, opt),
@@ -281,16 +312,17 @@ export function createMyRuntime(options: MyRuntimeOptions = {}): MyRuntime {
       } catch {
         json = undefined
       }
-      if (json === undefined) return { success: false, error: 11, errorMessage: '参数错误' }
-      // Over-quota writes fail and keep the old value; nothing is evicted (platform-facts §4).
+      if (json === undefined) return refuse(11, '参数错误')
+      // Over-quota writes fail and keep the old value; nothing is evicted (docs/platforms.md).
       const refused = core.storage.write(opt.key, json)
-      if (refused === 'item') return { success: false, error: 14, errorMessage: 'data长度超限' }
-      if (refused === 'total') return { success: false, error: 12, errorMessage: '存储总大小达到上限' }
+      if (refused === 'item') return refuse(14, 'data长度超限')
+      if (refused === 'total') return refuse(12, '存储总大小达到上限')
       return { success: true }
     },
     getStorageSync(opt) {
       const json = core.alive() ? core.storage.read(opt.key) : undefined
-      return { data: json === undefined ? null : JSON.parse(json) }
+      const value = json === undefined ? null : JSON.parse(json)
+      return storageField === 'data' ? { data: value } : ({ data: null, APDataStorage: value } as any)
     },
     removeStorageSync(opt) {
       if (core.alive()) core.storage.remove(opt.key)

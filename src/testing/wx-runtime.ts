@@ -82,7 +82,12 @@ export interface WxRuntime {
 }
 
 export function createWxRuntime(options: WxRuntimeOptions = {}): WxRuntime {
-  const core = createRuntimeCore(options, 1024 * 1024)
+  const core = createRuntimeCore(options, {
+    perKeyLimit: 1024 * 1024,
+    suspend: 'onShow',
+    resumeFailMs: 300,
+    closeWhileConnecting: 'ignored',
+  })
 
   function connectSocket(option: WxConnectSocketOption): WxSocketTask {
     const open: Array<(res: any) => void> = []

@@ -100,7 +100,7 @@ describe('miniProgramPlatform over createWxRuntime', () => {
   })
 
   it('hide closes the socket with 1000 interrupted after the suspend delay', async () => {
-    const wx = track(createWxRuntime({ suspendDelay: 30 }))
+    const wx = track(createWxRuntime({ suspendDelay: 30, suspend: 'whileHidden' }))
     const p = miniProgramPlatform(wx)
     const app: boolean[] = []
     p.watchApp!((v) => app.push(v))

@@ -99,7 +99,7 @@ describe('my SocketTask (multiple: true)', () => {
   })
 
   it('reports a refused connect as {error, errorMessage} then close, and allows 5 tasks', async () => {
-    const my = runtime()
+    const my = runtime({ closeShape: 'flat' })
     const five = Array.from({ length: 5 }, () => task(my))
     await Promise.all(five.map((c) => c.opened()))
     const fails: unknown[] = []
@@ -207,7 +207,7 @@ describe('my storage', () => {
 
 describe('my network and lifecycle', () => {
   it('reports Alipay network types and closes sockets when offline', async () => {
-    const my = runtime()
+    const my = runtime({ closeShape: 'flat' })
     const changes: unknown[] = []
     my.onNetworkStatusChange((res) => changes.push(res))
     const { log, opened } = task(my)
@@ -223,7 +223,7 @@ describe('my network and lifecycle', () => {
   })
 
   it('closes with 1000 interrupted after hide, and off* stops lifecycle listeners', async () => {
-    const my = runtime({ suspendDelay: 20 })
+    const my = runtime({ suspendDelay: 20, closeShape: 'flat' })
     const seen: string[] = []
     const onHide = () => seen.push('hide')
     my.onAppHide(onHide)

@@ -299,7 +299,7 @@ describe('wx network', () => {
 
 describe('wx lifecycle', () => {
   it('closes sockets with 1000 "interrupted" 5 s after hide, and refuses connects while suspended', async () => {
-    const wx = runtime()
+    const wx = runtime({ suspend: 'whileHidden', resumeFailMs: 0 })
     const events: string[] = []
     wx.onAppHide(() => events.push('hide'))
     wx.onAppShow(() => events.push('show'))
