@@ -27,7 +27,7 @@ export interface Guard {
 
 /**
  * Wraps listeners so they keep the contract in types.ts whatever the platform does:
- * wx tasks have no `off*` (platform-facts §1), so a task we gave up on keeps calling
+ * wx tasks have no `off*` (docs/platforms.md), so a task we gave up on keeps calling
  * its listeners; after `close`, `error` or `detach()` those calls land here and stop.
  */
 export function guard(l: SocketListeners): Guard {
@@ -41,7 +41,7 @@ export function guard(l: SocketListeners): Guard {
       }
     },
     // A frame can only come through an open socket: when its `onOpen` was missed
-    // (Taro attaches late, platform-facts §3), the first frame stands in for it.
+    // (Taro attaches late, docs/platforms.md), the first frame stands in for it.
     message: (data) => {
       g.open()
       if (s === 1) l.message(data)
@@ -67,7 +67,7 @@ export function guard(l: SocketListeners): Guard {
 }
 
 /**
- * Douyin reports the close code as a string (platform-facts §3, tt row), and before 1.81.0
+ * Douyin reports the close code as a string (docs/platforms.md), and before 1.81.0
  * no code at all: a missing code becomes 1005, the RFC 6455 "no status received".
  */
 export function closeInfo(r: any): CloseInfo {
@@ -136,7 +136,7 @@ export function attach(task: any, g: Guard): void {
 
 /**
  * A message event's data: `{data}` (wx family, and Alipay as its docs say) or `{data: {data, isBuffer}}`
- * (Alipay as its typings say: platform-facts §2, unverified on devices, so both); `isBuffer` data is base64.
+ * (Alipay as its typings say: docs/platforms.md, unverified on devices, so both); `isBuffer` data is base64.
  */
 export function unwrap(r: any): SocketData {
   let d = r.data
@@ -189,7 +189,7 @@ export function decodeBase64(s: string): ArrayBuffer {
 }
 
 /**
- * The quota error texts are undocumented on every platform (platform-facts §4, open questions);
+ * The quota error texts are undocumented on every platform (docs/platforms.md);
  * these words cover what WeChat-style runtimes and browsers (`QuotaExceededError`) say.
  */
 const QUOTA = /exceed|quota|limit|max|size|full/i
@@ -198,7 +198,7 @@ const QUOTA = /exceed|quota|limit|max|size|full/i
  * Builds a `Storage` from four raw calls, so no failure escapes untyped: a write that failed for
  * quota is `STORAGE_FULL`, anything else `STORAGE_ERROR`. A write fails when `set` throws (wx,
  * browsers) or returns `{success: false}` or `{error}` (Alipay, where 12 is the 10 MB total and
- * 14 the 200 KB key: platform-facts §4). Only strings are ours (we store nothing else): anything
+ * 14 the 200 KB key: docs/platforms.md). Only strings are ours (we store nothing else): anything
  * else under a key, and `''` (what wx returns for a missing key), reads as `undefined`.
  */
 export function makeStorage(
@@ -239,7 +239,7 @@ export function makeStorage(
 /**
  * `fn` is told of every `api.on<name>` event for each of `names` (the value `value` reads from it)
  * until the returned unsubscribe: that calls `api.off<name>` where the API has it (wx's
- * `offNetworkStatusChange` needs base library 2.9.3, `offAppShow` 2.1.2: platform-facts §5) and
+ * `offNetworkStatusChange` needs base library 2.9.3, `offAppShow` 2.1.2: docs/platforms.md) and
  * silences the handlers where it does not. Undefined when the API lacks one of the events.
  */
 function watcher(

@@ -1,6 +1,6 @@
 /**
  * An Alipay-flavoured `my` object for Node, on the same machinery as the wx runtime
- * (runtime-core.ts), with Alipay's shapes (shared/research/platform-facts.md §2, §4):
+ * (runtime-core.ts), with Alipay's shapes (docs/platforms.md):
  * - `connectSocket({url, multiple: true})` returns a SocketTask that also has `off*`; without
  *   `multiple` it returns `undefined` and the single global socket is driven by `my.onSocket*`;
  * - errors are `{error: number, errorMessage: string}`;
@@ -25,7 +25,7 @@ export interface MyRuntimeOptions extends RuntimeOptions {
   /**
    * The payload of a task's `onMessage`: `nested` is `{data: {data, isBuffer, socketTaskID}}` as the
    * @mini-types typings declare; `flat` is `{data, isBuffer}` as the docs say. Devices are unverified
-   * (platform-facts §2), so adapters must accept both. The global `onSocketMessage` is always flat.
+   * (docs/platforms.md), so adapters must accept both. The global `onSocketMessage` is always flat.
    * @default 'nested'
    */
   messageShape?: 'nested' | 'flat'
@@ -90,7 +90,7 @@ export interface MyConnectSocketOption extends MyCallbacks {
   url: string
   header?: Record<string, string>
   multiple?: boolean
-  /** @default 30000 on Alipay (platform-facts §2) */
+  /** @default 30000 on Alipay (docs/platforms.md) */
   timeout?: number
 }
 
@@ -278,7 +278,7 @@ export function createMyRuntime(options: MyRuntimeOptions = {}): MyRuntime {
         offMessage: own.message.off,
       } satisfies MySocketTask
     }
-    // The docs disagree on a second single-instance connect (platform-facts §2: error 2 "already
+    // The docs disagree on a second single-instance connect (docs/platforms.md: error 2 "already
     // exists" vs "the old one is closed and replaced"). We replace: the old socket is closed and says
     // nothing more, since the global listeners now belong to the new one.
     if (current) current.close(1000, '')

@@ -72,9 +72,9 @@ export function entryBytes(key: string, json: string): number {
 export interface RuntimeOptions {
   /** Where stored data lives. Pass the area of a killed runtime to model a cold start. @default a new area */
   storage?: StorageArea
-  /** Largest entry (key + JSON bytes). @default 1024 * 1024 on wx, 200 * 1024 on my (platform-facts §4) */
+  /** Largest entry (key + JSON bytes). @default 1024 * 1024 on wx, 200 * 1024 on my (docs/platforms.md) */
   perKeyLimit?: number
-  /** Largest total of all entries. @default 10 * 1024 * 1024 (platform-facts §4) */
+  /** Largest total of all entries. @default 10 * 1024 * 1024 (docs/platforms.md) */
   totalLimit?: number
   /** How long after `hide()` the app is suspended and its live sockets closed. @default 5000 (docs/platforms.md) */
   suspendDelay?: number
@@ -134,7 +134,7 @@ export interface RuntimeControl {
   online(): void
   /**
    * The app goes to the background: `onAppHide` listeners fire, and `suspendDelay` ms later every live
-   * socket is closed with 1000 `interrupted` and connects fail until `show()` (platform-facts §5).
+   * socket is closed with 1000 `interrupted` and connects fail until `show()` (docs/platforms.md).
    */
   hide(): void
   /**
@@ -364,7 +364,7 @@ export function createRuntimeCore(options: RuntimeOptions, defaults: RuntimeDefa
       sockets.delete(entry)
       if (!live()) return
       finish()
-      // WeChat reports an abnormal close as 1006 "abnormal closure" (platform-facts §1).
+      // WeChat reports an abnormal close as 1006 "abnormal closure" (docs/platforms.md).
       deliverClose(code, reason.toString() || (code === 1006 ? 'abnormal closure' : ''))
     })
 

@@ -115,7 +115,7 @@ const DEFAULTS = { connectTimeout: 10_000, stopCodes: [4001], random: Math.rando
 
 /**
  * Delay before the first retry after the app comes back: connects made while WeChat is still
- * resuming fail with "runningState=suspend" (platform-facts §5), so the first retry comes soon.
+ * resuming fail with "runningState=suspend" (docs/platforms.md), so the first retry comes soon.
  */
 const RESUME_DELAY = 300
 
@@ -306,7 +306,7 @@ export function createTransport(options: TransportOptions): Transport {
   /**
    * The network (`network`) or the app's visibility changed. Down: the network takes the link
    * (`offline`); a hidden app keeps an open socket, because the platform closes it itself about
-   * 5 s later (platform-facts §5) and a quick return finds it still usable, but lets go of one
+   * 5 s later (docs/platforms.md) and a quick return finds it still usable, but lets go of one
    * still connecting (`suspended`). Up: leaves that state, probing a kept socket at once, since
    * the link may have died while we could not look.
    */
@@ -324,7 +324,7 @@ export function createTransport(options: TransportOptions): Transport {
           heartbeat ? ping() : set('open')
         } else {
           attempt = 0
-          // Connects made while WeChat is still resuming fail (platform-facts §5): see RESUME_DELAY.
+          // Connects made while WeChat is still resuming fail (docs/platforms.md): see RESUME_DELAY.
           if (!network) resumed = true
           go()
         }
