@@ -214,9 +214,11 @@ export function createTransport(options: TransportOptions): Transport {
     const { message } = heartbeat!
     // The deadline is armed before the ping is sent, so a ping whose send ends the link
     // synchronously leaves no timer behind.
-    set('open', heartbeat!.timeout, () =>
-      retry(end(new MpbusError('HEARTBEAT_TIMEOUT', 'heartbeat timeout')), true),
-    )
+    set('open', heartbeat!.timeout, () => {
+      // A ping that went unanswered: reconnect now, even when it was the ping on a return.
+      resumed = false
+      retry(end(new MpbusError('HEARTBEAT_TIMEOUT', 'heartbeat timeout')), true)
+    })
     socket!.send(typeof message === 'function' ? message() : message)
   }
 
@@ -280,6 +282,8 @@ export function createTransport(options: TransportOptions): Transport {
             emit('open', undefined)
           }),
           message: live((data: SocketData) => {
+            // A frame proves a kept socket alive: a later loss is no longer part of the return.
+            resumed = false
             if (state === 'open') idle()
             emit('message', data)
           }),
@@ -320,12 +324,13 @@ export function createTransport(options: TransportOptions): Transport {
         if (network || state !== 'open') end(down)
         set(down)
       } else if (up && state === down) {
+        // Connects made while WeChat is still resuming fail (docs/platforms.md): see RESUME_DELAY.
+        // Also with a kept socket: its close, held during the suspension, may come just after the show.
+        if (!network) resumed = true
         if (socket) {
           heartbeat ? ping() : set('open')
         } else {
           attempt = 0
-          // Connects made while WeChat is still resuming fail (docs/platforms.md): see RESUME_DELAY.
-          if (!network) resumed = true
           go()
         }
       }

@@ -240,3 +240,32 @@ describe('my network and lifecycle', () => {
     expect(seen).toEqual(['hide', 'show'])
   })
 })
+
+describe('my quirks by option (docs/platforms.md)', () => {
+  it("closeShape 'nested' (default): a task's close carries no code, its error nests the task id", async () => {
+    const my = runtime()
+    const { log, opened } = task(my)
+    await opened()
+    my.control.offline()
+    await until(() => log.some(([e]) => e === 'close'), 'close')
+    expect(log.find(([e]) => e === 'close')![1]).toEqual({ data: { socketTaskID: expect.any(Number) } })
+  })
+
+  it("storageResult 'ios' omits success; storageField 'APDataStorage' moves the value", () => {
+    const my = runtime({ storageResult: 'ios', storageField: 'APDataStorage', perKeyLimit: 10 })
+    expect(my.setStorageSync({ key: 'k', data: 'x'.repeat(20) })).toEqual({
+      error: 14,
+      errorMessage: expect.any(String),
+    })
+    my.setStorageSync({ key: 'k', data: 'v' })
+    expect(my.getStorageSync({ key: 'k' })).toEqual({ data: null, APDataStorage: 'v' })
+  })
+
+  it('maxSockets limits the live tasks', async () => {
+    const my = runtime({ maxSockets: 2 })
+    await Promise.all([task(my).opened(), task(my).opened()])
+    const fails: unknown[] = []
+    my.connectSocket({ url: srv.url, multiple: true, fail: (r) => fails.push(r) })
+    await until(() => fails.length === 1, 'third fails')
+  })
+})
