@@ -42,6 +42,11 @@ export interface MyRuntimeOptions extends RuntimeOptions {
   storageResult?: 'android' | 'ios'
   /** Where `getStorageSync` puts the value: `data`, or the legacy `APDataStorage` of some clients. @default 'data' */
   storageField?: 'data' | 'APDataStorage'
+  /**
+   * Whether `send` takes an ArrayBuffer: the documents and typings say a string (base64 with
+   * `isBuffer`); clients from 10.5.16 are reported to take one (docs/platforms.md). @default false
+   */
+  arrayBufferSend?: boolean
 }
 
 export interface MyError {
@@ -56,7 +61,7 @@ export interface MyCallbacks<T = Record<string, unknown>> {
 }
 
 export interface MySendOption extends MyCallbacks {
-  /** A string, base64 when `isBuffer` is true; an ArrayBuffer is accepted too (client 10.5.16+). */
+  /** A string, base64 when `isBuffer` is true; an ArrayBuffer only with the `arrayBufferSend` option. */
   data: string | ArrayBuffer
   isBuffer?: boolean
 }
@@ -242,6 +247,10 @@ export function createMyRuntime(options: MyRuntimeOptions = {}): MyRuntime {
       return
     }
     const data = option.data
+    if (data instanceof ArrayBuffer && !options.arrayBufferSend) {
+      settle(core, option, false, { error: 2, errorMessage: '参数错误：data 应为 String' })
+      return
+    }
     const frame =
       data instanceof ArrayBuffer
         ? new Uint8Array(data)

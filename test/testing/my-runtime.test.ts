@@ -82,7 +82,14 @@ describe('my SocketTask (multiple: true)', () => {
 
     t.send({ data: 'up' })
     t.send({ data: Buffer.from([7, 8]).toString('base64'), isBuffer: true })
-    t.send({ data: new Uint8Array([9]).buffer })
+    const refused: unknown[] = []
+    t.send({ data: new Uint8Array([9]).buffer, fail: (e) => refused.push(e) })
+    await until(() => refused.length === 1, 'an ArrayBuffer refused by default')
+    expect(refused[0]).toMatchObject({ error: 2 })
+    const mine = runtime({ arrayBufferSend: true })
+    const other = task(mine)
+    await other.opened()
+    other.t.send({ data: new Uint8Array([9]).buffer })
     await until(() => srv.got.length === 3, 'server receives')
     expect(srv.got[0]).toEqual({ data: 'up', binary: false })
     expect([...(srv.got[1]!.data as Buffer)]).toEqual([7, 8])
