@@ -428,6 +428,29 @@ describe('transport: app hide/show', () => {
     expect(sp.sockets).toHaveLength(2)
   })
 
+  it('shown with a kept socket whose close (held while suspended) comes just after: waits out the resume window', () => {
+    const { t, sp } = opened({ heartbeat: hb })
+    sp.app(false)
+    sp.app(true)
+    // WeChat delivers the close of the suspension on the return: connects fail for a moment then.
+    sp.last!.close(1000, 'interrupted')
+    expect(t.state).toBe('backoff')
+    vi.advanceTimersByTime(299)
+    expect(sp.sockets).toHaveLength(1)
+    vi.advanceTimersByTime(1)
+    expect(sp.sockets).toHaveLength(2)
+  })
+
+  it('shown with a kept socket that answers: a later close is retried at once again', () => {
+    const { t, sp } = opened({ heartbeat: hb })
+    sp.app(false)
+    sp.app(true)
+    sp.last!.message('{"Operator":"HeartOK"}')
+    sp.last!.close(1006)
+    expect(t.state).toBe('connecting')
+    expect(sp.sockets).toHaveLength(2)
+  })
+
   it('shown while the socket still seems open: pings at once and abandons it if nothing answers', () => {
     const { t, sp } = opened({ heartbeat: hb })
     sp.app(false)
@@ -592,6 +615,8 @@ describe("transport: a link's drop(), halt(), send(); reconnect()", () => {
     sp.app(true)
     sp.last!.close(1006)
     expect(first.current).toBe(false)
+    vi.advanceTimersByTime(300) // a close just after the show waits out the resume window
+    expect(sp.sockets).toHaveLength(2)
     sp.last!.open()
     expect(first.send('d', (e) => results.push(e))).toBe(false) // an old link never reaches the new socket
     expect(sp.last!.sent).toEqual([])

@@ -129,14 +129,14 @@ const DEFAULTS: Settings = {
 }
 
 /**
- * Largest record in UTF-8 bytes: issue 4 keeps keys under 100 KB (Alipay allows 200 KB a key,
- * platform-facts §4). Platforms store the string as JSON text, whose escaped quotes add ~15%.
+ * Largest record in UTF-8 bytes: keys are kept under 100 KB (Alipay allows 200 KB a key,
+ * docs/platforms.md). Platforms store the string as JSON text, whose escaped quotes add ~15%.
  */
 const RECORD = 90 * 1024
 /**
  * Load merges runs of neighbouring records up to this size. A queue filled one message per tick
  * while offline is one record per message: merging them once makes every later start-up read a
- * few keys instead of hundreds (sync reads at start-up slow mini programs, platform-facts §4).
+ * few keys instead of hundreds (sync reads at start-up slow mini programs, docs/platforms.md).
  * Small, since an out-of-order removal rewrites the whole record.
  */
 const COMPACT = 16 * 1024

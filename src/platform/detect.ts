@@ -20,7 +20,7 @@ declare const WebSocket: unknown
  * `wx` shim for WeChat code (QQ aliases it; antmove-style converters shim it on Alipay), and the
  * native object is the faithful one. The framework wrappers `uni` and `Taro` come after every
  * native global because they wrap it: on WeChat, `wx` attaches listeners synchronously where
- * Taro's Promise attaches them late (platform-facts §3).
+ * Taro's Promise attaches them late (docs/platforms.md).
  */
 const GLOBALS: Record<string, () => any> = {
   my: () => my,
@@ -42,7 +42,7 @@ function read(name: string): any {
 /**
  * A `Platform` as it is, or the adapter for a platform's API object (`wx`, `my`, ...).
  * Alipay is told by identity with the global `my`, else by `offSocketClose`, which only the Alipay
- * family has among the raw APIs (websocket-heartbeat-miniprogram's test, anchors-heartbeat §2);
+ * family has among the raw APIs (the test in https://github.com/zimv/websocket-heartbeat-miniprogram);
  * uni (`$on`) and Taro (`getEnv`) may forward it on Alipay but speak the wx dialect themselves.
  */
 export function toPlatform(value: any): Platform {
@@ -50,12 +50,19 @@ export function toPlatform(value: any): Platform {
   if (!value || typeof value.connectSocket !== 'function') {
     throw new MpbusError('NO_PLATFORM', 'not a platform')
   }
-  let name = 'wx'
+  let name = ''
   for (const n in GLOBALS) if (read(n) === value) name = n
-  // The name 'my' selects Alipay's dialect.
+  // uni-app and Taro compiled to Alipay: without `multiple: true` uni's connect gives no task, and
+  // Taro rebinds the task onto the global `my.onSocket*` (docs/platforms.md). The native `my` is sound.
+  const my = read('my')
+  if (/^(uni|taro)$/.test(name) && my && my.connectSocket) {
+    value = my
+    name = 'my'
+  }
+  // The name 'my' selects Alipay's dialect; the heuristic only for an object no global is.
   return miniProgramPlatform(
     value,
-    name === 'wx' && value.offSocketClose && !value.$on && !value.getEnv ? 'my' : name,
+    name || (value.offSocketClose && !value.$on && !value.getEnv ? 'my' : 'wx'),
   )
 }
 

@@ -1,15 +1,15 @@
 import { MpbusError } from '../errors'
 import type { Guard } from './shared'
 import { attach, closeTask, guard, makeStorage, miniApp, miniNetwork, sendTask, unwrap } from './shared'
-import type { Platform, Socket, SocketListeners } from './types'
+import type { ConnectOptions, Platform, Socket, SocketListeners } from './types'
 
 /**
- * The SocketTask-style adapter: `wx`, `qq`, `swan`, `tt`, `uni` and `Taro` (platform-facts §1, §3).
+ * The SocketTask-style adapter: `wx`, `qq`, `swan`, `tt`, `uni` and `Taro` (docs/platforms.md).
  * Pass the API object itself: `miniProgramPlatform(wx)`, `miniProgramPlatform(Taro, 'taro')`.
  *
  * The name `'my'` selects Alipay's dialect (what `alipayPlatform(my)` does): `connectSocket({multiple:
  * true})` gives a SocketTask; an old base library, or app.json's `connectSocketDefaultMultiple` off,
- * gives nothing and only the one global socket (platform-facts §2). Storage takes objects and
+ * gives nothing and only the one global socket (docs/platforms.md). Storage takes objects and
  * reports failures in its return value (§4).
  */
 export function miniProgramPlatform(api: any, name = 'wx'): Platform {
@@ -36,21 +36,28 @@ export function miniProgramPlatform(api: any, name = 'wx'): Platform {
     alipay ? api[method]({ key, data }) : api[method](key, data)
   return {
     name,
-    connect(url: string, listeners: SocketListeners): Socket {
+    connect(url: string, listeners: SocketListeners, options?: ConnectOptions): Socket {
       const g = guard(listeners)
       if (cur) {
         // One global socket only: close the previous one and drop its handlers first, as
-        // websocket-heartbeat-miniprogram does (anchors-heartbeat §2).
+        // websocket-heartbeat-miniprogram does
+        // (https://github.com/zimv/websocket-heartbeat-miniprogram).
         release()
         for (const n of ['Open', 'Message', 'Error', 'Close']) api['offSocket' + n]()
       }
       let task: any
-      // uni-app returns a task only when a callback is passed (platform-facts §3), and a refused
+      // uni-app returns a task only when a callback is passed (docs/platforms.md), and a refused
       // connect (wx: domain not allowed, suspended app) may report only through `fail`.
       // `multiple` is left out (undefined) for the others: uni-app passes it through to Alipay.
-      const res = api.connectSocket({ url, multiple: alipay || undefined, fail: g.error })
+      const res = api.connectSocket({
+        url,
+        multiple: alipay || undefined,
+        // Documented on wx ≥ 2.10.0 (ignored before), Alipay and tt (docs/platforms.md).
+        timeout: /^(wx|my|tt)$/.test(name) && options ? options.timeout : undefined,
+        fail: g.error,
+      })
       if (res && typeof res.then === 'function') {
-        // Taro: a Promise that resolves after the native `success` (platform-facts §3, Taro row),
+        // Taro: a Promise that resolves after the native `success` (docs/platforms.md),
         // so `onOpen` may already have fired. Taro's typings declare `readyState` (unlike wx,
         // where it is internal: §1), so only here it tells whether the open (1) or close (3) was missed.
         // Without it the first frame stands in for `onOpen` (see `guard`), and the caller's
@@ -66,14 +73,14 @@ export function miniProgramPlatform(api: any, name = 'wx'): Platform {
           .catch(g.error)
       } else if (res) {
         task = res
-        // Synchronously, before returning: WeChat may miss `onOpen` otherwise (platform-facts §1).
+        // Synchronously, before returning: WeChat may miss `onOpen` otherwise (docs/platforms.md).
         attach(task, g)
       } else if (alipay) {
         // The fallback. Handlers go on synchronously, before any event can come.
         cur = g
         ended = false
         api.onSocketOpen(() => {
-          // Whether a closed global socket reports its close at all is undocumented (platform-facts §2):
+          // Whether a closed global socket reports its close at all is undocumented (docs/platforms.md):
           // one still owed when the new socket opens is not coming, and must not eat the new one's.
           owed = 0
           g.open()
@@ -88,7 +95,7 @@ export function miniProgramPlatform(api: any, name = 'wx'): Platform {
           }
         })
         return {
-          send: (d, done) => sendTask({ send: (o: any) => api.sendSocketMessage(o) }, d, done),
+          send: (d, done) => sendTask({ send: (o: any) => api.sendSocketMessage(o) }, d, done, true),
           // A socket replaced by a newer connect is already released.
           close: () => g === cur && release(),
         }
@@ -96,7 +103,7 @@ export function miniProgramPlatform(api: any, name = 'wx'): Platform {
         throw new MpbusError('SOCKET_ERROR', 'no SocketTask')
       }
       return {
-        send: (d, done) => sendTask(task, d, done),
+        send: (d, done) => sendTask(task, d, done, alipay),
         close: (code, reason) => closeTask(task, g, code, reason),
       }
     },
@@ -104,15 +111,16 @@ export function miniProgramPlatform(api: any, name = 'wx'): Platform {
       ? makeStorage(
           (key) => {
             const v = store('getStorageSync', key)
-            return alipay ? v.data : v
+            // Some Alipay clients put the value under `APDataStorage` (Taro reads both: docs/platforms.md).
+            return alipay ? (v.data == null ? v.APDataStorage : v.data) : v
           },
-          // wx throws when full, Alipay returns its failures (platform-facts §4): `makeStorage` reads both.
+          // wx throws when full, Alipay returns its failures (docs/platforms.md): `makeStorage` reads both.
           (key, value) => store('setStorageSync', key, value),
           (key) => store('removeStorageSync', key),
           () => api.getStorageInfoSync().keys,
         )
       : undefined,
     watchNetwork: miniNetwork(api),
-    watchApp: miniApp(api),
+    watchApp: miniApp(api, name),
   }
 }

@@ -27,7 +27,7 @@ export interface Guard {
 
 /**
  * Wraps listeners so they keep the contract in types.ts whatever the platform does:
- * wx tasks have no `off*` (platform-facts §1), so a task we gave up on keeps calling
+ * wx tasks have no `off*` (docs/platforms.md), so a task we gave up on keeps calling
  * its listeners; after `close`, `error` or `detach()` those calls land here and stop.
  */
 export function guard(l: SocketListeners): Guard {
@@ -41,7 +41,7 @@ export function guard(l: SocketListeners): Guard {
       }
     },
     // A frame can only come through an open socket: when its `onOpen` was missed
-    // (Taro attaches late, platform-facts §3), the first frame stands in for it.
+    // (Taro attaches late, docs/platforms.md), the first frame stands in for it.
     message: (data) => {
       g.open()
       if (s === 1) l.message(data)
@@ -67,7 +67,7 @@ export function guard(l: SocketListeners): Guard {
 }
 
 /**
- * Douyin reports the close code as a string (platform-facts §3, tt row), and before 1.81.0
+ * Douyin reports the close code as a string (docs/platforms.md), and before 1.81.0
  * no code at all: a missing code becomes 1005, the RFC 6455 "no status received".
  */
 export function closeInfo(r: any): CloseInfo {
@@ -84,13 +84,28 @@ export function once(done?: (error?: MpbusError) => void): (error?: MpbusError) 
   }
 }
 
-/** Sends through a SocketTask-style `send({data, success, fail})`; `task` is undefined until the platform gives one. */
-export function sendTask(task: any, data: SocketData, done?: (error?: MpbusError) => void): void {
+/**
+ * Sends through a SocketTask-style `send({data, success, fail})`; `task` is undefined until the platform
+ * gives one. `base64`: binary goes as a base64 string with `isBuffer` (Alipay's `send` takes strings only:
+ * docs/platforms.md).
+ */
+export function sendTask(
+  task: any,
+  data: SocketData,
+  done?: (error?: MpbusError) => void,
+  base64?: boolean,
+): void {
   const d = once(done)
   const fail = (e: unknown) => d(toError('SOCKET_ERROR', e))
   try {
     if (!task) throw 'not connected'
-    task.send({ data, success: () => d(), fail })
+    const binary = base64 && typeof data !== 'string'
+    task.send({
+      data: binary ? encodeBase64(data as ArrayBuffer) : data,
+      isBuffer: binary || undefined,
+      success: () => d(),
+      fail,
+    })
   } catch (e) {
     fail(e)
   }
@@ -107,9 +122,13 @@ export function closeTask(task: any, g: Guard, code = 1000, reason?: string): vo
   } catch {}
 }
 
-/** Attaches the four SocketTask listeners at once. */
+/**
+ * Attaches the four SocketTask listeners at once. A task given up on while connecting that opens
+ * later is closed again: WeChat and Baidu document that a close before open does not close
+ * (docs/platforms.md), and such a task would hold one of the few sockets the platform allows.
+ */
 export function attach(task: any, g: Guard): void {
-  task.onOpen(g.open)
+  task.onOpen(() => (g.done() ? closeTask(task, g) : g.open()))
   task.onMessage((r: any) => g.message(unwrap(r)))
   task.onClose(g.close)
   task.onError(g.error)
@@ -117,7 +136,7 @@ export function attach(task: any, g: Guard): void {
 
 /**
  * A message event's data: `{data}` (wx family, and Alipay as its docs say) or `{data: {data, isBuffer}}`
- * (Alipay as its typings say: platform-facts §2, unverified on devices, so both); `isBuffer` data is base64.
+ * (Alipay as its typings say: docs/platforms.md, unverified on devices, so both); `isBuffer` data is base64.
  */
 export function unwrap(r: any): SocketData {
   let d = r.data
@@ -129,6 +148,24 @@ export function unwrap(r: any): SocketData {
 }
 
 const B64 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/'
+
+/** Bytes to padded base64 (the inverse of `decodeBase64`). */
+export function encodeBase64(data: ArrayBuffer): string {
+  let s = ''
+  let bits = 0
+  let n = 0
+  for (const b of new Uint8Array(data)) {
+    // As in `decodeBase64`: only the low n + 8 bits matter.
+    bits = (bits << 8) | b
+    n += 8
+    while (n >= 6) {
+      n -= 6
+      s += B64[(bits >> n) & 63]
+    }
+  }
+  if (n) s += B64[(bits << (6 - n)) & 63]
+  return s + '=='.slice(0, -s.length & 3)
+}
 
 /** Base64 (padded or not, whitespace ignored) to bytes: mini programs have no `atob` or `Buffer`. */
 export function decodeBase64(s: string): ArrayBuffer {
@@ -152,7 +189,7 @@ export function decodeBase64(s: string): ArrayBuffer {
 }
 
 /**
- * The quota error texts are undocumented on every platform (platform-facts §4, open questions);
+ * The quota error texts are undocumented on every platform (docs/platforms.md);
  * these words cover what WeChat-style runtimes and browsers (`QuotaExceededError`) say.
  */
 const QUOTA = /exceed|quota|limit|max|size|full/i
@@ -161,7 +198,7 @@ const QUOTA = /exceed|quota|limit|max|size|full/i
  * Builds a `Storage` from four raw calls, so no failure escapes untyped: a write that failed for
  * quota is `STORAGE_FULL`, anything else `STORAGE_ERROR`. A write fails when `set` throws (wx,
  * browsers) or returns `{success: false}` or `{error}` (Alipay, where 12 is the 10 MB total and
- * 14 the 200 KB key: platform-facts §4). Only strings are ours (we store nothing else): anything
+ * 14 the 200 KB key: docs/platforms.md). Only strings are ours (we store nothing else): anything
  * else under a key, and `''` (what wx returns for a missing key), reads as `undefined`.
  */
 export function makeStorage(
@@ -202,7 +239,7 @@ export function makeStorage(
 /**
  * `fn` is told of every `api.on<name>` event for each of `names` (the value `value` reads from it)
  * until the returned unsubscribe: that calls `api.off<name>` where the API has it (wx's
- * `offNetworkStatusChange` needs base library 2.9.3, `offAppShow` 2.1.2: platform-facts §5) and
+ * `offNetworkStatusChange` needs base library 2.9.3, `offAppShow` 2.1.2: docs/platforms.md) and
  * silences the handlers where it does not. Undefined when the API lacks one of the events.
  */
 function watcher(
@@ -210,6 +247,7 @@ function watcher(
   names: string[],
   value: (name: string, r: any) => boolean,
   initial?: (report: (value: boolean) => void) => void,
+  keepListeners?: boolean,
 ): ((fn: (value: boolean) => void) => () => void) | undefined {
   return names.every((n) => api['on' + n])
     ? (fn) => {
@@ -223,7 +261,7 @@ function watcher(
             }
           }
           api['on' + n](h)
-          return () => api['off' + n] && api['off' + n](h)
+          return () => !keepListeners && api['off' + n] && api['off' + n](h)
         })
         if (initial) initial((v) => !s && fn(v))
         return () => {
@@ -249,5 +287,10 @@ export const miniNetwork = (api: any) =>
       }),
   )
 
-/** `watchApp` for the mini program APIs (`onAppShow`/`onAppHide`), or undefined without them. */
-export const miniApp = (api: any) => watcher(api, ['AppShow', 'AppHide'], (n) => n === 'AppShow')
+/**
+ * `watchApp` for the mini program APIs (`onAppShow`/`onAppHide`), or undefined without them.
+ * Baidu's `offAppShow()`/`offAppHide()` take no argument and remove every listener, the host app's
+ * too (docs/platforms.md): on swan they are never called, the handlers only go silent.
+ */
+export const miniApp = (api: any, name?: string) =>
+  watcher(api, ['AppShow', 'AppHide'], (n) => n === 'AppShow', undefined, name === 'swan')

@@ -1,14 +1,18 @@
 /**
  * The one small interface the rest of mpbus uses to reach a platform.
  * Each adapter in this folder maps one platform's API onto it; what each does
- * differently is in shared/research/platform-facts.md.
+ * differently is in docs/platforms.md.
  */
 import type { MpbusError } from '../errors'
 
 /** A frame as platforms deliver it. Alipay's base64 (`isBuffer`) is decoded by its adapter. */
 export type SocketData = string | ArrayBuffer
 
-/** Why a socket closed. `code` is always a number (Douyin sends a string; its adapter converts). */
+/**
+ * Why a socket closed. `code` is always a number (Douyin sends a string; its adapter converts), but
+ * often a synthetic one: Alipay reports no code (1005 here), Taro H5 reports 1006 for every close,
+ * WeChat has delivered server codes as 1005 (docs/platforms.md). Treat it as best-effort.
+ */
 export interface CloseInfo {
   code: number
   reason: string
@@ -54,14 +58,21 @@ export interface Storage {
   keys(): string[]
 }
 
+export interface ConnectOptions {
+  /** The caller's connect timeout in ms. */
+  timeout?: number
+}
+
 export interface Platform {
   /** `wx`, `my`, `swan`, `tt`, `qq`, `uni`, `taro`, `websocket`, or a name of the user's own. */
   readonly name: string
   /**
    * Opens a socket and attaches the listeners before returning (WeChat may miss `onOpen`
    * otherwise). May throw if the platform refuses the call; the caller treats that as a failed connect.
+   * `options.timeout` (ms) is handed to platforms that take a connect timeout (wx ≥ 2.10.0, Alipay, tt:
+   * docs/platforms.md), so an attempt the caller gave up on cannot hold a socket for the platform's 60 s.
    */
-  connect(url: string, listeners: SocketListeners): Socket
+  connect(url: string, listeners: SocketListeners, options?: ConnectOptions): Socket
   /** The platform's own storage, when it has one. */
   readonly storage?: Storage
   /** Reports network changes (and the initial state, when it is offline). Returns the unsubscribe. */

@@ -1,6 +1,6 @@
 /**
  * An Alipay-flavoured `my` object for Node, on the same machinery as the wx runtime
- * (runtime-core.ts), with Alipay's shapes (shared/research/platform-facts.md §2, §4):
+ * (runtime-core.ts), with Alipay's shapes (docs/platforms.md):
  * - `connectSocket({url, multiple: true})` returns a SocketTask that also has `off*`; without
  *   `multiple` it returns `undefined` and the single global socket is driven by `my.onSocket*`;
  * - errors are `{error: number, errorMessage: string}`;
@@ -25,10 +25,28 @@ export interface MyRuntimeOptions extends RuntimeOptions {
   /**
    * The payload of a task's `onMessage`: `nested` is `{data: {data, isBuffer, socketTaskID}}` as the
    * @mini-types typings declare; `flat` is `{data, isBuffer}` as the docs say. Devices are unverified
-   * (platform-facts §2), so adapters must accept both. The global `onSocketMessage` is always flat.
+   * (docs/platforms.md), so adapters must accept both. The global `onSocketMessage` is always flat.
    * @default 'nested'
    */
   messageShape?: 'nested' | 'flat'
+  /**
+   * The payload of a task's `onClose` and `onError`: `nested` is the typings' `{data: {socketTaskID}}`
+   * (no close code at all; `onError` adds `error`), `flat` is `{code, reason}` / `{error, errorMessage}`
+   * (docs/platforms.md). @default 'nested'
+   */
+  closeShape?: 'nested' | 'flat'
+  /**
+   * A refused `setStorageSync`: `android` is `{success: false, error, errorMessage}`, `ios` the same
+   * without `success` (iOS and the IDE, docs/platforms.md). @default 'android'
+   */
+  storageResult?: 'android' | 'ios'
+  /** Where `getStorageSync` puts the value: `data`, or the legacy `APDataStorage` of some clients. @default 'data' */
+  storageField?: 'data' | 'APDataStorage'
+  /**
+   * Whether `send` takes an ArrayBuffer: the documents and typings say a string (base64 with
+   * `isBuffer`); clients from 10.5.16 are reported to take one (docs/platforms.md). @default false
+   */
+  arrayBufferSend?: boolean
 }
 
 export interface MyError {
@@ -43,7 +61,7 @@ export interface MyCallbacks<T = Record<string, unknown>> {
 }
 
 export interface MySendOption extends MyCallbacks {
-  /** A string, base64 when `isBuffer` is true; an ArrayBuffer is accepted too (client 10.5.16+). */
+  /** A string, base64 when `isBuffer` is true; an ArrayBuffer only with the `arrayBufferSend` option. */
   data: string | ArrayBuffer
   isBuffer?: boolean
 }
@@ -62,8 +80,10 @@ export interface MySocketTask {
   send(option: MySendOption): void
   close(option?: MyCloseOption): void
   onOpen(fn: (res: Record<string, unknown>) => void): void
-  onClose(fn: (res: { code: number; reason: string }) => void): void
-  onError(fn: (res: MyError) => void): void
+  /** `{data: {socketTaskID}}`, or `{code, reason}` with `closeShape: 'flat'`. */
+  onClose(fn: (res: any) => void): void
+  /** `{data: {socketTaskID}, error, errorMessage}`, or without `data` with `closeShape: 'flat'`. */
+  onError(fn: (res: any) => void): void
   onMessage(fn: (res: any) => void): void
   offOpen(fn?: Function): void
   offClose(fn?: Function): void
@@ -75,7 +95,7 @@ export interface MyConnectSocketOption extends MyCallbacks {
   url: string
   header?: Record<string, string>
   multiple?: boolean
-  /** @default 30000 on Alipay (platform-facts §2) */
+  /** @default 30000 on Alipay (docs/platforms.md) */
   timeout?: number
 }
 
@@ -146,8 +166,8 @@ function listeners<T>() {
 type SocketListeners = {
   open: ReturnType<typeof listeners<Record<string, unknown>>>
   message: ReturnType<typeof listeners<any>>
-  error: ReturnType<typeof listeners<MyError>>
-  close: ReturnType<typeof listeners<{ code: number; reason: string }>>
+  error: ReturnType<typeof listeners<any>>
+  close: ReturnType<typeof listeners<any>>
 }
 
 function socketListeners(): SocketListeners {
@@ -155,8 +175,18 @@ function socketListeners(): SocketListeners {
 }
 
 export function createMyRuntime(options: MyRuntimeOptions = {}): MyRuntime {
-  const core = createRuntimeCore(options, 200 * 1024)
+  const core = createRuntimeCore(options, {
+    perKeyLimit: 200 * 1024,
+    suspend: 'whileHidden',
+    resumeFailMs: 0,
+    closeWhileConnecting: 'effective',
+  })
   const messageShape = options.messageShape ?? 'nested'
+  const closeShape = options.closeShape ?? 'nested'
+  const storageResult = options.storageResult ?? 'android'
+  const storageField = options.storageField ?? 'data'
+  const refuse = (error: number, errorMessage: string): any =>
+    storageResult === 'ios' ? { error, errorMessage } : { success: false, error, errorMessage }
   const global = socketListeners()
   /** The single-instance socket behind `my.sendSocketMessage` and `my.closeSocket`. */
   let current: CoreSocket | undefined
@@ -168,6 +198,7 @@ export function createMyRuntime(options: MyRuntimeOptions = {}): MyRuntime {
     to: SocketListeners,
     shape: 'nested' | 'flat',
     isCurrent: () => boolean,
+    nestClose = false,
   ) {
     const id = { socketTaskID: 0 }
     const events: CoreSocketEvents = {
@@ -180,9 +211,14 @@ export function createMyRuntime(options: MyRuntimeOptions = {}): MyRuntime {
             : { data: Buffer.from(data).toString('base64'), isBuffer: true }
         fanOut(to.message.list, shape === 'nested' ? { data: { ...msg, ...id } } : msg)
       },
-      error: (reason, detail) =>
-        isCurrent() && fanOut(to.error.list, { error: FAIL_CODES[reason], errorMessage: detail }),
-      close: (code, reason) => isCurrent() && fanOut(to.close.list, { code, reason }),
+      error: (reason, detail) => {
+        const e = { error: FAIL_CODES[reason], errorMessage: detail }
+        if (isCurrent())
+          fanOut(to.error.list, shape === 'nested' && nestClose ? { data: { ...id }, ...e } : e)
+      },
+      close: (code, reason) =>
+        isCurrent() &&
+        fanOut(to.close.list, shape === 'nested' && nestClose ? { data: { ...id } } : { code, reason }),
     }
     const socket = core.connect(
       option.url,
@@ -211,6 +247,10 @@ export function createMyRuntime(options: MyRuntimeOptions = {}): MyRuntime {
       return
     }
     const data = option.data
+    if (data instanceof ArrayBuffer && !options.arrayBufferSend) {
+      settle(core, option, false, { error: 2, errorMessage: '参数错误：data 应为 String' })
+      return
+    }
     const frame =
       data instanceof ArrayBuffer
         ? new Uint8Array(data)
@@ -233,7 +273,7 @@ export function createMyRuntime(options: MyRuntimeOptions = {}): MyRuntime {
   function connectSocket(option: MyConnectSocketOption): any {
     if (option.multiple) {
       const own = socketListeners()
-      const socket = open(option, own, messageShape, () => true)
+      const socket = open(option, own, messageShape, () => true, closeShape === 'nested')
       return {
         send: (opt: MySendOption) => send(socket, opt),
         close: (opt?: MyCloseOption) => close(socket, opt),
@@ -247,7 +287,7 @@ export function createMyRuntime(options: MyRuntimeOptions = {}): MyRuntime {
         offMessage: own.message.off,
       } satisfies MySocketTask
     }
-    // The docs disagree on a second single-instance connect (platform-facts §2: error 2 "already
+    // The docs disagree on a second single-instance connect (docs/platforms.md: error 2 "already
     // exists" vs "the old one is closed and replaced"). We replace: the old socket is closed and says
     // nothing more, since the global listeners now belong to the new one.
     if (current) current.close(1000, '')
@@ -281,16 +321,17 @@ export function createMyRuntime(options: MyRuntimeOptions = {}): MyRuntime {
       } catch {
         json = undefined
       }
-      if (json === undefined) return { success: false, error: 11, errorMessage: '参数错误' }
-      // Over-quota writes fail and keep the old value; nothing is evicted (platform-facts §4).
+      if (json === undefined) return refuse(11, '参数错误')
+      // Over-quota writes fail and keep the old value; nothing is evicted (docs/platforms.md).
       const refused = core.storage.write(opt.key, json)
-      if (refused === 'item') return { success: false, error: 14, errorMessage: 'data长度超限' }
-      if (refused === 'total') return { success: false, error: 12, errorMessage: '存储总大小达到上限' }
+      if (refused === 'item') return refuse(14, 'data长度超限')
+      if (refused === 'total') return refuse(12, '存储总大小达到上限')
       return { success: true }
     },
     getStorageSync(opt) {
       const json = core.alive() ? core.storage.read(opt.key) : undefined
-      return { data: json === undefined ? null : JSON.parse(json) }
+      const value = json === undefined ? null : JSON.parse(json)
+      return storageField === 'data' ? { data: value } : ({ data: null, APDataStorage: value } as any)
     },
     removeStorageSync(opt) {
       if (core.alive()) core.storage.remove(opt.key)

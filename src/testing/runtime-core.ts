@@ -3,14 +3,14 @@
  * storage, network and app lifecycle, and the `control` object tests drive them with.
  * `wx-runtime.ts` and `my-runtime.ts` only dress it in each platform's call and event shapes.
  *
- * Platform behaviour modelled here is from shared/research/platform-facts.md (cited by section).
+ * Platform behaviour modelled here is in docs/platforms.md, with its public sources.
  */
 import { clearImmediate as realClearImmediate, setImmediate as realSetImmediate } from 'node:timers'
 import WebSocket from 'ws'
 
-/** Both WeChat and Alipay allow at most 5 live sockets (platform-facts §1, §2). */
+/** Both WeChat and Alipay document at most 5 live sockets (docs/platforms.md). */
 export const MAX_SOCKETS = 5
-/** WeChat's default connect timeout (app.json `networkTimeout.connectSocket`, platform-facts §1). */
+/** WeChat's default connect timeout (app.json `networkTimeout.connectSocket`, docs/platforms.md). */
 const CONNECT_TIMEOUT = 60_000
 /**
  * How long a socket the app closed may wait for the server's close frame before its TCP
@@ -72,12 +72,46 @@ export function entryBytes(key: string, json: string): number {
 export interface RuntimeOptions {
   /** Where stored data lives. Pass the area of a killed runtime to model a cold start. @default a new area */
   storage?: StorageArea
-  /** Largest entry (key + JSON bytes). @default 1024 * 1024 on wx, 200 * 1024 on my (platform-facts §4) */
+  /** Largest entry (key + JSON bytes). @default 1024 * 1024 on wx, 200 * 1024 on my (docs/platforms.md) */
   perKeyLimit?: number
-  /** Largest total of all entries. @default 10 * 1024 * 1024 (platform-facts §4) */
+  /** Largest total of all entries. @default 10 * 1024 * 1024 (docs/platforms.md) */
   totalLimit?: number
-  /** How long after `hide()` live sockets are closed with 1000 `interrupted`. @default 5000 (platform-facts §5) */
+  /** How long after `hide()` the app is suspended and its live sockets closed. @default 5000 (docs/platforms.md) */
   suspendDelay?: number
+  /** The close code the suspension gives each socket: Douyin documents 1001. @default 1000 */
+  suspendCloseCode?: number
+  /**
+   * When the callbacks and events of a suspended app run: `onShow`, held until `show()` (WeChat: "events
+   * and API callbacks fire when the app comes back to the foreground", docs/platforms.md), or
+   * `whileHidden`, as they happen. @default 'onShow' on wx, 'whileHidden' on my
+   */
+  suspend?: 'onShow' | 'whileHidden'
+  /** With `suspend: 'onShow'`: whether `onAppShow` fires before the held events, or after them. @default 'showFirst' */
+  showOrder?: 'showFirst' | 'eventsFirst'
+  /**
+   * For how long after `show()` connects fail with `network api interrupted in suspend state`, as field
+   * reports of WeChat describe (docs/platforms.md). @default 300 on wx, 0 on my
+   */
+  resumeFailMs?: number
+  /**
+   * A close called while the socket is still connecting: `ignored` (WeChat and Baidu document that it
+   * does not close; the socket opens later) or `effective`. @default 'ignored' on wx, 'effective' on my
+   */
+  closeWhileConnecting?: 'ignored' | 'effective'
+  /**
+   * The close code the app sees: `faithful`, or always 1005 (WeChat has delivered server codes as 1005)
+   * or 1006 (Taro H5 reports every close as 1006): docs/platforms.md. @default 'faithful'
+   */
+  closeCode?: 'faithful' | 1005 | 1006
+  /** How many sockets may be live at once: 5 documented, field reports of 2 on WeChat. @default 5 */
+  maxSockets?: number
+}
+
+/** The defaults that differ per runtime. */
+export type RuntimeDefaults = Required<
+  Pick<RuntimeOptions, 'suspend' | 'resumeFailMs' | 'closeWhileConnecting'>
+> & {
+  perKeyLimit: number
 }
 
 export interface RuntimeCounters {
@@ -100,10 +134,13 @@ export interface RuntimeControl {
   online(): void
   /**
    * The app goes to the background: `onAppHide` listeners fire, and `suspendDelay` ms later every live
-   * socket is closed with 1000 `interrupted` and connects fail until `show()` (platform-facts §5).
+   * socket is closed with 1000 `interrupted` and connects fail until `show()` (docs/platforms.md).
    */
   hide(): void
-  /** The app comes back: `onAppShow` listeners fire; a pending suspend is cancelled. */
+  /**
+   * The app comes back: `onAppShow` listeners fire; a pending suspend is cancelled; held events run
+   * (in `showOrder`), and connects fail for `resumeFailMs`.
+   */
   show(): void
   /**
    * The process dies: every socket is destroyed without any event, timers are cancelled, and no
@@ -111,7 +148,7 @@ export interface RuntimeControl {
    * writes nothing). Start a new runtime on `control.storage` for the cold start.
    */
   kill(): void
-  /** Sockets counting against the limit of 5: not yet closed, and not closed by the app. */
+  /** Sockets counting against the limit (`maxSockets`): not yet closed, and not closed by the app. */
   liveSockets(): number
   /** Resolves after every callback this runtime has already scheduled has run (real timers, never faked). */
   flush(): Promise<void>
@@ -175,11 +212,22 @@ export interface RuntimeCore {
   readonly appHide: Set<Listener<void>>
 }
 
-export function createRuntimeCore(options: RuntimeOptions, defaultPerKeyLimit: number): RuntimeCore {
+export function createRuntimeCore(options: RuntimeOptions, defaults: RuntimeDefaults): RuntimeCore {
   const area = options.storage ?? createStorageArea()
-  const perKeyLimit = options.perKeyLimit ?? defaultPerKeyLimit
+  const perKeyLimit = options.perKeyLimit ?? defaults.perKeyLimit
   const totalLimit = options.totalLimit ?? 10 * 1024 * 1024
   const suspendDelay = options.suspendDelay ?? 5000
+  const suspendCloseCode = options.suspendCloseCode ?? 1000
+  const holdWhileSuspended = (options.suspend ?? defaults.suspend) === 'onShow'
+  const showOrder = options.showOrder ?? 'showFirst'
+  const resumeFailMs = options.resumeFailMs ?? defaults.resumeFailMs
+  const ignoreEarlyClose = (options.closeWhileConnecting ?? defaults.closeWhileConnecting) === 'ignored'
+  const closeCode = options.closeCode ?? 'faithful'
+  const maxSockets = options.maxSockets ?? MAX_SOCKETS
+  /** Callbacks due while the app was suspended, run on `show()` (with `suspend: 'onShow'`). */
+  let held: Array<() => void> = []
+  /** Until when (Date.now()) connects fail after a return. */
+  let resumingUntil = 0
 
   let killed = false
   let isOnline = true
@@ -218,6 +266,8 @@ export function createRuntimeCore(options: RuntimeOptions, defaultPerKeyLimit: n
     // Set once the runtime (offline, suspend, kill) or an early app close ended the socket:
     // ws events from then on are not the app's business.
     let detached = false
+    const deliverClose = (code: number, reason: string) =>
+      events.close(closeCode === 'faithful' ? code : closeCode, reason)
 
     /** Ends the socket now; `deliver` runs later with whether it had opened. */
     const end = (terminate: boolean, deliver?: (opening: boolean) => void) => {
@@ -232,21 +282,21 @@ export function createRuntimeCore(options: RuntimeOptions, defaultPerKeyLimit: n
       drop: () =>
         end(true, (opening) => {
           if (opening) events.error('offline', 'network is down', true)
-          events.close(1006, 'abnormal closure')
+          deliverClose(1006, 'abnormal closure')
         }),
       suspend() {
         // The platform closes the socket itself, so the server gets a close frame (field reports, §1/§5).
         const open = state === 'open'
         if (open) {
           try {
-            ws?.close(1000, 'interrupted')
+            ws?.close(suspendCloseCode, 'interrupted')
           } catch {
             ws?.terminate()
           }
         }
         end(!open, (opening) => {
           if (opening) events.error('suspended', 'interrupted', true)
-          events.close(1000, 'interrupted')
+          deliverClose(suspendCloseCode, 'interrupted')
         })
       },
       destroy: () => end(true),
@@ -261,7 +311,7 @@ export function createRuntimeCore(options: RuntimeOptions, defaultPerKeyLimit: n
       if (reason !== 'limit') {
         later(() => {
           events.error(reason, detail, true)
-          events.close(1006, 'abnormal closure')
+          deliverClose(1006, 'abnormal closure')
         })
       }
       return {
@@ -275,9 +325,11 @@ export function createRuntimeCore(options: RuntimeOptions, defaultPerKeyLimit: n
     }
 
     if (killed) return { id, isOpen: () => false, send() {}, close: () => undefined }
-    if (liveCount() >= MAX_SOCKETS) return failNow('limit', 'exceed max concurrent count')
+    if (liveCount() >= maxSockets) return failNow('limit', 'exceed max concurrent count')
     if (!isOnline) return failNow('offline', 'network is down')
-    if (suspended) return failNow('suspended', 'network api interrupted in suspend state')
+    if (suspended || Date.now() < resumingUntil) {
+      return failNow('suspended', 'network api interrupted in suspend state')
+    }
     try {
       ws = new WebSocket(url, opts.protocols, {
         headers: opts.header,
@@ -312,8 +364,8 @@ export function createRuntimeCore(options: RuntimeOptions, defaultPerKeyLimit: n
       sockets.delete(entry)
       if (!live()) return
       finish()
-      // WeChat reports an abnormal close as 1006 "abnormal closure" (platform-facts §1).
-      events.close(code, reason.toString() || (code === 1006 ? 'abnormal closure' : ''))
+      // WeChat reports an abnormal close as 1006 "abnormal closure" (docs/platforms.md).
+      deliverClose(code, reason.toString() || (code === 1006 ? 'abnormal closure' : ''))
     })
 
     return {
@@ -330,8 +382,10 @@ export function createRuntimeCore(options: RuntimeOptions, defaultPerKeyLimit: n
       close(code, reason) {
         if (killed || state === 'closed' || state === 'closing' || !ws) return undefined
         if (state === 'connecting') {
+          // WeChat: a close before open does not close; the socket opens later and holds its slot.
+          if (ignoreEarlyClose) return undefined
           // Closing before open: the app gets the close it asked for, not ws's "closed before established".
-          end(true, () => events.close(code, reason))
+          end(true, () => deliverClose(code, reason))
           return undefined
         }
         try {
@@ -351,6 +405,10 @@ export function createRuntimeCore(options: RuntimeOptions, defaultPerKeyLimit: n
   // platforms' native callbacks are) and still run when a test fakes timers.
   function later(fn: () => void): void {
     if (killed) return
+    if (suspended && holdWhileSuspended) {
+      held.push(fn)
+      return
+    }
     const handle = realSetImmediate(() => {
       immediates.delete(handle)
       if (!killed) fn()
@@ -395,8 +453,14 @@ export function createRuntimeCore(options: RuntimeOptions, defaultPerKeyLimit: n
       if (killed) return
       if (suspendTimer !== undefined) clearTimeout(suspendTimer)
       suspendTimer = undefined
+      const wasSuspended = suspended
       suspended = false
-      each(appShow, undefined)
+      const due = held
+      held = []
+      if (wasSuspended) resumingUntil = Date.now() + resumeFailMs
+      if (showOrder === 'showFirst') each(appShow, undefined)
+      for (const fn of due) later(fn)
+      if (showOrder !== 'showFirst') each(appShow, undefined)
     },
     kill() {
       if (killed) return
@@ -405,6 +469,7 @@ export function createRuntimeCore(options: RuntimeOptions, defaultPerKeyLimit: n
       suspendTimer = undefined
       for (const h of immediates) realClearImmediate(h)
       immediates.clear()
+      held = []
       for (const s of Array.from(sockets)) s.destroy()
       network.clear()
       appShow.clear()

@@ -1,6 +1,6 @@
 /**
  * A `wx`-compatible object for Node, on real `ws` sockets, faithful to documented WeChat behaviour
- * (shared/research/platform-facts.md §1, §4, §5). Where the docs are silent, the choice is noted.
+ * (docs/platforms.md). Where the docs are silent, the choice is noted.
  *
  *   const wx = createWxRuntime()
  *   const task = wx.connectSocket({ url: server.url })
@@ -42,7 +42,7 @@ export interface WxConnectSocketOption extends WxCallbacks {
 
 /**
  * WeChat's SocketTask: no `off*` methods (listeners cannot be removed) and no `readyState`
- * (undocumented; platform-facts §1). Several listeners per event are allowed.
+ * (undocumented; docs/platforms.md). Several listeners per event are allowed.
  */
 export interface WxSocketTask {
   send(option: { data: string | ArrayBuffer } & WxCallbacks): void
@@ -82,7 +82,12 @@ export interface WxRuntime {
 }
 
 export function createWxRuntime(options: WxRuntimeOptions = {}): WxRuntime {
-  const core = createRuntimeCore(options, 1024 * 1024)
+  const core = createRuntimeCore(options, {
+    perKeyLimit: 1024 * 1024,
+    suspend: 'onShow',
+    resumeFailMs: 300,
+    closeWhileConnecting: 'ignored',
+  })
 
   function connectSocket(option: WxConnectSocketOption): WxSocketTask {
     const open: Array<(res: any) => void> = []
@@ -102,7 +107,7 @@ export function createWxRuntime(options: WxRuntimeOptions = {}): WxRuntime {
       events,
     )
     if (core.alive()) {
-      // The call's own callbacks only say whether the call was accepted (platform-facts §1).
+      // The call's own callbacks only say whether the call was accepted (docs/platforms.md).
       // The limit is the one failure with its own text; the others also fail the call.
       if (socket.failed === 'limit') {
         const res = { errMsg: 'createSocketTask:fail exceed max concurrent count' }
@@ -140,7 +145,7 @@ export function createWxRuntime(options: WxRuntimeOptions = {}): WxRuntime {
       },
       close(opt) {
         if (!core.alive()) return
-        // Default code 1000; reason at most 123 UTF-8 bytes (platform-facts §1). Closing a task that is
+        // Default code 1000; reason at most 123 UTF-8 bytes (docs/platforms.md). Closing a task that is
         // already closed is accepted (undocumented; the benign choice).
         const err = socket.close(opt?.code ?? 1000, opt?.reason ?? '')
         if (err) settle(core, opt, false, { errMsg: `closeSocket:fail ${err}` })
@@ -166,7 +171,7 @@ export function createWxRuntime(options: WxRuntimeOptions = {}): WxRuntime {
       throw new Error(`setStorageSync:fail ${(e as Error).message}`)
     }
     if (json === undefined) throw new Error('setStorageSync:fail parameter error: data is not serialisable')
-    // The exact texts are unverified (platform-facts §4); the `setStorageSync:fail` prefix is WeChat's form.
+    // The exact texts are unverified (docs/platforms.md); the `setStorageSync:fail` prefix is WeChat's form.
     const refused = core.storage.write(key, json)
     if (refused === 'item') throw new Error('setStorageSync:fail exceed storage item max length')
     if (refused === 'total') throw new Error('setStorageSync:fail exceed storage max size')

@@ -132,7 +132,7 @@ const DEFAULTS = { connectTimeout: 10_000, stopCodes: [4001], random: Math.rando
 
 /**
  * Delay before the first retry after the app comes back: connects made while WeChat is still
- * resuming fail with "runningState=suspend" (platform-facts §5), so the first retry comes soon.
+ * resuming fail with "runningState=suspend" (docs/platforms.md), so the first retry comes soon.
  */
 const RESUME_DELAY = 300
 
@@ -234,9 +234,11 @@ export function createTransport(options: TransportOptions): Transport {
     const { message } = heartbeat!
     // The deadline is armed before the ping is sent, so a ping whose send ends the link
     // synchronously leaves no timer behind.
-    set('open', heartbeat!.timeout, () =>
-      retry(end(new MpbusError('HEARTBEAT_TIMEOUT', 'heartbeat timeout')), true),
-    )
+    set('open', heartbeat!.timeout, () => {
+      // A ping that went unanswered: reconnect now, even when it was the ping on a return.
+      resumed = false
+      retry(end(new MpbusError('HEARTBEAT_TIMEOUT', 'heartbeat timeout')), true)
+    })
     let frame: SocketData | undefined
     try {
       frame = typeof message === 'function' ? message() : message
@@ -324,23 +326,30 @@ export function createTransport(options: TransportOptions): Transport {
   function open(gen: number, address: string): void {
     const live = <A extends unknown[]>(fn: (...a: A) => void) =>
       entry((...a: A) => gen === generation && fn(...a))
-    const s = platform.connect(address, {
-      open: live(() => {
-        opened = Date.now()
-        resumed = false
-        idle()
-        emit('open', linkOf(gen))
-      }),
-      message: live((data: SocketData) => {
-        if (state === 'open') idle()
-        emit('message', data)
-      }),
-      close: live((info: CloseInfo) => {
-        const up = end(undefined, info)
-        reconnects(info) ? retry(up, true) : set('failed')
-      }),
-      error: live((error: MpbusError) => retry(end(error), true)),
-    })
+    const s = platform.connect(
+      address,
+      {
+        open: live(() => {
+          opened = Date.now()
+          resumed = false
+          idle()
+          emit('open', linkOf(gen))
+        }),
+        message: live((data: SocketData) => {
+          // A frame proves a kept socket alive: a later loss is no longer part of the return.
+          resumed = false
+          if (state === 'open') idle()
+          emit('message', data)
+        }),
+        close: live((info: CloseInfo) => {
+          const up = end(undefined, info)
+          reconnects(info) ? retry(up, true) : set('failed')
+        }),
+        error: live((error: MpbusError) => retry(end(error), true)),
+      },
+      // The platform gives up when we do, so an abandoned attempt frees its socket (docs/platforms.md).
+      { timeout: config.connectTimeout },
+    )
     // A platform that reported an end synchronously, inside connect(), already moved on.
     if (gen === generation) socket = s
     else s.close()
@@ -385,7 +394,7 @@ export function createTransport(options: TransportOptions): Transport {
   /**
    * The network (`network`) or the app's visibility changed. Down: the network takes the link
    * (`offline`); a hidden app keeps an open socket, because the platform closes it itself about
-   * 5 s later (platform-facts §5) and a quick return finds it still usable, but lets go of one
+   * 5 s later (docs/platforms.md) and a quick return finds it still usable, but lets go of one
    * still connecting (`suspended`). Up: leaves that state, probing a kept socket at once, since
    * the link may have died while we could not look.
    */
@@ -399,12 +408,13 @@ export function createTransport(options: TransportOptions): Transport {
         if (network || state !== 'open') end(down)
         set(down)
       } else if (up && state === down) {
+        // Connects made while WeChat is still resuming fail (docs/platforms.md): see RESUME_DELAY.
+        // Also with a kept socket: its close, held during the suspension, may come just after the show.
+        if (!network) resumed = true
         if (socket) {
           heartbeat ? ping() : set('open')
         } else {
           attempt = 0
-          // Connects made while WeChat is still resuming fail (platform-facts §5): see RESUME_DELAY.
-          if (!network) resumed = true
           go()
         }
       }

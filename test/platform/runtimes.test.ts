@@ -6,7 +6,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import type { MpbusError } from '../../src/errors'
 import { alipayPlatform } from '../../src/platform/alipay'
 import { miniProgramPlatform } from '../../src/platform/mini-program'
-import type { Platform, Socket } from '../../src/platform/types'
+import type { Platform, Socket, SocketData } from '../../src/platform/types'
 import { createMyRuntime, createTestServer, createWxRuntime, type TestServer } from '../../src/testing'
 import { until } from '../testing/util'
 import { recorder } from './fakes'
@@ -29,7 +29,7 @@ function track<T extends { control: { kill(): void } }>(rt: T): T {
 }
 
 /** Sends and checks that `done` came exactly once. */
-async function sendP(s: Socket, data: string): Promise<MpbusError | undefined> {
+async function sendP(s: Socket, data: SocketData): Promise<MpbusError | undefined> {
   const calls: (MpbusError | undefined)[] = []
   s.send(data, (e) => calls.push(e))
   await until(() => calls.length > 0)
@@ -100,7 +100,7 @@ describe('miniProgramPlatform over createWxRuntime', () => {
   })
 
   it('hide closes the socket with 1000 interrupted after the suspend delay', async () => {
-    const wx = track(createWxRuntime({ suspendDelay: 30 }))
+    const wx = track(createWxRuntime({ suspendDelay: 30, suspend: 'whileHidden' }))
     const p = miniProgramPlatform(wx)
     const app: boolean[] = []
     p.watchApp!((v) => app.push(v))
@@ -145,6 +145,11 @@ describe('alipayPlatform over createMyRuntime', () => {
       await until(() => r.events.length === 3)
       expect(r.events[2]![1]).toBeInstanceOf(ArrayBuffer)
       expect([...new Uint8Array(r.events[2]![1])]).toEqual([0, 250, 7])
+      // Binary goes up as base64 with isBuffer: the runtime refuses an ArrayBuffer, as documented.
+      expect(await sendP(s, new Uint8Array([1, 2, 250]).buffer)).toBeUndefined()
+      await until(() =>
+        server.received.some((f) => Buffer.isBuffer(f.frame) && f.frame.equals(Buffer.from([1, 2, 250]))),
+      )
       s.close()
       await until(() => server.clients() === 0)
       await my.control.flush()

@@ -82,7 +82,14 @@ describe('my SocketTask (multiple: true)', () => {
 
     t.send({ data: 'up' })
     t.send({ data: Buffer.from([7, 8]).toString('base64'), isBuffer: true })
-    t.send({ data: new Uint8Array([9]).buffer })
+    const refused: unknown[] = []
+    t.send({ data: new Uint8Array([9]).buffer, fail: (e) => refused.push(e) })
+    await until(() => refused.length === 1, 'an ArrayBuffer refused by default')
+    expect(refused[0]).toMatchObject({ error: 2 })
+    const mine = runtime({ arrayBufferSend: true })
+    const other = task(mine)
+    await other.opened()
+    other.t.send({ data: new Uint8Array([9]).buffer })
     await until(() => srv.got.length === 3, 'server receives')
     expect(srv.got[0]).toEqual({ data: 'up', binary: false })
     expect([...(srv.got[1]!.data as Buffer)]).toEqual([7, 8])
@@ -99,7 +106,7 @@ describe('my SocketTask (multiple: true)', () => {
   })
 
   it('reports a refused connect as {error, errorMessage} then close, and allows 5 tasks', async () => {
-    const my = runtime()
+    const my = runtime({ closeShape: 'flat' })
     const five = Array.from({ length: 5 }, () => task(my))
     await Promise.all(five.map((c) => c.opened()))
     const fails: unknown[] = []
@@ -207,7 +214,7 @@ describe('my storage', () => {
 
 describe('my network and lifecycle', () => {
   it('reports Alipay network types and closes sockets when offline', async () => {
-    const my = runtime()
+    const my = runtime({ closeShape: 'flat' })
     const changes: unknown[] = []
     my.onNetworkStatusChange((res) => changes.push(res))
     const { log, opened } = task(my)
@@ -223,7 +230,7 @@ describe('my network and lifecycle', () => {
   })
 
   it('closes with 1000 interrupted after hide, and off* stops lifecycle listeners', async () => {
-    const my = runtime({ suspendDelay: 20 })
+    const my = runtime({ suspendDelay: 20, closeShape: 'flat' })
     const seen: string[] = []
     const onHide = () => seen.push('hide')
     my.onAppHide(onHide)
@@ -238,5 +245,34 @@ describe('my network and lifecycle', () => {
     my.control.hide()
     await my.control.flush()
     expect(seen).toEqual(['hide', 'show'])
+  })
+})
+
+describe('my quirks by option (docs/platforms.md)', () => {
+  it("closeShape 'nested' (default): a task's close carries no code, its error nests the task id", async () => {
+    const my = runtime()
+    const { log, opened } = task(my)
+    await opened()
+    my.control.offline()
+    await until(() => log.some(([e]) => e === 'close'), 'close')
+    expect(log.find(([e]) => e === 'close')![1]).toEqual({ data: { socketTaskID: expect.any(Number) } })
+  })
+
+  it("storageResult 'ios' omits success; storageField 'APDataStorage' moves the value", () => {
+    const my = runtime({ storageResult: 'ios', storageField: 'APDataStorage', perKeyLimit: 10 })
+    expect(my.setStorageSync({ key: 'k', data: 'x'.repeat(20) })).toEqual({
+      error: 14,
+      errorMessage: expect.any(String),
+    })
+    my.setStorageSync({ key: 'k', data: 'v' })
+    expect(my.getStorageSync({ key: 'k' })).toEqual({ data: null, APDataStorage: 'v' })
+  })
+
+  it('maxSockets limits the live tasks', async () => {
+    const my = runtime({ maxSockets: 2 })
+    await Promise.all([task(my).opened(), task(my).opened()])
+    const fails: unknown[] = []
+    my.connectSocket({ url: srv.url, multiple: true, fail: (r) => fails.push(r) })
+    await until(() => fails.length === 1, 'third fails')
   })
 })

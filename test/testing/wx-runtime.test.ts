@@ -299,7 +299,7 @@ describe('wx network', () => {
 
 describe('wx lifecycle', () => {
   it('closes sockets with 1000 "interrupted" 5 s after hide, and refuses connects while suspended', async () => {
-    const wx = runtime()
+    const wx = runtime({ suspend: 'whileHidden', resumeFailMs: 0 })
     const events: string[] = []
     wx.onAppHide(() => events.push('hide'))
     wx.onAppShow(() => events.push('show'))
@@ -376,5 +376,63 @@ describe('wx kill', () => {
     expect(open.log.map(([e]) => e)).toEqual(['open'])
     expect(late.log).toEqual([])
     expect(late.call).toEqual([])
+  })
+})
+
+describe('wx quirks by option (docs/platforms.md)', () => {
+  it('closeCode replaces the server close code the app sees (1005, 1006); faithful by default', async () => {
+    for (const [closeCode, seen] of [
+      [undefined, 4001],
+      [1005, 1005],
+      [1006, 1006],
+    ] as const) {
+      const wx = runtime(closeCode ? { closeCode } : {})
+      const c = connect(wx)
+      await c.opened()
+      peers.at(-1)!.close(4001, 'bye')
+      expect((await c.closed()).code).toBe(seen)
+    }
+  })
+
+  it('by default a close before open is ignored: the task opens later and holds its slot', async () => {
+    const wx = runtime({ maxSockets: 1 })
+    const c = connect(wx)
+    c.task.close({})
+    await c.opened()
+    expect(wx.control.liveSockets()).toBe(1)
+    const second = connect(wx)
+    await second.closed()
+    expect(second.call[0]![1].errMsg).toMatch(/exceed max concurrent count/)
+    c.task.close({})
+    await c.closed()
+    expect(wx.control.liveSockets()).toBe(0)
+  })
+
+  it("closeWhileConnecting: 'effective' closes at once (the kind model)", async () => {
+    const wx = runtime({ closeWhileConnecting: 'effective' })
+    const c = connect(wx)
+    c.task.close({ code: 1000 })
+    expect(await c.closed()).toEqual({ code: 1000, reason: '' })
+    expect(c.log.map(([e]) => e)).toEqual(['close'])
+  })
+
+  it('by default a suspended app hears nothing until show, then the close; connects fail briefly after', async () => {
+    const wx = runtime({ suspendDelay: 20 })
+    const c = connect(wx)
+    await c.opened()
+    const shows: number[] = []
+    wx.onAppShow(() => shows.push(c.log.length))
+    wx.control.hide()
+    await sleep(80)
+    expect(c.log.map(([e]) => e)).toEqual(['open'])
+    wx.control.show()
+    await c.closed()
+    // showFirst: onAppShow ran while the close was still held.
+    expect(shows).toEqual([1])
+    const early = connect(wx)
+    await early.closed()
+    expect(early.call[0]![1].errMsg).toMatch(/interrupted in suspend state/)
+    await sleep(320)
+    await connect(wx).opened()
   })
 })
