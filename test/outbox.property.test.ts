@@ -18,6 +18,7 @@ import fc from 'fast-check'
 import { afterEach, beforeEach, expect, it, vi } from 'vitest'
 import { createOutbox, type Envelope, type Outbox } from '../src/outbox'
 import { byteLength } from '../src/utf8'
+import { useOutboxClock } from './outbox.clock'
 import { createQuotaStorage } from './outbox.storage'
 
 type Cmd =
@@ -74,7 +75,7 @@ const config = fc.record({
 })
 
 beforeEach(() => {
-  vi.useFakeTimers()
+  useOutboxClock()
 })
 afterEach(() => {
   vi.useRealTimers()
@@ -205,13 +206,13 @@ function run(options: Config, cmds: Cmd[]): void {
 
   const settle = (id: string, how: 'sent' | 'ack') => {
     const leaves = how === 'ack' || !options.ack
-    let result: boolean | undefined
+    let result: Envelope | undefined
     const seen = watch(() => {
       if (how === 'ack') result = outbox.ack(id)
       else outbox.sent(id)
     })
     expect(seen.delivered).toEqual(leaves ? [id] : [])
-    if (how === 'ack') expect(result).toBe(true)
+    if (how === 'ack') expect(result?.id).toBe(id)
     if (leaves) model = model.filter((m) => m.id !== id)
   }
 
