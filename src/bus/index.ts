@@ -174,6 +174,8 @@ export function createBus<Ops extends OpMap = OpMap>(options: BusOptions) {
   const outbox = createOutbox(
     Object.assign({}, options.outbox, { storage: options.storage || platform.storage, ack: !!ackOp }),
   )
+  // outbox: commit at hide (the app or page may be killed before any timer or microtask runs)
+  const unwatchHide = platform.watchHide && platform.watchHide(() => outbox.commit())
   const heartbeat =
     options.heartbeat !== false &&
     Object.assign({ message: JSON.stringify({ [opKey]: 'Heart' }) }, options.heartbeat)
@@ -544,6 +546,7 @@ export function createBus<Ops extends OpMap = OpMap>(options: BusOptions) {
       setState('closed')
       clearReadyTimer()
       clearTimeout(pumpTimer)
+      if (unwatchHide) unwatchHide() // outbox: commit at hide
       outbox.dispose()
       const closed = new MpbusError('CLOSED', 'closed')
       for (const id of Array.from(requests.keys())) settleRequest(id, closed)

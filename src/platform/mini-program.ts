@@ -1,6 +1,16 @@
 import { MpbusError } from '../errors'
 import type { Guard } from './shared'
-import { attach, closeTask, guard, makeStorage, miniApp, miniNetwork, sendTask, unwrap } from './shared'
+import {
+  attach,
+  closeTask,
+  guard,
+  makeStorage,
+  miniApp,
+  miniHide,
+  miniNetwork,
+  sendTask,
+  unwrap,
+} from './shared'
 import type { Platform, Socket, SocketListeners } from './types'
 
 /**
@@ -114,5 +124,6 @@ export function miniProgramPlatform(api: any, name = 'wx'): Platform {
       : undefined,
     watchNetwork: miniNetwork(api),
     watchApp: miniApp(api),
+    watchHide: miniHide(api, name),
   }
 }

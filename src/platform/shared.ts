@@ -251,3 +251,22 @@ export const miniNetwork = (api: any) =>
 
 /** `watchApp` for the mini program APIs (`onAppShow`/`onAppHide`), or undefined without them. */
 export const miniApp = (api: any) => watcher(api, ['AppShow', 'AppHide'], (n) => n === 'AppShow')
+
+/**
+ * `watchHide` for the mini program APIs (`onAppHide`), or undefined without it. The unsubscribe
+ * silences the handler, and removes it with `offAppHide(handler)` except on Baidu, whose
+ * `swan.offAppHide()` takes no argument and removes every listener of the app
+ * (smartprogram.baidu.com, swan.offAppHide, base library 3.60.2: "方法参数：无", no parameters).
+ */
+export const miniHide = (api: any, name: string) =>
+  api.onAppHide
+    ? (fn: () => void) => {
+        let on = true
+        const h = () => on && fn()
+        api.onAppHide(h)
+        return () => {
+          on = false
+          if (name !== 'swan' && api.offAppHide) api.offAppHide(h)
+        }
+      }
+    : undefined
