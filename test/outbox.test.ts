@@ -169,7 +169,9 @@ describe('durability and layout', () => {
     const e = outbox.enqueue('m', 100)
     flush()
     expect(storage.counts).toMatchObject({ set: 1, del: 0 })
-    expect(storage.counts.bytes).toBe(JSON.stringify(e).length + 14)
+    // The record frame, and the envelope's size in `n`.
+    const n = JSON.stringify(e).length
+    expect(storage.counts.bytes).toBe(n + 21 + String(n).length)
     expect(stored(storage)).toEqual([Array.from({ length: 100 }, (_, i) => i + 1), [101]])
   })
 
@@ -625,7 +627,7 @@ describe('storage failures', () => {
 })
 
 describe('compaction', () => {
-  it('merges runs of small records at load, keeping order and ids', () => {
+  it('merges records as the queue grows: few keys, each envelope written a few times', () => {
     const storage = createCountingStorage()
     const outbox = open({ storage })
     const sent: Envelope[] = []
@@ -633,7 +635,21 @@ describe('compaction', () => {
       sent.push(outbox.enqueue('m', 'x'.repeat(100)))
       flush()
     }
-    expect(storage.keys()).toHaveLength(300)
+    // A counter in base 16: one record of 256, one of 16 per 16 after it, one of 1 per message after that.
+    expect(storage.keys()).toHaveLength(1 + 2 + 12)
+    expect(storage.counts.set).toBe(300)
+    const envelope = JSON.stringify(sent[0]).length
+    expect(storage.counts.bytes / 300).toBeLessThan(3.5 * envelope)
+    expect(open({ storage }).list()).toEqual(sent)
+  })
+
+  it('merges runs of small records at load, keeping order and ids', () => {
+    const storage = createCountingStorage()
+    const sent: Envelope[] = []
+    const outbox = open()
+    for (let i = 0; i < 300; i++) sent.push(outbox.enqueue('m', 'x'.repeat(100)))
+    // One record per message, as an older mpbus left them.
+    for (const e of sent) storage.set(`mpbus/${e.seq}`, JSON.stringify({ v: 1, m: [e] }))
     const again = open({ storage })
     expect(again.list()).toEqual(sent)
     flush()

@@ -39,11 +39,13 @@ import { withDefaults } from '../defaults'
 import { describe, MpbusError } from '../errors'
 import type { Storage } from '../platform/types'
 import { byteLength } from '../utf8'
+import { createLine } from './line'
 import { encode, type Item, pack, unpack } from './record'
 import {
   COMPACT,
   DEFAULTS,
   type DropReason,
+  EACH,
   type Envelope,
   FRAME,
   type Outbox,
@@ -55,6 +57,20 @@ import {
 } from './types'
 
 export type { DropReason, Envelope, Outbox, OutboxEvents, OutboxOptions } from './types'
+
+/**
+ * A stored record: its items (some may have left the queue), how many are still queued, and its
+ * level, floor(log_MERGE(items)) when it was written (see `write`).
+ */
+interface Rec {
+  items: Item[]
+  live: number
+  lv: number
+}
+
+/** The base of the merging of records as the queue grows (see `write`). */
+const MERGE = 16
+const level = (n: number) => (n < MERGE ? 0 : n < MERGE * MERGE ? 1 : n < MERGE ** 3 ? 2 : 3)
 
 export function createOutbox(options: OutboxOptions = {}): Outbox {
   // An option given as `undefined` keeps its default, as it would in a destructuring.
@@ -68,7 +84,11 @@ export function createOutbox(options: OutboxOptions = {}): Outbox {
    * Queued items in seq order. The unstored ones are a suffix, the in-flight ones a prefix, and
    * the items of one record are neighbours.
    */
-  const queue: Item[] = []
+  const queue = createLine<Item>()
+  /** The stored records by key (see Rec). */
+  const records = new Map<string, Rec>()
+  /** Keys of the stored records in seq order: few at any depth (see write), so walking them is cheap. */
+  let order: string[] = []
   /** The queued items by id: settling one by id must not walk the queue. */
   const byId = new Map<string, Item>()
   /** Keys of the records to rewrite with their queued items (or delete if none) at the next commit, in order. */
@@ -144,11 +164,17 @@ export function createOutbox(options: OutboxOptions = {}): Outbox {
 
   /** The lowest seq still queued: what the mark's `low` should say. */
   function head(): number {
-    return queue.length ? queue[0]!.e.seq : seq
+    const item = queue.head()
+    return item ? item.e.seq : seq
   }
 
-  function track(e: Envelope, j: string): Item {
-    const item = { e, j, n: byteLength(j) }
+  /** Queues `e`; its size is counted from `j` unless given. */
+  function track(e: Envelope, j?: string, n?: number): Item {
+    if (n === undefined) {
+      j = j || JSON.stringify(e)
+      n = byteLength(j)
+    }
+    const item: Item = { e, j: store ? j : undefined, n }
     queue.push(item)
     byId.set(e.id, item)
     bytes += item.n
@@ -157,16 +183,15 @@ export function createOutbox(options: OutboxOptions = {}): Outbox {
 
   /** Takes an item out of the queue; storage follows at the next commit. */
   function take(item: Item): void {
-    // Delivery takes the head almost always: shift() is cheap where splice() moves every item.
-    const index = queue[0] === item ? 0 : queue.indexOf(item)
-    if (index) queue.splice(index, 1)
-    else queue.shift()
+    const first = queue.head() === item
+    queue.remove(item)
     byId.delete(item.e.id)
     bytes -= item.n
     if (item.e.seq >= high) lowered = true
     // The head of the queue leaves under the low mark, with no rewrite, and its record goes once
-    // the new head is not in it; anything else leaves a gap that only a rewrite can close.
-    if (item.k && (index || queue[0]?.k !== item.k)) dirty.add(item.k)
+    // nothing in it is queued; anything else leaves a gap that only a rewrite can close.
+    const rec = item.k && records.get(item.k)
+    if (rec && (!--rec.live || !first)) dirty.add(item.k!)
     schedule()
   }
 
@@ -185,18 +210,21 @@ export function createOutbox(options: OutboxOptions = {}): Outbox {
    * drops them once its item is queued: a `drop` listener may enqueue, and must get the next seq.
    */
   function makeRoom(n: number): Item[] {
-    let count = queue.length + 1
+    let count = queue.size + 1
     let size = bytes + n
     const full = () => count > settings.maxMessages || size > settings.maxBytes
     // The common case, room to spare, must not walk the queue: enqueue stays O(1).
     if (!full()) return []
     const out: Item[] = []
-    for (const item of queue)
-      if (full() && settings.overflow === 'dropOldest' && !item.f) {
-        out.push(item)
-        count--
-        size -= item.n
-      }
+    if (settings.overflow === 'dropOldest')
+      queue.each((item) => {
+        if (!full()) return true
+        if (!item.f) {
+          out.push(item)
+          count--
+          size -= item.n
+        }
+      })
     if (full()) throw new MpbusError('OUTBOX_FULL', 'outbox full')
     return out
   }
@@ -231,22 +259,69 @@ export function createOutbox(options: OutboxOptions = {}): Outbox {
     }
     // Rewrites and deletes wait for the mark (without it, a kill could bring back an older seq),
     // and stop at the first failure: a merged record must be written before its parts go.
+    if (!rewrite()) return false
+    // New items, a suffix of the queue, in records of at most RECORD bytes. Stop at the first
+    // failure so the unstored items stay a suffix (and keys keep following seq order).
+    const items: Item[] = []
+    queue.back((item) => {
+      if (item.k) return true
+      items.unshift(item)
+    })
+    for (let start = 0; start < items.length; ) {
+      let end = start + 1
+      let size = FRAME + items[start]!.n + EACH
+      while (end < items.length && size + items[end]!.n + EACH <= RECORD) size += items[end++]!.n + EACH
+      let batch = items.slice(start, end)
+      start = end
+      // Merged with the records before it while the last MERGE - 1 of them are of its level: a
+      // counter in base MERGE, so the keys stay few (up to MERGE - 1 per level) and each envelope
+      // is rewritten once per level (twice up to 4,096 a record). Only the merged record is written
+      // now; the parts it replaces are deleted after it.
+      let parts = 0
+      for (;;) {
+        const tail = order.slice(order.length - parts - MERGE + 1, order.length - parts)
+        const lv = level(batch.length)
+        if (order.length - parts < MERGE - 1 || !tail.every((key) => records.get(key)!.lv === lv)) break
+        const merged: Item[] = []
+        for (const key of tail) for (const item of records.get(key)!.items) if (!item.g) merged.push(item)
+        const more = merged.reduce((sum, item) => sum + item.n + EACH, 0)
+        if (size + more > RECORD) break
+        size += more
+        batch = merged.concat(batch)
+        parts += tail.length
+      }
+      const replaced = order.splice(order.length - parts, parts)
+      const key = replaced.length ? replaced[0]! : dir + batch[0]!.e.seq
+      if (!attempt('set', key, pack(batch))) {
+        order.push(...replaced)
+        return false
+      }
+      for (const item of batch) {
+        item.k = key
+        item.j = undefined
+      }
+      for (const part of replaced.slice(1)) {
+        records.delete(part)
+        dirty.add(part)
+      }
+      records.set(key, { items: batch, live: batch.length, lv: level(batch.length) })
+      order.push(key)
+    }
+    return rewrite()
+  }
+
+  /** Rewrites the dirty records with their queued items, or deletes them; false at the first failure. */
+  function rewrite(): boolean {
     for (const key of dirty) {
-      const items = queue.filter((item) => item.k === key)
+      const rec = records.get(key)
+      const items = rec ? rec.items.filter((item) => !item.g) : []
       if (!attempt(items.length ? 'set' : 'del', key, pack(items))) return false
       dirty.delete(key)
-    }
-    // New items, in records of at most RECORD bytes. Stop at the first failure so the
-    // unstored items stay a suffix of the queue (and keys keep following seq order).
-    const items = queue.filter((item) => !item.k)
-    while (items.length) {
-      let end = 1
-      let size = FRAME + items[0]!.n
-      while (end < items.length && size + items[end]!.n + 1 <= RECORD) size += items[end++]!.n + 1
-      const batch = items.splice(0, end)
-      const key = dir + batch[0]!.e.seq
-      if (!attempt('set', key, pack(batch))) return false
-      for (const item of batch) item.k = key
+      if (items.length) rec!.items = items
+      else if (rec) {
+        records.delete(key)
+        order.splice(order.indexOf(key), 1)
+      }
     }
     return true
   }
@@ -263,30 +338,33 @@ export function createOutbox(options: OutboxOptions = {}): Outbox {
     if (loaded || timer) return
     loaded = true
     held = []
-    const waiting = queue.splice(0)
+    const waiting = queue.drain()
     byId.clear()
     bytes = 0
     if (!restore()) {
       loaded = false
-      queue.length = 0
+      queue.drain()
       byId.clear()
       dirty.clear()
       bytes = low = high = 0
       seq = 1
       retry()
     }
-    const tail = queue[queue.length - 1]
+    let tail: Item | undefined
+    queue.back((item) => {
+      tail = item
+      return true
+    })
     seq = Math.max(seq, high, low, tail ? tail.e.seq + 1 : 0)
     for (const item of waiting) {
       const e = item.e
-      if (loaded) {
-        e.seq = seq
-        item.j = JSON.stringify(e)
-      }
+      // Renumbered, so encoded again; otherwise it keeps its text and size.
+      if (loaded) e.seq = seq
       seq = e.seq + 1
-      track(e, item.j)
+      track(e, loaded ? undefined : item.j, loaded ? undefined : item.n)
     }
     if (loaded) {
+      index()
       // Nothing below the head is left to skip: counting the mark as written saves a write.
       low = head()
       if (waiting.length) fresh = true
@@ -295,6 +373,23 @@ export function createOutbox(options: OutboxOptions = {}): Outbox {
     const errors = held
     held = undefined
     errors.forEach(report)
+  }
+
+  /** Builds `records` and `order` from the loaded items. */
+  function index(): void {
+    records.clear()
+    order = []
+    queue.each((item) => {
+      if (!item.k) return
+      let rec = records.get(item.k)
+      if (!rec) {
+        rec = { items: [], live: 0, lv: 0 }
+        records.set(item.k, rec)
+        order.push(item.k)
+      }
+      rec.items.push(item)
+      rec.lv = level(++rec.live)
+    })
   }
 
   /** One read of the load; false when it failed and the load must be tried again. */
@@ -374,12 +469,13 @@ export function createOutbox(options: OutboxOptions = {}): Outbox {
       }
       size += raw.length
       let kept = false
-      for (const e of record.m)
+      record.m.forEach((e, i) => {
         if (e.seq > last) {
           last = e.seq
-          track(e, JSON.stringify(e)).k = run
+          track(e, undefined, record.n[i]).k = run
           kept = true
         }
+      })
       if (!kept) {
         // Nothing in it is queued any more (delivered, or loaded already): deleted, and no run starts here.
         dirty.add(key)
@@ -404,7 +500,7 @@ export function createOutbox(options: OutboxOptions = {}): Outbox {
       if (life < Infinity) draft.expiresAt = createdAt + life
       const j = encode(draft)
       const n = byteLength(j)
-      if (n + FRAME > RECORD) throw new MpbusError('TOO_LARGE', `${n} bytes`)
+      if (n + FRAME + EACH > RECORD) throw new MpbusError('TOO_LARGE', `${n} bytes`)
       const out = makeRoom(n)
       seq++
       // The queue holds what storage holds: a later change to `payload` by the caller does not leak in.
@@ -427,15 +523,15 @@ export function createOutbox(options: OutboxOptions = {}): Outbox {
       let flying = 0
       const time = settings.now()
       // In-flight items are a prefix of the queue: handed out in order, all waiting again on rewind.
-      for (const item of queue) {
+      queue.each((item) => {
         if (item.f) flying++
-        else if (flying >= settings.window) break
+        else if (flying >= settings.window) return true
         else if ((item.e.expiresAt as number) <= time) expired.push(item)
         else {
           found = item
-          break
+          return true
         }
-      }
+      })
       // In flight before the drop is reported, so a listener that calls next() gets the one after.
       if (found) found.f = true
       drop('expired', expired)
@@ -444,16 +540,23 @@ export function createOutbox(options: OutboxOptions = {}): Outbox {
     sent: (id) => (settings.ack ? undefined : settle(id, true)),
     ack: (id) => settle(id, true),
     rewind() {
-      for (const item of queue) item.f = false
+      queue.each((item) => {
+        if (!item.f) return true
+        item.f = false
+      })
     },
     remove: (id) => !!settle(id),
     list() {
       load()
-      return queue.map((item) => item.e)
+      const out: Envelope[] = []
+      queue.each((item) => {
+        out.push(item.e)
+      })
+      return out
     },
     get size() {
       load()
-      return queue.length
+      return queue.size
     },
     get bytes() {
       load()

@@ -118,8 +118,10 @@ export const RECORD = 90 * 1024
  * Small, since an out-of-order removal rewrites the whole record.
  */
 export const COMPACT = 16 * 1024
-/** The bytes of `{"v":1,"m":[]}` around the envelopes. */
-export const FRAME = 14
+/** The bytes of `{"v":1,"m":[],"n":[]}` around the envelopes. */
+export const FRAME = 21
+/** Bytes an envelope adds to a record beside its JSON, at most: a comma, and its size and a comma in `n`. */
+export const EACH = 9
 /** ms between retries of a write refused (quota) or a read that failed. */
 export const RETRY = 500
 /** A read that fails this many times in a row: a record is reported corrupt, a key list or mark gives up storage. */
