@@ -20,9 +20,11 @@
  * `CORRUPT_RECORD` and skipped; a key list or mark that does, turns storage off (memory only).
  *
  * Storage layout v1, every key under `${prefix}/`:
- * - `${prefix}/${seq}`: one record per commit, named by the seq of its first envelope, value
- *   `{"v":1,"m":[envelope, ...]}`, at most RECORD bytes. Sorting the listed keys recovers the
- *   order, so an enqueue writes its own batch and nothing else.
+ * - `${prefix}/${seq}`: a record, named by the seq of its first envelope, value
+ *   `{"v":1,"m":[envelope, ...],"n":[size, ...]}` (`n`, the envelopes' UTF-8 sizes, may be missing:
+ *   older records), at most RECORD bytes. Sorting the listed keys recovers the order. A commit
+ *   writes its new envelopes as one record, merged with the last MERGE - 1 records when they are
+ *   all of its level (see `write`): one write per commit still, and few keys at any depth.
  * - `${prefix}/seq`: the mark, `[low, next]`. Every envelope below `low` has left the queue, so
  *   load skips them; `next` is the next seq at that time, so a drained queue never restarts or
  *   reuses seqs after a reload. Delivering in order (the usual case) only moves `low`: one tiny
@@ -31,7 +33,7 @@
  *   an overflow or expiry behind one in flight) has its record rewritten without it, once per
  *   commit. The mark is written at most once per commit, when `low` moved or an envelope at or
  *   above its `next` left, and before any record is rewritten or deleted.
- * Load merges runs of small neighbouring records (see COMPACT); nothing else rewrites a record.
+ * Load also merges runs of small neighbouring records (see COMPACT), as older versions left them.
  */
 import mitt from 'mitt'
 import { nanoid } from 'nanoid/non-secure'
