@@ -42,7 +42,8 @@ import { describe, MpbusError } from '../errors'
 import type { Storage } from '../platform/types'
 import { byteLength } from '../utf8'
 import { createLine } from './line'
-import { encode, type Item, pack, unpack } from './record'
+import { encode, type Item, unpack } from './record'
+import { createShelf } from './shelf'
 import {
   COMPACT,
   DEFAULTS,
@@ -60,20 +61,6 @@ import {
 
 export type { DropReason, Envelope, Outbox, OutboxEvents, OutboxOptions } from './types'
 
-/**
- * A stored record: its items (some may have left the queue), how many are still queued, and its
- * level, floor(log_MERGE(items)) when it was written (see `write`).
- */
-interface Rec {
-  items: Item[]
-  live: number
-  lv: number
-}
-
-/** The base of the merging of records as the queue grows (see `write`). */
-const MERGE = 16
-const level = (n: number) => (n < MERGE ? 0 : n < MERGE * MERGE ? 1 : n < MERGE ** 3 ? 2 : 3)
-
 export function createOutbox(options: OutboxOptions = {}): Outbox {
   // An option given as `undefined` keeps its default, as it would in a destructuring.
   const settings = withDefaults(DEFAULTS, options)
@@ -87,14 +74,11 @@ export function createOutbox(options: OutboxOptions = {}): Outbox {
    * the items of one record are neighbours.
    */
   const queue = createLine<Item>()
-  /** The stored records by key (see Rec). */
-  const records = new Map<string, Rec>()
-  /** Keys of the stored records in seq order: few at any depth (see write), so walking them is cheap. */
-  let order: string[] = []
   /** The queued items by id: settling one by id must not walk the queue. */
   const byId = new Map<string, Item>()
-  /** Keys of the records to rewrite with their queued items (or delete if none) at the next commit, in order. */
-  const dirty = new Set<string>()
+  /** The stored records: which items each holds, and which to rewrite or delete. */
+  const shelf = createShelf((method, key, value) => attempt(method, key, value))
+  const dirty = shelf.dirty
   let seq = 1
   /** The mark as stored (see the top of this module). */
   let low = 0
@@ -192,8 +176,7 @@ export function createOutbox(options: OutboxOptions = {}): Outbox {
     if (item.e.seq >= high) lowered = true
     // The head of the queue leaves under the low mark, with no rewrite, and its record goes once
     // nothing in it is queued; anything else leaves a gap that only a rewrite can close.
-    const rec = item.k && records.get(item.k)
-    if (rec && (!--rec.live || !first)) dirty.add(item.k!)
+    shelf.left(item, first)
     schedule()
   }
 
@@ -261,71 +244,15 @@ export function createOutbox(options: OutboxOptions = {}): Outbox {
     }
     // Rewrites and deletes wait for the mark (without it, a kill could bring back an older seq),
     // and stop at the first failure: a merged record must be written before its parts go.
-    if (!rewrite()) return false
-    // New items, a suffix of the queue, in records of at most RECORD bytes. Stop at the first
-    // failure so the unstored items stay a suffix (and keys keep following seq order).
+    if (!shelf.rewrite()) return false
+    // New items, a suffix of the queue. Stop at the first failure so the unstored items stay a
+    // suffix (and keys keep following seq order).
     const items: Item[] = []
     queue.back((item) => {
       if (item.k) return true
       items.unshift(item)
     })
-    for (let start = 0; start < items.length; ) {
-      let end = start + 1
-      let size = FRAME + items[start]!.n + EACH
-      while (end < items.length && size + items[end]!.n + EACH <= RECORD) size += items[end++]!.n + EACH
-      let batch = items.slice(start, end)
-      start = end
-      // Merged with the records before it while the last MERGE - 1 of them are of its level: a
-      // counter in base MERGE, so the keys stay few (up to MERGE - 1 per level) and each envelope
-      // is rewritten once per level (twice up to 4,096 a record). Only the merged record is written
-      // now; the parts it replaces are deleted after it.
-      let parts = 0
-      for (;;) {
-        const tail = order.slice(order.length - parts - MERGE + 1, order.length - parts)
-        const lv = level(batch.length)
-        if (order.length - parts < MERGE - 1 || !tail.every((key) => records.get(key)!.lv === lv)) break
-        const merged: Item[] = []
-        for (const key of tail) for (const item of records.get(key)!.items) if (!item.g) merged.push(item)
-        const more = merged.reduce((sum, item) => sum + item.n + EACH, 0)
-        if (size + more > RECORD) break
-        size += more
-        batch = merged.concat(batch)
-        parts += tail.length
-      }
-      const replaced = order.splice(order.length - parts, parts)
-      const key = replaced.length ? replaced[0]! : dir + batch[0]!.e.seq
-      if (!attempt('set', key, pack(batch))) {
-        order.push(...replaced)
-        return false
-      }
-      for (const item of batch) {
-        item.k = key
-        item.j = undefined
-      }
-      for (const part of replaced.slice(1)) {
-        records.delete(part)
-        dirty.add(part)
-      }
-      records.set(key, { items: batch, live: batch.length, lv: level(batch.length) })
-      order.push(key)
-    }
-    return rewrite()
-  }
-
-  /** Rewrites the dirty records with their queued items, or deletes them; false at the first failure. */
-  function rewrite(): boolean {
-    for (const key of dirty) {
-      const rec = records.get(key)
-      const items = rec ? rec.items.filter((item) => !item.g) : []
-      if (!attempt(items.length ? 'set' : 'del', key, pack(items))) return false
-      dirty.delete(key)
-      if (items.length) rec!.items = items
-      else if (rec) {
-        records.delete(key)
-        order.splice(order.indexOf(key), 1)
-      }
-    }
-    return true
+    return shelf.store(items, dir) && shelf.rewrite()
   }
 
   /**
@@ -366,7 +293,7 @@ export function createOutbox(options: OutboxOptions = {}): Outbox {
       track(e, loaded ? undefined : item.j, loaded ? undefined : item.n)
     }
     if (loaded) {
-      index()
+      shelf.index(queue)
       // Nothing below the head is left to skip: counting the mark as written saves a write.
       low = head()
       if (waiting.length) fresh = true
@@ -375,23 +302,6 @@ export function createOutbox(options: OutboxOptions = {}): Outbox {
     const errors = held
     held = undefined
     errors.forEach(report)
-  }
-
-  /** Builds `records` and `order` from the loaded items. */
-  function index(): void {
-    records.clear()
-    order = []
-    queue.each((item) => {
-      if (!item.k) return
-      let rec = records.get(item.k)
-      if (!rec) {
-        rec = { items: [], live: 0, lv: 0 }
-        records.set(item.k, rec)
-        order.push(item.k)
-      }
-      rec.items.push(item)
-      rec.lv = level(++rec.live)
-    })
   }
 
   /** One read of the load; false when it failed and the load must be tried again. */

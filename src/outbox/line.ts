@@ -9,10 +9,10 @@ export interface Line<T extends { g?: boolean }> {
   head(): T | undefined
   /** Flags `item` removed; it was queued. */
   remove(item: T): void
-  /** Calls `fn` on the queued items from the head until it returns true. */
-  each(fn: (item: T) => boolean | void): void
-  /** Calls `fn` on the queued items from the tail back until it returns true. */
-  back(fn: (item: T) => boolean | void): void
+  /** Calls `fn` on the queued items from the head until it returns something truthy. */
+  each(fn: (item: T) => unknown): void
+  /** Calls `fn` on the queued items from the tail back until it returns something truthy. */
+  back(fn: (item: T) => unknown): void
   /** Empties the line, returning what was queued. */
   drain(): T[]
   readonly size: number
