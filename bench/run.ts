@@ -1,6 +1,7 @@
 // Runs every benchmark in turn and prints its results as JSON (the README's figures come
 // from here). Benchmarks are kept out of the test suite: they measure, they do not assert.
 // Run one alone with `npx tsx bench/<name>.ts`.
+import { benchDepth } from './depth'
 import { benchHeartbeat } from './heartbeat'
 import { benchOutbox } from './outbox'
 import { benchReplay } from './replay'
@@ -9,6 +10,7 @@ async function main() {
   const only = process.argv[2]
   const benches: Record<string, () => unknown> = {
     outbox: () => benchOutbox(),
+    depth: () => benchDepth(),
     heartbeat: () => benchHeartbeat(),
     replay: () => benchReplay(),
   }

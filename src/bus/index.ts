@@ -54,6 +54,9 @@ export function createBus<Out extends OpMap = OpMap, In extends OpMap = OpMap>(
   const dispatcher = createDispatcher(report)
   const pending = createPending()
   const outbox = createOutbox(options.outbox)
+  // The app or page may be killed before any timer or microtask runs: persist what is queued now.
+  const { platform } = options
+  const unwatchHide = platform.watchHide && platform.watchHide(() => outbox.commit())
   const transport = createTransport(options)
   const flush = createFlush(outbox, framing, pending, ack && ack.timeout, () => state === 'ready', report)
   const session = createSession(options, framing, sync)
@@ -213,6 +216,7 @@ export function createBus<Out extends OpMap = OpMap, In extends OpMap = OpMap>(
       session.end()
       flush.detach()
       transport.close()
+      if (unwatchHide) unwatchHide()
       outbox.dispose()
       pending.close()
       sync()

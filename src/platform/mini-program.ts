@@ -1,6 +1,16 @@
 import { MpbusError } from '../errors'
 import type { Guard } from './shared'
-import { attach, closeTask, guard, makeStorage, miniApp, miniNetwork, sendTask, unwrap } from './shared'
+import {
+  attach,
+  closeTask,
+  guard,
+  makeStorage,
+  miniApp,
+  miniHide,
+  miniNetwork,
+  sendTask,
+  unwrap,
+} from './shared'
 import type { ConnectOptions, Platform, Socket, SocketListeners } from './types'
 
 /**
@@ -122,5 +132,6 @@ export function miniProgramPlatform(api: any, name = 'wx'): Platform {
       : undefined,
     watchNetwork: miniNetwork(api),
     watchApp: miniApp(api, name),
+    watchHide: miniHide(api, name),
   }
 }

@@ -294,3 +294,9 @@ export const miniNetwork = (api: any) =>
  */
 export const miniApp = (api: any, name?: string) =>
   watcher(api, ['AppShow', 'AppHide'], (n) => n === 'AppShow', undefined, name === 'swan')
+
+/** `watchHide` for the mini program APIs (`onAppHide`), or undefined without it; swan as in `miniApp`. */
+export const miniHide = (api: any, name?: string) => {
+  const watch = watcher(api, ['AppHide'], () => false, undefined, name === 'swan')
+  return watch && ((fn: () => void) => watch(() => fn()))
+}

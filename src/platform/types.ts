@@ -79,4 +79,10 @@ export interface Platform {
   watchNetwork?(listener: (online: boolean) => void): () => void
   /** Reports the app going to the background (`false`) and coming back (`true`). Returns the unsubscribe. */
   watchApp?(listener: (visible: boolean) => void): () => void
+  /**
+   * The app or page may be killed next: persist now. `fn` runs synchronously in the platform's
+   * event (mini programs: `onAppHide`; browsers: `visibilitychange` to hidden, `pagehide`,
+   * `freeze`), so what it writes with synchronous storage is stored. Returns the unsubscribe.
+   */
+  watchHide?(fn: () => void): () => void
 }

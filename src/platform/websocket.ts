@@ -68,6 +68,25 @@ export function webSocketPlatform(WebSocketCtor?: any, storage?: Storage): Platf
     watchApp: doc?.addEventListener
       ? (fn) => listen(doc, 'visibilitychange', () => fn(doc.visibilityState !== 'hidden'))
       : undefined,
+    watchHide: g.addEventListener || doc?.addEventListener ? (fn) => watchPageHide(g, doc, fn) : undefined,
+  }
+}
+
+/**
+ * The moments a page may be discarded without another event: hidden (the last one a mobile browser
+ * reliably fires), `pagehide` (unload or the back/forward cache), `freeze` (Page Lifecycle API):
+ * https://developer.chrome.com/docs/web-platform/page-lifecycle-api#advice-hidden
+ */
+function watchPageHide(g: any, doc: any, fn: () => void): () => void {
+  const offs: (() => void)[] = []
+  if (g.addEventListener) offs.push(listen(g, 'pagehide', fn))
+  if (doc && doc.addEventListener)
+    offs.push(
+      listen(doc, 'visibilitychange', () => doc.visibilityState === 'hidden' && fn()),
+      listen(doc, 'freeze', fn),
+    )
+  return () => {
+    for (const off of offs) off()
   }
 }
 
