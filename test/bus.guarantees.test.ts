@@ -271,7 +271,7 @@ describe('6. close() from anywhere is final', () => {
     const { bus } = setup()
     bus.close()
     await expect(bus.send('A', {})).rejects.toMatchObject({ code: 'CLOSED' })
-    await expect(bus.send('A', {}, { durable: false })).rejects.toMatchObject({ code: 'DROPPED' })
+    await expect(bus.send('A', {}, { durable: false })).rejects.toMatchObject({ code: 'CLOSED' })
     await expect(bus.request('A', {}, { reply: 'B' })).rejects.toMatchObject({ code: 'CLOSED' })
     await expect(bus.once('A')).rejects.toMatchObject({ code: 'CLOSED' })
   })
@@ -423,5 +423,110 @@ describe('session end: the server ends the session with a frame, whatever close 
     bus.reconnect()
     expect(sp.sockets).toHaveLength(2)
     bus.close()
+  })
+})
+
+describe('review findings: callbacks that call back, timers that cannot be that long, volatile sends', () => {
+  it('close() or reconnect() inside shouldReconnect: final, and never two sockets', async () => {
+    let bus: ReturnType<typeof setup>['bus'] | undefined
+    const closing = setup({ shouldReconnect: () => (bus!.close(), true) })
+    bus = closing.bus
+    closing.sp.last!.open()
+    closing.sp.last!.close(1006)
+    await vi.advanceTimersByTimeAsync(60_000)
+    expect(closing.bus.state).toBe('closed')
+    expect(closing.sp.sockets).toHaveLength(1)
+    expect(vi.getTimerCount()).toBe(0)
+
+    let other: ReturnType<typeof setup>['bus'] | undefined
+    const again = setup({ shouldReconnect: () => (other!.reconnect(), true) })
+    other = again.bus
+    again.sp.last!.open()
+    again.sp.last!.close(1006)
+    await vi.advanceTimersByTimeAsync(1000)
+    expect(again.sp.alive()).toHaveLength(1)
+    again.bus.close()
+    expect(again.sp.alive()).toHaveLength(0)
+  })
+
+  it('close() inside heartbeat.message: no throw into the timer, nothing after', async () => {
+    let bus: ReturnType<typeof setup>['bus'] | undefined
+    const s = setup({
+      heartbeat: { interval: 100, timeout: 100, message: () => (bus!.close(), 'ping') },
+    })
+    bus = s.bus
+    s.sp.last!.open()
+    await vi.advanceTimersByTimeAsync(100)
+    expect(s.bus.state).toBe('closed')
+    expect(s.sp.last!.sent).toEqual([])
+    expect(vi.getTimerCount()).toBe(0)
+  })
+
+  it('delays longer than a timer can take are refused, not fired at once', () => {
+    const sp = createScriptPlatform()
+    for (const given of [
+      { heartbeat: { interval: Number.POSITIVE_INFINITY } },
+      { connectTimeout: 2 ** 31 },
+      { ready: { ok: 'OK', timeout: Number.POSITIVE_INFINITY } },
+      { reconnect: { maxDelay: Number.POSITIVE_INFINITY } },
+    ] as Partial<BusOptions>[])
+      expect(() => createBus({ url: 'ws://x', platform: sp.platform, ...given })).toThrow(
+        expect.objectContaining({ code: 'BAD_OPTION' }),
+      )
+    for (const given of [
+      { stopCodes: 4001 },
+      { login: { op: 'L' } },
+      { ready: { ok: 'OK', fail: 'LoginError' } },
+      { outbox: { overflow: 'drop' } },
+      { codec: { encode: 1, decode: JSON.parse } },
+    ] as unknown as Partial<BusOptions>[])
+      expect(() => createBus({ url: 'ws://x', platform: sp.platform, ...given })).toThrow(
+        expect.objectContaining({ code: 'BAD_OPTION' }),
+      )
+    expect(sp.sockets).toHaveLength(0)
+  })
+
+  it('a volatile send the platform never answers is settled by close()', async () => {
+    // A platform that takes every frame and never reports a result.
+    const platform = {
+      name: 'silent',
+      connect: (_url: string, listeners: { open(): void }) => {
+        queueMicrotask(() => listeners.open())
+        return { send() {}, close() {} }
+      },
+    }
+    const bus = createBus({ url: 'ws://x', platform, heartbeat: false })
+    await tick()
+    expect(bus.state).toBe('ready')
+    const hanging = bus.send('Typing', {}, { durable: false })
+    bus.close()
+    await expect(hanging).rejects.toMatchObject({ code: 'CLOSED' })
+  })
+
+  it('a codec that returns what no socket can send fails that send, not every link', async () => {
+    const s = setup({
+      codec: {
+        encode: () => new Uint8Array([1]) as unknown as string,
+        decode: (d) => JSON.parse(d as string),
+      },
+    })
+    const sent = s.bus.send('M', { n: 1 })
+    sent.catch(() => {})
+    s.sp.last!.open()
+    await tick()
+    await expect(sent).rejects.toMatchObject({ code: 'BAD_PAYLOAD' })
+    expect(s.bus.queued).toBe(0)
+    s.bus.close()
+  })
+
+  it('a debug function that throws breaks nothing', () => {
+    const s = setup({
+      debug: () => {
+        throw new Error('log broke')
+      },
+    })
+    expect(() => s.sp.last!.open()).not.toThrow()
+    expect(s.bus.state).toBe('ready')
+    s.bus.close()
   })
 })

@@ -45,11 +45,19 @@ export function createFraming(options: Resolved, report: (error: MpbusError) => 
     encode(op, payload, id) {
       if (!codec) return toJson(frameOf(op, payload, id))
       toJson(payload)
+      let data: SocketData
       try {
-        return codec.encode(frameOf(op, payload, id))
+        data = codec.encode(frameOf(op, payload, id))
       } catch (e) {
         throw new MpbusError('BAD_PAYLOAD', `codec.encode threw: ${describe(e)}`, e)
       }
+      // What a socket cannot send would fail on every link, for ever, blocking the queue behind it.
+      if (typeof data !== 'string' && !(typeof ArrayBuffer !== 'undefined' && data instanceof ArrayBuffer))
+        throw new MpbusError(
+          'BAD_PAYLOAD',
+          `codec.encode must return a string or an ArrayBuffer: ${describe(data)}`,
+        )
+      return data
     },
     decode(data) {
       const binary = !!data && typeof data === 'object' && typeof data.byteLength === 'number'

@@ -85,7 +85,8 @@ export function createBus<Out extends OpMap = OpMap, In extends OpMap = OpMap>(
 
   function onMessage(data: SocketData): void {
     const frame = framing.decode(data)
-    if (!frame) return
+    // A codec.decode (or an error listener) may have closed the bus.
+    if (!frame || closed) return
     const op = frame[opKey] as string
     if (ack && op === ack.op) {
       flush.acked(String(frame[idKey]))
@@ -112,8 +113,8 @@ export function createBus<Out extends OpMap = OpMap, In extends OpMap = OpMap>(
       flush.attach(opened)
       sync()
       emit('open', undefined)
-      // An `open` listener may have closed the bus.
-      if (!closed) session.start(opened)
+      // An `open` listener may have closed the bus, or replaced the link.
+      if (!closed && opened.current) session.start(opened)
     }),
   )
   transport.on('message', live(onMessage))
@@ -157,17 +158,26 @@ export function createBus<Out extends OpMap = OpMap, In extends OpMap = OpMap>(
     }
   }
 
+  let volatiles = 0
+
+  /** Straight to the socket, never stored: settled by the socket's result, or by close(). */
   function sendVolatile(op: string, payload: unknown): Promise<void> {
     checkOperator(op)
     const data = framing.encode(op, payload)
-    return new Promise<void>((resolve, reject) => {
-      const sent =
-        state === 'ready' && link && link.send(data, (error) => (error ? reject(error) : resolve()))
-      if (sent) return
+    const id = `volatile:${++volatiles}`
+    const sent = pending.send(id)
+    if (
+      !(
+        state === 'ready' &&
+        link &&
+        link.send(data, (error) => (error ? pending.failed(id, error) : pending.delivered(id)))
+      )
+    ) {
       const error = new MpbusError('DROPPED', `${op}: bus ${state}`)
+      pending.failed(id, error)
       emit('drop', { reason: 'offline', envelopes: [], error })
-      reject(error)
-    })
+    }
+    return sent
   }
 
   const bus: Bus<Out, In> = {
@@ -187,9 +197,11 @@ export function createBus<Out extends OpMap = OpMap, In extends OpMap = OpMap>(
     },
     send: (op, payload, sendOptions?: SendOptions) =>
       attempt(() =>
-        sendOptions && sendOptions.durable === false
-          ? sendVolatile(op, payload)
-          : pending.send(enqueue(op, payload, sendOptions && sendOptions.ttl)),
+        closed
+          ? Promise.reject(new MpbusError('CLOSED', 'closed'))
+          : sendOptions && sendOptions.durable === false
+            ? sendVolatile(op, payload)
+            : pending.send(enqueue(op, payload, sendOptions && sendOptions.ttl)),
       ),
     request: (op, payload, requestOptions) =>
       attempt(() => {

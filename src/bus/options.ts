@@ -132,18 +132,34 @@ const DEFAULTS = {
 const READY_DEFAULTS = { ok: '', fail: [] as string[], timeout: 10_000 }
 const ACK_DEFAULTS = { op: 'Ack', timeout: 10_000 }
 
-/** Throws `BAD_OPTION` unless `value` is a number at least `min` (integers only, when asked). */
-function range(name: string, value: number, min: number, integer?: boolean): void {
-  if (typeof value !== 'number' || !(value >= min) || (integer && value !== Math.floor(value)))
+/** The longest delay a timer can take: setTimeout fires at once for anything longer (and for Infinity). */
+const LONGEST = 2147483647
+
+/** Throws `BAD_OPTION` unless `value` is a number from `min` to `max` (a whole one, when asked). */
+function range(name: string, value: number, min: number, integer?: boolean, max = Infinity): void {
+  if (
+    typeof value !== 'number' ||
+    !(value >= min && value <= max) ||
+    (integer && value !== Infinity && value !== Math.floor(value))
+  )
     throw new MpbusError(
       'BAD_OPTION',
-      `${name} must be ${integer ? 'an integer' : 'a number'} >= ${min}: ${value}`,
+      `${name} must be ${integer ? 'a whole number' : 'a number'} from ${min} to ${max}: ${value}`,
     )
 }
+
+/** A delay some timer waits: at least `min` ms, and short enough for setTimeout. */
+const delay = (name: string, value: number, min = 1) => range(name, value, min, false, LONGEST)
 
 function name(option: string, value: unknown): void {
   if (typeof value !== 'string' || !value)
     throw new MpbusError('BAD_OPTION', `${option} must be a non-empty string`)
+}
+
+/** Throws `BAD_OPTION` unless `value` is undefined or of the JavaScript type `type`. */
+function kind(option: string, value: unknown, type: string): void {
+  if (value !== undefined && (type === 'array' ? !Array.isArray(value) : typeof value !== type))
+    throw new MpbusError('BAD_OPTION', `${option} must be ${type === 'array' ? 'an array' : `a ${type}`}`)
 }
 
 /** Applies the defaults and checks every range, once; throws `BAD_OPTION` naming the option. */
@@ -153,17 +169,24 @@ export function resolveOptions(options: BusOptions): Resolved {
   const top = withDefaults(DEFAULTS, options)
   name('idKey', top.idKey)
   name('opKey', top.opKey)
-  range('connectTimeout', top.connectTimeout, 1)
+  delay('connectTimeout', top.connectTimeout)
   range('maxInboundBytes', top.maxInboundBytes, 1)
+  kind('stopCodes', top.stopCodes, 'array')
+  kind('login', options.login, 'function')
+  kind('shouldReconnect', options.shouldReconnect, 'function')
+  if (typeof options.debug !== 'boolean') kind('debug', options.debug, 'function')
+  if (options.codec)
+    for (const fn of ['encode', 'decode'] as const) kind(`codec.${fn}`, options.codec[fn], 'function')
   const ready = options.ready && withDefaults(READY_DEFAULTS, options.ready)
   if (ready) {
     name('ready.ok', ready.ok)
-    range('ready.timeout', ready.timeout, 1)
+    kind('ready.fail', ready.fail, 'array')
+    delay('ready.timeout', ready.timeout)
   }
   const ack = options.ack ? withDefaults(ACK_DEFAULTS, options.ack === true ? {} : options.ack) : undefined
   if (ack) {
     name('ack.op', ack.op)
-    range('ack.timeout', ack.timeout, 1)
+    delay('ack.timeout', ack.timeout)
   }
   const heartbeat =
     options.heartbeat !== false &&
@@ -173,12 +196,12 @@ export function resolveOptions(options: BusOptions): Resolved {
       options.heartbeat,
     )
   if (heartbeat) {
-    range('heartbeat.interval', heartbeat.interval, 1)
-    range('heartbeat.timeout', heartbeat.timeout, 1)
+    delay('heartbeat.interval', heartbeat.interval)
+    delay('heartbeat.timeout', heartbeat.timeout)
   }
   const reconnect = withDefaults(RECONNECT_DEFAULTS, options.reconnect)
-  range('reconnect.minDelay', reconnect.minDelay, 0)
-  range('reconnect.maxDelay', reconnect.maxDelay, reconnect.minDelay)
+  delay('reconnect.minDelay', reconnect.minDelay, 0)
+  delay('reconnect.maxDelay', reconnect.maxDelay, reconnect.minDelay)
   range('reconnect.factor', reconnect.factor, 1)
   range('reconnect.maxAttempts', reconnect.maxAttempts, 0, reconnect.maxAttempts !== Infinity)
   range('reconnect.stableAfter', reconnect.stableAfter, 0)
@@ -190,8 +213,10 @@ export function resolveOptions(options: BusOptions): Resolved {
     ['window', 1, true],
   ] as const) {
     const value = outbox[option]
-    if (value !== undefined) range(`outbox.${option}`, value, min, integer && value !== Infinity)
+    if (value !== undefined) range(`outbox.${option}`, value, min, integer)
   }
+  if (outbox.overflow !== undefined && outbox.overflow !== 'reject' && outbox.overflow !== 'dropOldest')
+    throw new MpbusError('BAD_OPTION', `outbox.overflow must be 'reject' or 'dropOldest': ${outbox.overflow}`)
   const platform = options.platform ? toPlatform(options.platform) : detectPlatform()
   const debug = options.debug
   return {
@@ -213,11 +238,13 @@ export function resolveOptions(options: BusOptions): Resolved {
     outbox: Object.assign({}, outbox, { storage: options.storage || platform.storage, ack: !!ack }),
     maxInboundBytes: top.maxInboundBytes,
     codec: options.codec,
-    log:
-      typeof debug === 'function'
-        ? debug
-        : debug
-          ? (...args: unknown[]) => console.log('[mpbus]', ...args)
-          : undefined,
+    // A debug function that throws must not break what it logs.
+    log: debug
+      ? (...args: unknown[]) => {
+          try {
+            typeof debug === 'function' ? debug(...args) : console.log('[mpbus]', ...args)
+          } catch {}
+        }
+      : undefined,
   }
 }

@@ -9,7 +9,7 @@ import { describe, MpbusError } from '../errors'
 import type { SocketData } from '../platform/types'
 import type { Link } from '../transport'
 import type { Frame } from './dispatcher'
-import type { Framing } from './framing'
+import { checkOperator, type Framing } from './framing'
 import type { LoginFrame, Resolved } from './options'
 
 export type Phase = 'authenticating' | 'ready'
@@ -79,6 +79,7 @@ export function createSession(options: Resolved, framing: Framing, onReady: () =
           if (answer) {
             let data: SocketData
             try {
+              checkOperator(answer.op)
               data = framing.encode(answer.op, answer.payload)
             } catch (e) {
               return fail(new MpbusError('LOGIN_ERROR', describe(e), e))

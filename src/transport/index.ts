@@ -193,6 +193,9 @@ export function createTransport(options: TransportOptions): Transport {
 
   /** The one place that changes the state; it cancels the timer, then arms the new state's one. */
   function set(to: TransportState, ms?: number, fn?: () => void): void {
+    // Terminal: a user callback that called close() (shouldReconnect, heartbeat.message) must not
+    // see the code that called it move the state on afterwards.
+    if (state === 'closed') return
     clearTimeout(timer)
     failure = undefined
     if (to !== state) emit('state', { from: state, to })
@@ -232,6 +235,7 @@ export function createTransport(options: TransportOptions): Transport {
   /** Pings now; some frame must arrive within `timeout` ms. Also used when the app comes back. */
   function ping(): void {
     const { message } = heartbeat!
+    const pinged = socket!
     // The deadline is armed before the ping is sent, so a ping whose send ends the link
     // synchronously leaves no timer behind.
     set('open', heartbeat!.timeout, () => {
@@ -246,11 +250,13 @@ export function createTransport(options: TransportOptions): Transport {
       // Nothing is sent: the deadline stands, so a link that is really dead is still noticed.
       emit('error', new MpbusError('HANDLER_ERROR', `heartbeat.message threw: ${describe(e)}`, e))
     }
-    if (frame !== undefined) socket!.send(frame)
+    // heartbeat.message may have closed or replaced the link: ping only the socket it was made for.
+    if (frame !== undefined && socket === pinged) pinged.send(frame)
   }
 
   /** Decides what follows when no socket is live. */
   function go(): void {
+    if (state === 'closed') return
     if (!online) set('offline')
     else if (!visible) set('suspended')
     else connect()
@@ -343,7 +349,10 @@ export function createTransport(options: TransportOptions): Transport {
         }),
         close: live((info: CloseInfo) => {
           const up = end(undefined, info)
-          reconnects(info) ? retry(up, true) : set('failed')
+          const again = reconnects(info)
+          // shouldReconnect may have called reconnect() (a socket is already on its way) or close().
+          if (socket || state === 'closed') return
+          again ? retry(up, true) : set('failed')
         }),
         error: live((error: MpbusError) => retry(end(error), true)),
       },
