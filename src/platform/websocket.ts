@@ -65,8 +65,18 @@ export function webSocketPlatform(WebSocketCtor?: any, storage?: Storage): Platf
           }
         }
       : undefined,
+    // A hidden tab keeps running (its timers throttled), so it keeps sending, pinging and
+    // reconnecting; only a frozen page stops, and Page Lifecycle says so with `freeze`/`resume`
+    // (https://developer.chrome.com/docs/web-platform/page-lifecycle-api).
     watchApp: doc?.addEventListener
-      ? (fn) => listen(doc, 'visibilitychange', () => fn(doc.visibilityState !== 'hidden'))
+      ? (fn) => {
+          const off = listen(doc, 'freeze', () => fn(false))
+          const off2 = listen(doc, 'resume', () => fn(true))
+          return () => {
+            off()
+            off2()
+          }
+        }
       : undefined,
   }
 }

@@ -198,7 +198,7 @@ describe('webSocketPlatform with browser globals', () => {
     return { target, doc }
   }
 
-  it('uses localStorage, online/offline and visibilitychange', () => {
+  it('uses localStorage, online/offline, and freeze/resume (not visibilitychange) for the app', () => {
     const { target, doc } = stubWindow(false)
     const p = webSocketPlatform(WebSocket)
     p.storage!.set('k', 'v')
@@ -211,12 +211,13 @@ describe('webSocketPlatform with browser globals', () => {
     expect(net).toEqual([false, true])
     const app: boolean[] = []
     const stopApp = p.watchApp!((v) => app.push(v))
+    doc.dispatchEvent(new Event('freeze'))
     doc.visibilityState = 'hidden'
     doc.dispatchEvent(new Event('visibilitychange'))
-    doc.visibilityState = 'visible'
-    doc.dispatchEvent(new Event('visibilitychange'))
+    doc.dispatchEvent(new Event('resume'))
     stopApp()
-    doc.dispatchEvent(new Event('visibilitychange'))
+    doc.dispatchEvent(new Event('freeze'))
+    // A hidden tab keeps working; only the Page Lifecycle freeze suspends it.
     expect(app).toEqual([false, true])
   })
 
