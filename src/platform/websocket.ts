@@ -95,10 +95,24 @@ function hasLocalStorage(g: any): boolean {
   }
 }
 
+/**
+ * Taro H5 stores `{"data": value}` (https://github.com/NervJS/taro/blob/main/packages/taro-h5/src/api/storage/index.ts):
+ * an origin that ran `platform: Taro` before reads the same records. Ours never start that way.
+ */
+function unwrap(v: any): any {
+  if (typeof v === 'string' && v.slice(0, 8) === '{"data":') {
+    try {
+      const d = JSON.parse(v).data
+      if (typeof d === 'string') return d
+    } catch {}
+  }
+  return v
+}
+
 /** A Web Storage (`localStorage` by default) as a `Storage`; `QuotaExceededError` becomes `STORAGE_FULL`. */
 export function localStorageStorage(ls: any = root().localStorage): Storage {
   return makeStorage(
-    (k) => ls.getItem(k),
+    (k) => unwrap(ls.getItem(k)),
     (k, v) => ls.setItem(k, v),
     (k) => ls.removeItem(k),
     () => {
