@@ -26,8 +26,12 @@ export function webSocketPlatform(WebSocketCtor?: any, storage?: Storage): Platf
       ws.onopen = gl.open
       ws.onmessage = (e: any) => gl.message(e.data)
       ws.onclose = gl.close
-      // A browser's error event says nothing; `ws` gives a message.
-      ws.onerror = (e: any) => gl.error(e.message || 'WebSocket error')
+      // A browser's error event says nothing (`{"isTrusted":true}`): say where and in which state; `ws` gives a message.
+      ws.onerror = (e: any) =>
+        gl.error(
+          e.message ||
+            `WebSocket error on ${url}, readyState ${ws.readyState} (${['connecting', 'open', 'closing', 'closed'][ws.readyState]})`,
+        )
       return {
         send(data, done) {
           const d = once(done)
