@@ -1,6 +1,7 @@
 // Real headless Chromium for the browser tests: Debian's `chromium` driven by playwright-core
 // (never a downloaded browser build), a page served from 127.0.0.1 that loads an esbuild bundle
 // of src/ as the global `mpbus`, and the project's real ws test server behind the real TCP fault proxy.
+import { execFileSync } from 'node:child_process'
 import fs from 'node:fs'
 import http from 'node:http'
 import type { AddressInfo } from 'node:net'
@@ -138,3 +139,36 @@ export function arrived(server: { received: { frame: any }[] }): number[] {
 }
 
 export const range = (count: number) => Array.from({ length: count }, (_, n) => n)
+
+const h5 = path.join(__dirname, '../h5')
+
+/**
+ * An esbuild IIFE bundle of `contents`, resolved in test/h5 (the frameworks' H5 runtimes, with
+ * their own lockfile; installed here with `npm ci` when `.ci/run` has not).
+ */
+export async function h5Bundle(
+  contents: string,
+  options: { define?: Record<string, string>; alias?: Record<string, string> } = {},
+): Promise<string> {
+  if (!fs.existsSync(path.join(h5, 'node_modules')))
+    execFileSync('npm', ['ci', '--no-audit', '--no-fund', '--loglevel=error'], { cwd: h5, stdio: 'inherit' })
+  const out = await build({
+    stdin: { contents, resolveDir: h5 },
+    bundle: true,
+    format: 'iife',
+    write: false,
+    logLevel: 'error',
+    loader: { '.css': 'empty' },
+    define: { 'process.env.NODE_ENV': '"production"', ...options.define },
+    alias: options.alias,
+  })
+  return out.outputFiles[0]!.text
+}
+
+/** A page (see `openPage`) with `script` loaded after mpbus; `load()` loads it again after a reload. */
+export async function openPageWith(script: string) {
+  const opened = await openPage()
+  const load = () => opened.page.addScriptTag({ content: script })
+  await load()
+  return { ...opened, load }
+}

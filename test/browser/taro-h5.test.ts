@@ -1,48 +1,23 @@
 // mpbus on Taro's own H5 runtime (@tarojs/taro-h5, Taro 4) in headless Chromium: the API object as
 // a compiled Taro H5 app has it, and records that Taro's storage wrapped. The runtime is installed
 // in test/h5 (its own package.json and lockfile), out of the library's install.
-import { execFileSync } from 'node:child_process'
-import fs from 'node:fs'
-import path from 'node:path'
-import { build } from 'esbuild'
 import { beforeAll, describe, expect, it } from 'vitest'
-import { arrived, openPage, range, startServer, until } from './harness'
+import { arrived, h5Bundle, openPageWith, range, startServer, until } from './harness'
 
 declare const window: any
-
-const h5 = path.join(__dirname, '../h5')
+declare const mpbus: any
+declare const localStorage: any
 let taro = ''
-
 beforeAll(async () => {
-  if (!fs.existsSync(path.join(h5, 'node_modules/@tarojs/taro-h5')))
-    execFileSync('npm', ['ci', '--no-audit', '--no-fund', '--loglevel=error'], { cwd: h5, stdio: 'inherit' })
   // What Taro's H5 build defines; `Taro` is the default export, the named APIs are what its babel plugin imports.
-  const out = await build({
-    stdin: {
-      contents: `import Taro, * as api from '@tarojs/taro-h5'; window.Taro = Taro; window.TaroApi = api`,
-      resolveDir: h5,
+  taro = await h5Bundle(
+    `import Taro, * as api from '@tarojs/taro-h5'; window.Taro = Taro; window.TaroApi = api`,
+    {
+      define: { 'process.env.TARO_ENV': '"h5"', 'process.env.TARO_PLATFORM': '"web"', process: '{"env":{}}' },
     },
-    bundle: true,
-    format: 'iife',
-    write: false,
-    logLevel: 'error',
-    loader: { '.css': 'empty' },
-    define: {
-      'process.env.NODE_ENV': '"production"',
-      'process.env.TARO_ENV': '"h5"',
-      'process.env.TARO_PLATFORM': '"web"',
-      process: '{"env":{}}',
-    },
-  })
-  taro = out.outputFiles[0]!.text
+  )
 }, 120_000)
-
-async function withTaro() {
-  const opened = await openPage()
-  const load = () => opened.page.addScriptTag({ content: taro })
-  await load()
-  return { ...opened, load }
-}
+const withTaro = () => openPageWith(taro)
 
 describe('mpbus on @tarojs/taro-h5 in Chromium', () => {
   it('platform: Taro as a compiled H5 app has it (no connectSocket) runs on the browser platform', async () => {
@@ -83,6 +58,3 @@ describe('mpbus on @tarojs/taro-h5 in Chromium', () => {
     expect(arrived(server)).toEqual(range(5))
   })
 })
-
-declare const mpbus: any
-declare const localStorage: any
