@@ -1,7 +1,7 @@
 // mpbus in real headless Chromium (see harness.ts): every test ends with all messages at the
 // real server, each once, in the order they were sent.
 import { describe, expect, it } from 'vitest'
-import { arrived, openPage, range, startServer, until } from './harness'
+import { arrived, expectOfflineThenRecovery, openPage, range, startServer, until } from './harness'
 
 // Page code runs in Chromium; the Node side has no DOM types.
 declare const window: any
@@ -60,18 +60,7 @@ describe('mpbus in headless Chromium', () => {
     const { server, proxy } = await startServer()
     const { context, page } = await openPage()
     await page.evaluate((url) => window.startBus(url), proxy.url())
-    await until(() => page.evaluate(() => window.bus.state === 'ready'), 'ready')
-    await context.setOffline(true)
-    await until(() => page.evaluate(() => window.bus.state === 'offline'), 'offline')
-    const before = await page.evaluate(() => window.attempts)
-    await page.evaluate(() => window.send(0, 10))
-    await new Promise((r) => setTimeout(r, 1500)) // several backoff periods: none may be spent
-    expect(await page.evaluate(() => window.attempts)).toBe(before)
-    const t0 = Date.now()
-    await context.setOffline(false)
-    await until(() => arrived(server).length >= 10, '10 messages')
-    expect(Date.now() - t0).toBeLessThan(1000)
-    expect(arrived(server)).toEqual(range(10))
+    await expectOfflineThenRecovery(context, page, server)
   })
 
   it('a frozen link (fault proxy freeze) is noticed by the heartbeat and nothing is lost', async () => {

@@ -8,7 +8,7 @@ import type { AddressInfo } from 'node:net'
 import path from 'node:path'
 import { build } from 'esbuild'
 import { type Browser, chromium } from 'playwright-core'
-import { afterAll, afterEach, beforeAll } from 'vitest'
+import { afterAll, afterEach, beforeAll, expect } from 'vitest'
 import { createFaultProxy, createTestServer } from '../../src/testing/index'
 
 /** `CHROMIUM_PATH`, else where Debian's `chromium` package puts it. `.ci/run` installs it. */
@@ -171,4 +171,28 @@ export async function openPageWith(script: string) {
   const load = () => opened.page.addScriptTag({ content: script })
   await load()
   return { ...opened, load }
+}
+
+/**
+ * With a bus `ready` on `page`: goes offline (`context.setOffline`), sends 10, checks that no
+ * connect is attempted for several backoff periods, comes back online and checks that all 10
+ * arrive in order within a second.
+ */
+export async function expectOfflineThenRecovery(
+  context: import('playwright-core').BrowserContext,
+  page: import('playwright-core').Page,
+  server: { received: { frame: any }[] },
+): Promise<void> {
+  await until(() => page.evaluate(() => (globalThis as any).bus.state === 'ready'), 'ready')
+  await context.setOffline(true)
+  await until(() => page.evaluate(() => (globalThis as any).bus.state === 'offline'), 'offline')
+  const before = await page.evaluate(() => (globalThis as any).attempts)
+  await page.evaluate(() => (globalThis as any).send(0, 10))
+  await new Promise((r) => setTimeout(r, 1500)) // several backoff periods: none may be spent
+  expect(await page.evaluate(() => (globalThis as any).attempts)).toBe(before)
+  const t0 = Date.now()
+  await context.setOffline(false)
+  await until(() => arrived(server).length >= 10, '10 messages')
+  expect(Date.now() - t0).toBeLessThan(1000)
+  expect(arrived(server)).toEqual(range(10))
 }

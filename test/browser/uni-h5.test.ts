@@ -5,7 +5,15 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import { beforeAll, describe, expect, it } from 'vitest'
-import { arrived, h5Bundle, openPageWith, range, startServer, until } from './harness'
+import {
+  arrived,
+  expectOfflineThenRecovery,
+  h5Bundle,
+  openPageWith,
+  range,
+  startServer,
+  until,
+} from './harness'
 
 declare const window: any
 
@@ -46,17 +54,6 @@ describe('mpbus on @dcloudio/uni-h5 in Chromium', () => {
       window.uni = window.uniApi
       window.startBus(url, { platform: window.uni })
     }, proxy.url())
-    await until(() => page.evaluate(() => window.bus.state === 'ready'), 'ready')
-    await context.setOffline(true)
-    await until(() => page.evaluate(() => window.bus.state === 'offline'), 'offline')
-    const before = await page.evaluate(() => window.attempts)
-    await page.evaluate(() => window.send(0, 10))
-    await new Promise((r) => setTimeout(r, 1500))
-    expect(await page.evaluate(() => window.attempts)).toBe(before)
-    const t0 = Date.now()
-    await context.setOffline(false)
-    await until(() => arrived(server).length >= 10, '10 messages')
-    expect(Date.now() - t0).toBeLessThan(1000)
-    expect(arrived(server)).toEqual(range(10))
+    await expectOfflineThenRecovery(context, page, server)
   })
 })
