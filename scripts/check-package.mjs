@@ -6,6 +6,7 @@
 //   4. publint --strict and arethetypeswrong (node16 profile) report no errors
 //   5. the size budgets of .size-limit.json (min+gzip)
 //   6. the shipped .d.ts files compile alone (no skipLibCheck, mitt absent), events typed by name
+//   7. the README's Node snippet runs from the packed tarball
 // Needs only what `npm ci` installs; works offline. Temp files live under os.tmpdir() and are removed.
 
 import { execFile } from 'node:child_process'
@@ -16,6 +17,7 @@ import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import { checkEs2015 } from './check/es2015.mjs'
 import { checkLint } from './check/lint-package.mjs'
+import { checkReadmeNode } from './check/readme-node.mjs'
 import { checkSize } from './check/size.mjs'
 import { checkTypes } from './check/types-standalone.mjs'
 import { checkVm } from './check/vm-load.mjs'
@@ -29,7 +31,7 @@ const cleanup = () => rmSync(tmp, { recursive: true, force: true })
 process.on('exit', cleanup)
 for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => process.exit(130))
 
-/** Packs the repo once; checks 3 and 4 look at exactly what `npm publish` would upload. */
+/** Packs the repo once; checks 3, 4 and 6 look at exactly what `npm publish` would upload. */
 let packed
 function pack() {
   packed ??= promisify(execFile)(
@@ -50,6 +52,10 @@ const checks = [
   ['publint --strict and arethetypeswrong', async (ctx) => checkLint({ ...ctx, tarball: await pack() })],
   ['size budget (size-limit, .size-limit.json)', checkSize],
   ['the .d.ts files stand alone', checkTypes],
+  [
+    "the README's Node snippet runs from the tarball",
+    async (ctx) => checkReadmeNode({ ...ctx, tarball: await pack() }),
+  ],
 ]
 
 let passed = 0

@@ -280,6 +280,34 @@ describe('transport: heartbeat', () => {
     expect(of('close')).toEqual([{ code: 4000, reason: 'heartbeat timeout' }])
   })
 
+  it("a deadline that fires late (a hidden tab's throttled timers) pings once more before calling the link dead", () => {
+    // Chrome throttles a hidden tab's timers (https://developer.chrome.com/blog/timer-throttling-in-chrome-88):
+    // a deadline can run long after it was due, with the answer still queued behind it.
+    const { t, sp, of } = opened({ heartbeat: hb })
+    vi.advanceTimersByTime(1000)
+    expect(sp.last!.sent).toEqual(['{"Operator":"Heart"}'])
+    vi.setSystemTime(Date.now() + 60_000) // the page slept; the timer has not run yet
+    vi.advanceTimersByTime(500)
+    expect(t.state).toBe('open')
+    expect(of('error')).toEqual([])
+    expect(sp.last!.sent).toEqual(['{"Operator":"Heart"}', '{"Operator":"Heart"}'])
+    sp.last!.message('pong')
+    vi.advanceTimersByTime(999)
+    expect(t.state).toBe('open')
+    expect(sp.sockets).toHaveLength(1)
+  })
+
+  it('a late deadline probes only once: a second one without any frame ends the link', () => {
+    const { sp, of } = opened({ heartbeat: hb })
+    vi.advanceTimersByTime(1000)
+    vi.setSystemTime(Date.now() + 60_000)
+    vi.advanceTimersByTime(500)
+    vi.setSystemTime(Date.now() + 60_000)
+    vi.advanceTimersByTime(500)
+    expect(of('error').map((e) => e.code)).toEqual(['HEARTBEAT_TIMEOUT'])
+    expect(sp.sockets[0]!.closedByUs).toBe(true)
+  })
+
   it('any frame after the ping keeps the link', () => {
     const { t, sp } = opened({ heartbeat: hb })
     vi.advanceTimersByTime(1400)

@@ -142,30 +142,26 @@ function range(name: string, value: number, min: number, integer?: boolean, max 
     !(value >= min && value <= max) ||
     (integer && value !== Infinity && value !== Math.floor(value))
   )
-    throw new MpbusError(
-      'BAD_OPTION',
-      `${name} must be ${integer ? 'a whole number' : 'a number'} from ${min} to ${max}: ${value}`,
-    )
+    throw new MpbusError('BAD_OPTION', `${name} not in ${min}..${max}: ${value}`)
 }
 
 /** A delay some timer waits: at least `min` ms, and short enough for setTimeout. */
 const delay = (name: string, value: number, min = 1) => range(name, value, min, false, LONGEST)
 
 function name(option: string, value: unknown): void {
-  if (typeof value !== 'string' || !value)
-    throw new MpbusError('BAD_OPTION', `${option} must be a non-empty string`)
+  if (typeof value !== 'string' || !value) throw new MpbusError('BAD_OPTION', `${option}: not a name`)
 }
 
 /** Throws `BAD_OPTION` unless `value` is undefined or of the JavaScript type `type`. */
 function kind(option: string, value: unknown, type: string): void {
   if (value !== undefined && (type === 'array' ? !Array.isArray(value) : typeof value !== type))
-    throw new MpbusError('BAD_OPTION', `${option} must be ${type === 'array' ? 'an array' : `a ${type}`}`)
+    throw new MpbusError('BAD_OPTION', `${option}: not ${type}`)
 }
 
 /** Applies the defaults and checks every range, once; throws `BAD_OPTION` naming the option. */
 export function resolveOptions(options: BusOptions): Resolved {
   if (!options || !options.url || (typeof options.url !== 'string' && typeof options.url !== 'function'))
-    throw new MpbusError('BAD_OPTION', 'url must be a string or a function')
+    throw new MpbusError('BAD_OPTION', 'url')
   const top = withDefaults(DEFAULTS, options)
   name('idKey', top.idKey)
   name('opKey', top.opKey)
@@ -216,7 +212,7 @@ export function resolveOptions(options: BusOptions): Resolved {
     if (value !== undefined) range(`outbox.${option}`, value, min, integer)
   }
   if (outbox.overflow !== undefined && outbox.overflow !== 'reject' && outbox.overflow !== 'dropOldest')
-    throw new MpbusError('BAD_OPTION', `outbox.overflow must be 'reject' or 'dropOldest': ${outbox.overflow}`)
+    throw new MpbusError('BAD_OPTION', `outbox.overflow: ${outbox.overflow}`)
   const platform = options.platform ? toPlatform(options.platform) : detectPlatform()
   const debug = options.debug
   return {

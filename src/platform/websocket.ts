@@ -26,8 +26,12 @@ export function webSocketPlatform(WebSocketCtor?: any, storage?: Storage): Platf
       ws.onopen = gl.open
       ws.onmessage = (e: any) => gl.message(e.data)
       ws.onclose = gl.close
-      // A browser's error event says nothing; `ws` gives a message.
-      ws.onerror = (e: any) => gl.error(e.message || 'WebSocket error')
+      // A browser's error event says nothing (`{"isTrusted":true}`): say where and in which state; `ws` gives a message.
+      ws.onerror = (e: any) =>
+        gl.error(
+          e.message ||
+            `WebSocket error on ${url}, readyState ${ws.readyState} (${['connecting', 'open', 'closing', 'closed'][ws.readyState]})`,
+        )
       return {
         send(data, done) {
           const d = once(done)
@@ -65,8 +69,18 @@ export function webSocketPlatform(WebSocketCtor?: any, storage?: Storage): Platf
           }
         }
       : undefined,
+    // A hidden tab keeps running (its timers throttled), so it keeps sending, pinging and
+    // reconnecting; only a frozen page stops, and Page Lifecycle says so with `freeze`/`resume`
+    // (https://developer.chrome.com/docs/web-platform/page-lifecycle-api).
     watchApp: doc?.addEventListener
-      ? (fn) => listen(doc, 'visibilitychange', () => fn(doc.visibilityState !== 'hidden'))
+      ? (fn) => {
+          const off = listen(doc, 'freeze', () => fn(false))
+          const off2 = listen(doc, 'resume', () => fn(true))
+          return () => {
+            off()
+            off2()
+          }
+        }
       : undefined,
     watchHide: g.addEventListener || doc?.addEventListener ? (fn) => watchPageHide(g, doc, fn) : undefined,
   }
@@ -104,10 +118,24 @@ function hasLocalStorage(g: any): boolean {
   }
 }
 
+/**
+ * Taro H5 stores `{"data": value}` (https://github.com/NervJS/taro/blob/main/packages/taro-h5/src/api/storage/index.ts):
+ * an origin that ran `platform: Taro` before reads the same records. Ours never start that way.
+ */
+function unwrap(v: any): any {
+  if (typeof v === 'string' && v.slice(0, 8) === '{"data":') {
+    try {
+      const d = JSON.parse(v).data
+      if (typeof d === 'string') return d
+    } catch {}
+  }
+  return v
+}
+
 /** A Web Storage (`localStorage` by default) as a `Storage`; `QuotaExceededError` becomes `STORAGE_FULL`. */
 export function localStorageStorage(ls: any = root().localStorage): Storage {
   return makeStorage(
-    (k) => ls.getItem(k),
+    (k) => unwrap(ls.getItem(k)),
     (k, v) => ls.setItem(k, v),
     (k) => ls.removeItem(k),
     () => {

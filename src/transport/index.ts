@@ -8,7 +8,7 @@
  *   idle ──start()──> connecting ──open──> open ──close/error/dead──> connecting (first time)
  *                        │    ^                                  └──> backoff ──delay──> connecting
  *                        └────┴── timeout/error ──> backoff
- *   offline: network down, no attempts.  suspended: app hidden, no attempts, no heartbeat.
+ *   offline: network down, no attempts.  suspended: app hidden (a frozen page), no attempts, no heartbeat.
  *   failed: a stop code, `halt()` or `maxAttempts`; only `reconnect()` leaves it.  closed: terminal.
  *
  * Events are queued and delivered after each entry point (platform callback, timer, public call)
@@ -232,13 +232,22 @@ export function createTransport(options: TransportOptions): Transport {
     heartbeat ? set('open', heartbeat.interval, ping) : set('open')
   }
 
-  /** Pings now; some frame must arrive within `timeout` ms. Also used when the app comes back. */
-  function ping(): void {
-    const { message } = heartbeat!
+  /**
+   * Pings now; some frame must arrive within `timeout` ms. Also used when the app comes back.
+   * A deadline that runs a whole `timeout` late finds the page was not running (a hidden tab's
+   * timers are throttled up to a minute, https://developer.chrome.com/blog/timer-throttling-in-chrome-88,
+   * or the machine slept), and the answer may still be queued behind it: it pings once more
+   * (`again`) rather than call the link dead; a second deadline without any frame ends it.
+   */
+  function ping(again?: boolean): void {
+    const { message, timeout } = heartbeat!
+    const armed = Date.now()
     const pinged = socket!
     // The deadline is armed before the ping is sent, so a ping whose send ends the link
     // synchronously leaves no timer behind.
-    set('open', heartbeat!.timeout, () => {
+    set('open', timeout, () => {
+      // `!== true`: old Firefox passes setTimeout callbacks a lateness number.
+      if (again !== true && Date.now() - armed >= 2 * timeout) return ping(true)
       // A ping that went unanswered: reconnect now, even when it was the ping on a return.
       resumed = false
       retry(end(new MpbusError('HEARTBEAT_TIMEOUT', 'heartbeat timeout')), true)

@@ -85,6 +85,26 @@ describe('toPlatform', () => {
     expect(toPlatform(uni).name).toBe('uni')
   })
 
+  it("takes Taro's and uni-app's web builds for the browser: compiled Taro H5, tree-shaken uni, or with connectSocket", () => {
+    g.WebSocket = function WebSocket() {}
+    // A Taro H5 app as compiled: the babel plugin imports each API by name, the default object keeps getEnv.
+    expect(toPlatform({ getEnv: () => 'WEB' }).name).toBe('websocket')
+    // Their H5 connectSocket works, but their network events watch navigator.connection: the browser's own are used.
+    const taro = Object.assign(fakeMiniProgram({ kind: 'taro' }), { getEnv: () => 'WEB' })
+    expect(toPlatform(taro).name).toBe('websocket')
+    g.uni = {} // a tree-shaken uni-app H5 production build
+    expect(toPlatform(g.uni).name).toBe('websocket')
+    g.uni = fakeMiniProgram()
+    expect(detectPlatform().name).toBe('websocket')
+    // Taro on a mini program says so, and keeps its adapter.
+    expect(toPlatform(Object.assign(fakeMiniProgram({ kind: 'taro' }), { getEnv: () => 'WEAPP' })).name).toBe(
+      'wx',
+    )
+    expect(() => toPlatform({ getEnv: () => 'WEAPP' })).toThrow(
+      expect.objectContaining({ code: 'NO_PLATFORM' }),
+    )
+  })
+
   it('names the adapter after the global it is', () => {
     const tt = fakeMiniProgram({ kind: 'tt' })
     g.tt = tt

@@ -174,6 +174,20 @@ describe('localStorageStorage', () => {
   })
 })
 
+describe("localStorageStorage and Taro's wrapped values", () => {
+  it('reads what Taro H5 stored (`{"data": value}`) and the plain form, so records survive a move between them', () => {
+    const ls = fakeLocalStorage(1000)
+    // Taro H5's setStorageSync(key, data) stores JSON.stringify({ data }).
+    ls.setItem('mpbus/1', JSON.stringify({ data: '{"v":1,"m":[]}' }))
+    ls.setItem('mpbus/2', '{"v":1,"m":[]}')
+    ls.setItem('other', '{"data":1}')
+    const s = localStorageStorage(ls)
+    expect(s.get('mpbus/1')).toBe('{"v":1,"m":[]}')
+    expect(s.get('mpbus/2')).toBe('{"v":1,"m":[]}')
+    expect(s.get('other')).toBe('{"data":1}') // not a wrapped string: left as it is
+  })
+})
+
 describe('webSocketPlatform with browser globals', () => {
   const g = globalThis as any
   const saved = ['localStorage', 'addEventListener', 'removeEventListener', 'navigator', 'document'].map(
@@ -198,7 +212,7 @@ describe('webSocketPlatform with browser globals', () => {
     return { target, doc }
   }
 
-  it('uses localStorage, online/offline and visibilitychange', () => {
+  it('uses localStorage, online/offline, and freeze/resume (not visibilitychange) for the app', () => {
     const { target, doc } = stubWindow(false)
     const p = webSocketPlatform(WebSocket)
     p.storage!.set('k', 'v')
@@ -211,12 +225,13 @@ describe('webSocketPlatform with browser globals', () => {
     expect(net).toEqual([false, true])
     const app: boolean[] = []
     const stopApp = p.watchApp!((v) => app.push(v))
+    doc.dispatchEvent(new Event('freeze'))
     doc.visibilityState = 'hidden'
     doc.dispatchEvent(new Event('visibilitychange'))
-    doc.visibilityState = 'visible'
-    doc.dispatchEvent(new Event('visibilitychange'))
+    doc.dispatchEvent(new Event('resume'))
     stopApp()
-    doc.dispatchEvent(new Event('visibilitychange'))
+    doc.dispatchEvent(new Event('freeze'))
+    // A hidden tab keeps working; only the Page Lifecycle freeze suspends it.
     expect(app).toEqual([false, true])
   })
 
