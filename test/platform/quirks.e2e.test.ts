@@ -236,3 +236,49 @@ describe('Alipay shapes', () => {
     my.control.kill()
   })
 })
+
+describe('a server ends the session with a frame, where close codes are lost', () => {
+  for (const [name, make] of [
+    ['WeChat delivering every close as 1006', () => miniProgramPlatform(runtime({ closeCode: 1006 }))],
+    ['Alipay, whose close events carry no code', () => alipayPlatform(createMyRuntimeFor())],
+  ] as const) {
+    it(`${name}: SessionEnd then a close with 4001 stops the bus; no reconnect loop`, async () => {
+      const { server, proxy } = await startServer(ACK)
+      const b = bus({ url: proxy.url(), platform: make(), login, ready, ...fast })
+      await until(() => b.state === 'ready', 'ready')
+      const sent = sendChats(b, 0, 3)
+      await Promise.all(sent)
+      const connections = server.clients()
+      server.broadcast({ Operator: 'SessionEnd', reason: 'logged in elsewhere' })
+      server.closeAll(4001)
+      await until(() => b.state === 'failed', 'failed')
+      await sleep(300) // a reconnect loop would have tried several times by now (backoff 10-50 ms)
+      expect(b.state).toBe('failed')
+      expect(framesOf(server, 'userLogin')).toHaveLength(connections)
+      await expectInOrder(server, 3)
+      // And with only the close code, which these platforms lose, the bus would reconnect:
+      b.reconnect()
+      await until(() => b.state === 'ready', 'ready again after reconnect()')
+      server.closeAll(4001)
+      await until(
+        () => framesOf(server, 'userLogin').length === connections + 2,
+        'reconnected after a bare 4001',
+      )
+    })
+  }
+})
+
+/** An Alipay runtime torn down with the test. */
+function createMyRuntimeFor() {
+  const my = createMyRuntime()
+  disposeLater(() => my.control.kill())
+  return my
+}
+
+const disposers: Array<() => unknown> = []
+function disposeLater(fn: () => unknown) {
+  disposers.push(fn)
+}
+afterEach(async () => {
+  while (disposers.length) await disposers.pop()!()
+})
