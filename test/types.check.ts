@@ -17,6 +17,8 @@ export function checks() {
   // @ts-expect-error lifecycle payloads are typed: a close carries a CloseInfo
   bus.events.on('close', (info: string) => info)
   bus.send('SendMessage', { text: 'hi' })
+  // @ts-expect-error a payload that Out requires cannot be left out
+  bus.send('SendMessage')
   // @ts-expect-error the payload of an outbound operator is typed
   bus.send('SendMessage', { text: 1 })
   // @ts-expect-error an outbound operator that Out does not name

@@ -195,7 +195,7 @@ export function createBus<Out extends OpMap = OpMap, In extends OpMap = OpMap>(
           if (!closed || type === 'error' || (type === 'state' && event.to === 'closed')) listener(event)
         }),
     },
-    send: (op, payload, sendOptions?: SendOptions) =>
+    send: (op: string, payload?: unknown, sendOptions?: SendOptions) =>
       attempt(() =>
         closed
           ? Promise.reject(new MpbusError('CLOSED', 'closed'))

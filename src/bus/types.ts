@@ -59,7 +59,13 @@ export interface Bus<Out extends OpMap = OpMap, In extends OpMap = OpMap> {
    * flushed in order after the next login. Settles when delivered (see `ack`), or rejects with
    * an `MpbusError`: `BAD_OPERATOR`, `BAD_PAYLOAD`, `TOO_LARGE`, `OUTBOX_FULL`, `EXPIRED`, `DROPPED`, `CLOSED`.
    */
-  send<K extends keyof Out & string>(op: K, payload?: Out[K], options?: SendOptions): Promise<void>
+  send<K extends keyof Out & string>(
+    op: K,
+    // The payload may be left out only where its type allows `undefined`.
+    ...rest: undefined extends Out[K]
+      ? [payload?: Out[K], options?: SendOptions]
+      : [payload: Out[K], options?: SendOptions]
+  ): Promise<void>
   /**
    * Sends `op` and resolves with the first `reply` frame that echoes its id under `idKey`,
    * or, when the server echoes no ids, the first `reply` frame after the request was sent.
