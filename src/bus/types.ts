@@ -57,7 +57,7 @@ export interface Bus<Out extends OpMap = OpMap, In extends OpMap = OpMap> {
   readonly state: BusState
   /** Messages in the outbox, waiting or in flight. */
   readonly queued: number
-  /** Lifecycle events (`state`, `open`, `ready`, `close`, `error`, `drop`, `reconnecting`, `unhandled`), apart from operators. */
+  /** Lifecycle events (`state`, `open`, `ready`, `close`, `error`, `drop`, `reconnecting`, `resync`, `unhandled`), apart from operators. */
   readonly events: BusEmitter
   /**
    * Sends `{[opKey]: op, ...payload}`. Durable by default: queued and persisted while offline,
