@@ -1,5 +1,7 @@
 // mpbus/server on real sockets: the protocol's rules seen from a raw `ws` client, then buses on
 // the wx runtime behind the real fault proxy, pushed to while offline, hidden, or killed.
+import { createServer as createHttpServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { afterEach, describe, expect, it } from 'vitest'
 import WebSocket from 'ws'
 import { createServer, type MpbusServer, memoryEngine, type ServerOptions } from '../src/server/index'
@@ -289,4 +291,124 @@ describe('mpbus/server: pushes reach the handlers once, in order, whatever happe
     await until(() => seen.length === 2, 'the new epoch’s first push')
     expect(seen).toEqual([1, 1])
   })
+})
+
+describe('mpbus/server: attached, login fields, requests, rooms', () => {
+  it('attaches to an HTTP server, merges authenticate’s fields into LoginOK, and answers a request', async () => {
+    const http = createHttpServer()
+    await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve))
+    servers.push({ close: () => new Promise<void>((resolve) => http.close(() => resolve())) } as MpbusServer)
+    const server = await createServer({
+      server: http,
+      authenticate: (f) => ({ user: f.openId, fields: { openId: f.openId, nick: 'Al' } }),
+      handlers: { Ask: (f, ctx) => ctx.reply('Answer', { MsgId: f.MsgId, q: f.q, user: ctx.user }) },
+    })
+    servers.push(server)
+    expect(server.port).toBe((http.address() as AddressInfo).port)
+    const b = bus({
+      url: `ws://127.0.0.1:${server.port}`,
+      platform: runtime(),
+      login: login('alice'),
+      ready,
+      ack: true,
+      ...fast,
+    })
+    const answer = await b.once('LoginOK')
+    expect(answer).toMatchObject({ openId: 'alice', nick: 'Al' })
+    const reply = await b.request('Ask', { q: 7 }, { reply: 'Answer' })
+    expect(reply).toMatchObject({ q: 7, user: 'alice' })
+  })
+
+  it('a room reaches its members only, and a position naming a room one is not in is ignored', async () => {
+    const { server } = await start()
+    server.join('alice', 'r1')
+    server.publish('r1', 'Bid', { n: 1 })
+    const tip = server.publish('r1', 'Bid', { n: 2 })
+    const bob = await raw(server.port)
+    bob.send({
+      Operator: 'userLogin',
+      openId: 'bob',
+      Streams: { 'room:r1': { offset: 0, epoch: tip.epoch } },
+    })
+    const alice = await raw(server.port)
+    alice.send({
+      Operator: 'userLogin',
+      openId: 'alice',
+      Streams: { 'room:r1': { offset: 1, epoch: tip.epoch } },
+    })
+    await until(() => alice.got.length === 2 && bob.got.length === 1, 'answers')
+    expect(alice.got[1]).toMatchObject({ Operator: 'Bid', n: 2, Stream: { name: 'room:r1', offset: 2 } })
+    server.publish('r1', 'Bid', { n: 3 })
+    server.leave('alice', 'r1')
+    server.publish('r1', 'Bid', { n: 4 })
+    server.push('bob', 'Ping')
+    await until(() => bob.got.length === 2, 'bob’s own push')
+    await sleep(20)
+    expect(alice.got.map((f) => f.n)).toEqual([undefined, 2, 3])
+    expect(bob.got.map((f) => f.Operator)).toEqual(['LoginOK', 'Ping'])
+  })
+})
+
+describe('mpbus/server: pushes under a random mix of faults', () => {
+  /** A small deterministic PRNG (mulberry32), so a failing run can be replayed from its seed. */
+  function prng(seed: number) {
+    return () => {
+      seed = (seed + 0x6d2b79f5) | 0
+      let t = Math.imul(seed ^ (seed >>> 15), 1 | seed)
+      t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t
+      return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+    }
+  }
+
+  for (const seed of [1, 2, 3]) {
+    it(`seed ${seed}: resets, freezes, offline, hide and kill + cold start: every push once, in order`, async () => {
+      const random = prng(seed)
+      const { server, proxy } = await start()
+      const storage = createStorageArea()
+      let wx = runtime({ storage, suspendDelay: 20 })
+      const seen: number[] = []
+      const resyncs: unknown[] = []
+      const make = () => {
+        const b = bus({ url: proxy.url(), platform: wx, login: login('alice'), ready, ack: true, ...fast })
+        b.on('Quote', (f: any) => void seen.push(f.n))
+        b.events.on('resync', (r) => void resyncs.push(r))
+        return b
+      }
+      let b = make()
+      await until(() => b.state === 'ready', 'ready')
+      let n = 0
+      for (let step = 0; step < 12; step++) {
+        for (let i = 0; i < 10; i++) server.push('alice', 'Quote', { n: ++n })
+        const fault = Math.floor(random() * 6)
+        if (fault === 0) proxy.reset()
+        else if (fault === 1) {
+          proxy.freeze()
+          server.push('alice', 'Quote', { n: ++n })
+          await sleep(30)
+          proxy.pass()
+        } else if (fault === 2) {
+          wx.control.offline()
+          server.push('alice', 'Quote', { n: ++n })
+          await sleep(10)
+          wx.control.online()
+        } else if (fault === 3) {
+          wx.control.hide()
+          await sleep(30)
+          server.push('alice', 'Quote', { n: ++n })
+          wx.control.show()
+        } else if (fault === 4) {
+          wx.control.kill()
+          server.push('alice', 'Quote', { n: ++n })
+          b.close()
+          wx = runtime({ storage, suspendDelay: 20 })
+          b = make()
+        }
+        await sleep(Math.floor(random() * 20))
+      }
+      await until(() => seen.length >= n, `all ${n} pushes`, 10_000)
+      await sleep(50)
+      expect(seen).toEqual(Array.from({ length: n }, (_, i) => i + 1))
+      expect(resyncs).toEqual([])
+    })
+  }
 })
