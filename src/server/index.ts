@@ -8,13 +8,13 @@ import type { Server as HttpServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { type RawData, type WebSocket, WebSocketServer } from 'ws'
 import { memoryEngine } from './memory-engine'
+import { type Frame, OP, positioned, resume, roomStream, userStream } from './streams'
 import type { Engine, Position } from './types'
 
 export type { MemoryEngineOptions } from './memory-engine'
 export { memoryEngine } from './memory-engine'
+export { roomStream, userStream } from './streams'
 export type { Engine, Position, Stored } from './types'
-
-type Frame = Record<string, any>
 
 /** What `authenticate` decides: the user, with fields for the login answer; or a refusal. */
 export type LoginDecision =
@@ -72,28 +72,8 @@ export interface MpbusServer {
 }
 
 /** The protocol's names (docs/protocol.md). */
-const OP = 'Operator'
 const ID = 'MsgId'
 const LOGIN = 'userLogin'
-/** The field of a pushed frame with its position, of the login with the client's positions, of the answer with the tips. */
-const STREAM = 'Stream'
-const STREAMS = 'Streams'
-
-export const userStream = (user: string) => `user:${user}`
-export const roomStream = (room: string) => `room:${room}`
-
-/** The positions a login frame carries, only those well formed. */
-function positionsOf(login: Frame): Map<string, Position> {
-  const out = new Map<string, Position>()
-  const given = login[STREAMS]
-  if (!given || typeof given !== 'object') return out
-  for (const name of Object.keys(given)) {
-    const p = given[name]
-    if (p && Number.isSafeInteger(p.offset) && p.offset >= 0 && typeof p.epoch === 'string')
-      out.set(name, { offset: p.offset, epoch: p.epoch })
-  }
-  return out
-}
 
 export async function createServer(options: ServerOptions): Promise<MpbusServer> {
   const engine = options.engine || memoryEngine()
@@ -123,9 +103,7 @@ export async function createServer(options: ServerOptions): Promise<MpbusServer>
   function deliver(stream: string, users: string[], op: string, payload?: Record<string, unknown>) {
     const frame = frameOf(op, payload)
     const position = engine.append(stream, frame)
-    const out = JSON.stringify(
-      Object.assign({}, frame, { [STREAM]: Object.assign({ name: stream }, position) }),
-    )
+    const out = JSON.stringify(positioned(frame, stream, position))
     for (const user of users)
       for (const ws of byUser.get(user) || []) if (ws.readyState === ws.OPEN) ws.send(out)
     return position
@@ -133,37 +111,6 @@ export async function createServer(options: ServerOptions): Promise<MpbusServer>
 
   const push = (user: string, op: string, payload?: Record<string, unknown>) =>
     deliver(userStream(user), [user], op, payload)
-
-  /**
-   * The login answer with the tips of the streams the client has no position for, then a
-   * `Resync` for each stream whose gap the history no longer covers, then what it missed, in
-   * order. All in one turn: no live frame can come between.
-   */
-  function resume(ws: WebSocket, user: string, login: Frame, fields: Record<string, unknown> | undefined) {
-    const given = positionsOf(login)
-    const tips: Record<string, Position> = {}
-    const resyncs: Frame[] = []
-    const replay: string[] = []
-    // Only the user's own stream and its rooms: positions of any other stream are ignored.
-    for (const stream of [userStream(user)].concat(engine.rooms(user).map(roomStream))) {
-      const from = given.get(stream)
-      if (!from) {
-        tips[stream] = engine.tip(stream)
-        continue
-      }
-      const missed = engine.since(stream, from)
-      if (!missed) {
-        resyncs.push({ [OP]: 'Resync', [STREAM]: Object.assign({ name: stream }, engine.tip(stream)) })
-        continue
-      }
-      const { epoch } = from
-      for (const { offset, frame } of missed)
-        replay.push(JSON.stringify(Object.assign({}, frame, { [STREAM]: { name: stream, offset, epoch } })))
-    }
-    send(ws, Object.assign({}, fields, { [OP]: 'LoginOK', [STREAMS]: tips }))
-    for (const frame of resyncs) send(ws, frame)
-    for (const data of replay) ws.send(data)
-  }
 
   wss.on('connection', (ws) => {
     let user: string | undefined
@@ -212,12 +159,10 @@ export async function createServer(options: ServerOptions): Promise<MpbusServer>
         byUser.set(name, set)
       }
       set.add(ws)
-      resume(
-        ws,
-        name,
-        frame,
-        typeof decision === 'object' && decision && 'fields' in decision ? decision.fields : undefined,
-      )
+      const fields =
+        typeof decision === 'object' && decision && 'fields' in decision ? decision.fields : undefined
+      // All in one turn: no live frame can come between the answer, the resyncs and the replay.
+      for (const out of resume(engine, name, frame, fields)) send(ws, out)
     }
 
     async function message(frame: Frame): Promise<void> {
