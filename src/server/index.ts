@@ -11,6 +11,8 @@ import { memoryEngine } from './memory-engine'
 import { type Frame, OP, positioned, resume, roomStream, userStream } from './streams'
 import type { Engine, Position } from './types'
 
+export type { ConformanceOptions, ConformanceResult } from './conformance'
+export { checkConformance } from './conformance'
 export type { MemoryEngineOptions } from './memory-engine'
 export { memoryEngine } from './memory-engine'
 export { roomStream, userStream } from './streams'
