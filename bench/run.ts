@@ -3,6 +3,7 @@
 // Run one alone with `npx tsx bench/<name>.ts`.
 import { benchHeartbeat } from './heartbeat'
 import { benchOutbox } from './outbox'
+import { benchPush } from './push'
 import { benchReplay } from './replay'
 
 async function main() {
@@ -11,6 +12,7 @@ async function main() {
     outbox: () => benchOutbox(),
     heartbeat: () => benchHeartbeat(),
     replay: () => benchReplay(),
+    push: () => benchPush(),
   }
   for (const [name, run] of Object.entries(benches)) {
     if (only && only !== name) continue
