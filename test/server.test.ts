@@ -114,6 +114,16 @@ describe('mpbus/server: the protocol', () => {
     expect(runs).toEqual([1, 1])
   })
 
+  it('refuses bad options with BAD_OPTION', async () => {
+    await expect(createServer({} as ServerOptions)).rejects.toMatchObject({ code: 'BAD_OPTION' })
+    await expect(createServer({ authenticate, rate: { frames: 0, interval: 1000 } })).rejects.toMatchObject({
+      code: 'BAD_OPTION',
+    })
+    await expect(createServer({ authenticate, maxFrameBytes: 0 })).rejects.toMatchObject({
+      code: 'BAD_OPTION',
+    })
+  })
+
   it('closes a connection that sends a frame over maxFrameBytes (1009) or too many frames (1008)', async () => {
     const { server } = await start({ maxFrameBytes: 1000, rate: { frames: 20, interval: 60_000 } })
     const big = await raw(server.port)

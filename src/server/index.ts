@@ -7,6 +7,7 @@
 import type { Server as HttpServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { type RawData, type WebSocket, WebSocketServer } from 'ws'
+import { MpbusError } from '../errors'
 import { memoryEngine } from './memory-engine'
 import { type Frame, OP, positioned, resume, roomStream, userStream } from './streams'
 import type { Engine, Position } from './types'
@@ -41,6 +42,8 @@ export type ServerHandler = (frame: Frame, context: HandlerContext) => void | Pr
 export interface ServerOptions {
   /** Listen on this port (0: any free one). Ignored when `server` is given. @default 0 */
   port?: number
+  /** The address to listen on. @default every interface (Node's default) */
+  host?: string
   /** An HTTP(S) server to attach to instead of listening. */
   server?: HttpServer
   /** Decides a login frame. Refusal answers `LoginError` (or the `refuse` operator) and closes. May return a Promise. */
@@ -78,14 +81,19 @@ const ID = 'MsgId'
 const LOGIN = 'userLogin'
 
 export async function createServer(options: ServerOptions): Promise<MpbusServer> {
+  if (!options || typeof options.authenticate !== 'function')
+    throw new MpbusError('BAD_OPTION', 'authenticate must be a function')
   const engine = options.engine || memoryEngine()
   const handlers = new Map(Object.entries(options.handlers || {}))
   const rate = options.rate || { frames: 200, interval: 1000 }
+  const maxPayload = options.maxFrameBytes === undefined ? 1 << 20 : options.maxFrameBytes
+  if (!(rate.frames >= 1 && rate.interval >= 1 && maxPayload >= 1))
+    throw new MpbusError('BAD_OPTION', 'rate.frames, rate.interval and maxFrameBytes must be >= 1')
   const onError = options.onError || (() => {})
   const wss = new WebSocketServer(
     options.server
-      ? { server: options.server, maxPayload: options.maxFrameBytes || 1 << 20 }
-      : { port: options.port || 0, host: '127.0.0.1', maxPayload: options.maxFrameBytes || 1 << 20 },
+      ? { server: options.server, maxPayload }
+      : { port: options.port || 0, host: options.host, maxPayload },
   )
   if (!options.server) await new Promise<void>((resolve) => wss.once('listening', resolve))
   const address = (options.server ? options.server.address() : wss.address()) as AddressInfo | null
