@@ -9,6 +9,7 @@ export default defineConfig({
     testing: 'src/testing/index.ts',
     node: 'src/node.ts',
     compat: 'src/compat/index.ts',
+    server: 'src/server/index.ts',
   },
   format: ['esm', 'cjs'],
   target: 'es2015',

@@ -4,6 +4,7 @@
 import { benchDepth } from './depth'
 import { benchHeartbeat } from './heartbeat'
 import { benchOutbox } from './outbox'
+import { benchPush } from './push'
 import { benchReplay } from './replay'
 
 async function main() {
@@ -13,6 +14,7 @@ async function main() {
     depth: () => benchDepth(),
     heartbeat: () => benchHeartbeat(),
     replay: () => benchReplay(),
+    push: () => benchPush(),
   }
   for (const [name, run] of Object.entries(benches)) {
     if (only && only !== name) continue

@@ -14,6 +14,9 @@ export function checks() {
   bus.events.on('error', (error) => error.code)
   // @ts-expect-error a lifecycle event that does not exist
   bus.events.on('redy', () => {})
+  bus.events.on('resync', ({ stream, offset, epoch }) => `${stream}${offset.toFixed()}${epoch}`)
+  // @ts-expect-error a resync names its stream as a string
+  bus.events.on('resync', (r) => r.stream.toFixed())
   // @ts-expect-error lifecycle payloads are typed: a close carries a CloseInfo
   bus.events.on('close', (info: string) => info)
   bus.send('SendMessage', { text: 'hi' })

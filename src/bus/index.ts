@@ -15,6 +15,7 @@ import { checkOperator, createFraming } from './framing'
 import { type BusOptions, resolveOptions } from './options'
 import { createPending } from './pending'
 import { createSession } from './session'
+import { createStreams } from './streams'
 import type { Bus, BusEvents, BusState, OpMap, SendOptions } from './types'
 
 export type { BusOptions, Codec, LoginFrame } from './options'
@@ -59,7 +60,14 @@ export function createBus<Out extends OpMap = OpMap, In extends OpMap = OpMap>(
   const unwatchHide = platform.watchHide && platform.watchHide(() => outbox.commit())
   const transport = createTransport(options)
   const flush = createFlush(outbox, framing, pending, ack && ack.timeout, () => state === 'ready', report)
-  const session = createSession(options, framing, sync)
+  // Stream positions live beside the outbox, under its prefix (its default is 'mpbus').
+  const streams = createStreams(
+    options.storage,
+    `${options.outbox.prefix || 'mpbus'}/streams`,
+    (event) => emit('resync', event),
+    report,
+  )
+  const session = createSession(options, framing, sync, streams.login)
 
   function derive(): BusState {
     if (closed) return 'closed'
@@ -96,6 +104,7 @@ export function createBus<Out extends OpMap = OpMap, In extends OpMap = OpMap>(
     }
     // The session first, so the handlers of `ready.ok` find the bus ready.
     session.frame(op, frame)
+    if (!streams.accept(op, frame, !!options.ready && op === options.ready.ok)) return
     pending.answer(op, frame, frame[idKey])
     if (!dispatcher.dispatch(op, frame)) emit('unhandled', frame)
   }

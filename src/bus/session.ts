@@ -32,7 +32,16 @@ function settle<T>(value: T | PromiseLike<T>, next: (v: T) => void, fail: (e: un
   else next(value as T)
 }
 
-export function createSession(options: Resolved, framing: Framing, onReady: () => void): Session {
+/**
+ * `loginFields` adds fields to the app's login frame when it is sent (the stream positions of
+ * streams.ts), so they are as fresh as the link.
+ */
+export function createSession(
+  options: Resolved,
+  framing: Framing,
+  onReady: () => void,
+  loginFields: () => object | undefined,
+): Session {
   const { ready, login, sessionEnd } = options
   let link: Link | undefined
   let phase: Phase | undefined
@@ -80,7 +89,11 @@ export function createSession(options: Resolved, framing: Framing, onReady: () =
             let data: SocketData
             try {
               checkOperator(answer.op)
-              data = framing.encode(answer.op, answer.payload)
+              const fields = loginFields()
+              data = framing.encode(
+                answer.op,
+                fields ? Object.assign({}, answer.payload, fields) : answer.payload,
+              )
             } catch (e) {
               return fail(new MpbusError('LOGIN_ERROR', describe(e), e))
             }

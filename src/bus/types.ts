@@ -30,6 +30,11 @@ export type BusEvents = {
   drop: { reason: 'expired' | 'overflow' | 'offline'; envelopes: Envelope[]; error: MpbusError }
   /** A reconnect is scheduled: the attempt number and the delay before it, in ms. */
   reconnecting: { attempt: number; delay: number }
+  /**
+   * The server's history no longer covers what this client missed on `stream` (trimmed, or the
+   * server lost it: a new epoch). The app should reload that stream's data from its source of truth.
+   */
+  resync: { stream: string; offset: number; epoch: string }
   /** A valid frame no handler received. */
   unhandled: Frame
 }
@@ -52,7 +57,7 @@ export interface Bus<Out extends OpMap = OpMap, In extends OpMap = OpMap> {
   readonly state: BusState
   /** Messages in the outbox, waiting or in flight. */
   readonly queued: number
-  /** Lifecycle events (`state`, `open`, `ready`, `close`, `error`, `drop`, `reconnecting`, `unhandled`), apart from operators. */
+  /** Lifecycle events (`state`, `open`, `ready`, `close`, `error`, `drop`, `reconnecting`, `resync`, `unhandled`), apart from operators. */
   readonly events: BusEmitter
   /**
    * Sends `{[opKey]: op, ...payload}`. Durable by default: queued and persisted while offline,

@@ -1,0 +1,63 @@
+// The memory engine alone: stream offsets and trimming, epochs, the duplicate window's expiry
+// (on a fake clock), and rooms.
+import { afterEach, describe, expect, it, vi } from 'vitest'
+import { memoryEngine } from '../src/server/index'
+
+afterEach(() => {
+  vi.useRealTimers()
+})
+
+describe('memory engine', () => {
+  it('numbers each stream from 1, replays what is after a position, and refuses a gap the history lost', () => {
+    const engine = memoryEngine({ history: 3 })
+    const epoch = engine.tip('s').epoch
+    expect(engine.tip('s')).toEqual({ offset: 0, epoch })
+    for (let n = 1; n <= 5; n++) expect(engine.append('s', { n })).toEqual({ offset: n, epoch })
+    expect(engine.append('other', {}).offset).toBe(1)
+    expect(engine.since('s', { offset: 2, epoch })!.map((f) => f.offset)).toEqual([3, 4, 5])
+    expect(engine.since('s', { offset: 5, epoch })).toEqual([])
+    // Offset 2 was trimmed: from 1 the gap is not covered.
+    expect(engine.since('s', { offset: 1, epoch })).toBeUndefined()
+    // Ahead of the tip, or another epoch: not this history.
+    expect(engine.since('s', { offset: 6, epoch })).toBeUndefined()
+    expect(engine.since('s', { offset: 4, epoch: 'other' })).toBeUndefined()
+    expect(memoryEngine().tip('s').epoch).not.toBe(epoch)
+  })
+
+  it('keeps a message id for dedupTtl (8 days by default, past the outbox’s 7), per user', () => {
+    vi.useFakeTimers()
+    const engine = memoryEngine()
+    expect(engine.remember('alice', 'm1')).toBe(true)
+    expect(engine.remember('alice', 'm1')).toBe(false)
+    expect(engine.remember('bob', 'm1')).toBe(true)
+    vi.advanceTimersByTime(7 * 24 * 3600_000 + 1)
+    expect(engine.remember('alice', 'm1')).toBe(false)
+    vi.advanceTimersByTime(24 * 3600_000)
+    expect(engine.remember('alice', 'm1')).toBe(true)
+    engine.forget('alice', 'm1')
+    expect(engine.remember('alice', 'm1')).toBe(true)
+  })
+
+  it('forgets expired ids (the window does not grow without bound)', () => {
+    vi.useFakeTimers()
+    const engine = memoryEngine({ dedupTtl: 1000 })
+    for (let i = 0; i < 1000; i++) engine.remember('alice', `m${i}`)
+    vi.advanceTimersByTime(61_000)
+    engine.remember('alice', 'late')
+    // A forgotten id is new again; the late one is still known.
+    expect(engine.remember('alice', 'm0')).toBe(true)
+    expect(engine.remember('alice', 'late')).toBe(false)
+  })
+
+  it('rooms: members by room, rooms by user, leave', () => {
+    const engine = memoryEngine()
+    engine.join('alice', 'r1')
+    engine.join('bob', 'r1')
+    engine.join('alice', 'r2')
+    expect(engine.members('r1').sort()).toEqual(['alice', 'bob'])
+    expect(engine.rooms('alice').sort()).toEqual(['r1', 'r2'])
+    engine.leave('alice', 'r1')
+    expect(engine.members('r1')).toEqual(['bob'])
+    expect(() => memoryEngine({ history: 0 })).toThrow(RangeError)
+  })
+})

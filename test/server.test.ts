@@ -1,0 +1,424 @@
+// mpbus/server on real sockets: the protocol's rules seen from a raw `ws` client, then buses on
+// the wx runtime behind the real fault proxy, pushed to while offline, hidden, or killed.
+import { createServer as createHttpServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { afterEach, describe, expect, it } from 'vitest'
+import WebSocket from 'ws'
+import { createServer, type MpbusServer, memoryEngine, type ServerOptions } from '../src/server/index'
+import { createFaultProxy } from '../src/testing/fault-proxy'
+import { createStorageArea } from '../src/testing/index'
+import { bus, fast, runtime, sleep, until } from './helpers/e2e'
+
+const servers: MpbusServer[] = []
+afterEach(async () => {
+  while (servers.length) await servers.pop()!.close()
+})
+
+/** Logs in whoever names an `openId`; refuses the rest. */
+const authenticate: ServerOptions['authenticate'] = (login) =>
+  typeof login.openId === 'string' ? login.openId : null
+
+async function start(options: Partial<ServerOptions> = {}) {
+  const server = await createServer({ authenticate, ...options })
+  servers.push(server)
+  const proxy = await createFaultProxy({ port: server.port })
+  servers.push({ close: () => proxy.close() } as MpbusServer)
+  return { server, proxy }
+}
+
+/** A raw client: what it received, parsed, and how it closed. */
+async function raw(port: number) {
+  const ws = new WebSocket(`ws://127.0.0.1:${port}`)
+  const got: any[] = []
+  const closed: { code?: number } = {}
+  ws.on('message', (data) => got.push(JSON.parse(data.toString())))
+  ws.on('close', (code) => {
+    closed.code = code
+  })
+  await new Promise((resolve) => ws.once('open', resolve))
+  return { ws, got, closed, send: (frame: object) => ws.send(JSON.stringify(frame)) }
+}
+
+const login = (openId: string) => () => ({ op: 'userLogin', payload: { openId } })
+const ready = { ok: 'LoginOK', fail: ['LoginError'], timeout: 1000 }
+
+describe('mpbus/server: the protocol', () => {
+  it('refuses every frame before the login, and answers nothing but the login', async () => {
+    const seen: any[] = []
+    const { server } = await start({ handlers: { Chat: (f) => void seen.push(f) } })
+    const c = await raw(server.port)
+    c.send({ Operator: 'Heart' })
+    c.send({ Operator: 'Chat', MsgId: 'm1' })
+    await until(() => c.closed.code, 'close')
+    expect(c.closed.code).toBe(1008)
+    expect(c.got).toEqual([])
+    expect(seen).toEqual([])
+  })
+
+  it('refuses a login authenticate refuses, with its operator, and the bus stops as unauthorized', async () => {
+    const { server, proxy } = await start({
+      authenticate: (f) => (f.openId === 'banned' ? { refuse: 'LoginError', reason: 'banned' } : f.openId),
+    })
+    const c = await raw(server.port)
+    c.send({ Operator: 'userLogin', openId: 'banned' })
+    await until(() => c.closed.code, 'close')
+    expect(c.got).toEqual([{ Operator: 'LoginError', reason: 'banned' }])
+    const b = bus({ url: proxy.url(), platform: runtime(), login: login('banned'), ready, ...fast })
+    await until(() => b.state === 'unauthorized', 'unauthorized')
+  })
+
+  it('answers the heartbeat, acks each message, and runs a duplicate id once but acks it again', async () => {
+    const seen: any[] = []
+    const { server } = await start({ handlers: { Chat: (f, ctx) => void seen.push([ctx.user, f.n]) } })
+    const c = await raw(server.port)
+    c.send({ Operator: 'userLogin', openId: 'alice' })
+    c.send({ Operator: 'Heart' })
+    c.send({ Operator: 'Chat', n: 1, MsgId: 'a' })
+    c.send({ Operator: 'Chat', n: 1, MsgId: 'a' })
+    c.send({ Operator: 'Chat', n: 2, MsgId: 'b' })
+    await until(() => c.got.length === 5, 'answers')
+    expect(c.got.map((f) => f.Operator)).toEqual(['LoginOK', 'HeartOK', 'Ack', 'Ack', 'Ack'])
+    expect(c.got.slice(2).map((f) => f.MsgId)).toEqual(['a', 'a', 'b'])
+    expect(seen).toEqual([
+      ['alice', 1],
+      ['alice', 2],
+    ])
+    // The window is the user's, not the connection's: a resend on a new connection is still a repeat.
+    const again = await raw(server.port)
+    again.send({ Operator: 'userLogin', openId: 'alice' })
+    again.send({ Operator: 'Chat', n: 2, MsgId: 'b' })
+    await until(() => again.got.length === 2, 'ack on the new connection')
+    expect(seen).toHaveLength(2)
+  })
+
+  it('withholds the ack when a handler throws, and runs the resend', async () => {
+    let fail = true
+    const runs: number[] = []
+    const { server } = await start({
+      handlers: {
+        Chat: (f) => {
+          runs.push(f.n)
+          if (fail) throw new Error('database down')
+        },
+      },
+    })
+    const c = await raw(server.port)
+    c.send({ Operator: 'userLogin', openId: 'alice' })
+    c.send({ Operator: 'Chat', n: 1, MsgId: 'a' })
+    await until(() => runs.length === 1, 'first run')
+    await sleep(20)
+    expect(c.got.map((f) => f.Operator)).toEqual(['LoginOK'])
+    fail = false
+    c.send({ Operator: 'Chat', n: 1, MsgId: 'a' })
+    await until(() => c.got.length === 2, 'ack of the resend')
+    expect(runs).toEqual([1, 1])
+  })
+
+  it('refuses bad options with BAD_OPTION', async () => {
+    await expect(createServer({} as ServerOptions)).rejects.toMatchObject({ code: 'BAD_OPTION' })
+    await expect(createServer({ authenticate, rate: { frames: 0, interval: 1000 } })).rejects.toMatchObject({
+      code: 'BAD_OPTION',
+    })
+    await expect(createServer({ authenticate, maxFrameBytes: 0 })).rejects.toMatchObject({
+      code: 'BAD_OPTION',
+    })
+  })
+
+  it('closes a connection that sends a frame over maxFrameBytes (1009) or too many frames (1008)', async () => {
+    const { server } = await start({ maxFrameBytes: 1000, rate: { frames: 20, interval: 60_000 } })
+    const big = await raw(server.port)
+    big.send({ Operator: 'userLogin', openId: 'alice', pad: 'x'.repeat(2000) })
+    await until(() => big.closed.code, 'close')
+    expect(big.closed.code).toBe(1009)
+    const chatty = await raw(server.port)
+    chatty.send({ Operator: 'userLogin', openId: 'alice' })
+    for (let i = 0; i < 30; i++) chatty.send({ Operator: 'Chat', MsgId: `m${i}` })
+    await until(() => chatty.closed.code, 'close')
+    expect(chatty.closed.code).toBe(1008)
+    expect(chatty.got.filter((f) => f.Operator === 'Ack').length).toBeLessThanOrEqual(19)
+  })
+
+  it('ends a session: the bus fails with SESSION_ENDED and does not come back', async () => {
+    const { server, proxy } = await start()
+    const b = bus({ url: proxy.url(), platform: runtime(), login: login('alice'), ready, ack: true, ...fast })
+    await until(() => b.state === 'ready', 'ready')
+    server.end('alice', 'logged in elsewhere')
+    await until(() => b.state === 'failed', 'failed')
+    await sleep(100)
+    expect(b.state).toBe('failed')
+    expect(server.connections('alice')).toBe(0)
+  })
+
+  it('a user cannot read another user\u2019s stream, even naming it in the login', async () => {
+    const { server } = await start()
+    server.push('bob', 'Secret', { n: 1 })
+    const tip = server.push('bob', 'Secret', { n: 2 })
+    const alice = await raw(server.port)
+    alice.send({
+      Operator: 'userLogin',
+      openId: 'alice',
+      Streams: { 'user:bob': { offset: 0, epoch: tip.epoch } },
+    })
+    await until(() => alice.got.length >= 1, 'login answer')
+    server.push('bob', 'Secret', { n: 3 })
+    server.push('alice', 'Mine', { n: 1 })
+    await until(() => alice.got.length === 2, 'alice’s push')
+    expect(alice.got.map((f) => f.Operator)).toEqual(['LoginOK', 'Mine'])
+    expect(Object.keys(alice.got[0].Streams)).toEqual(['user:alice'])
+  })
+})
+
+describe('mpbus/server: pushes reach the handlers once, in order, whatever happened to the app', () => {
+  /** A bus for `user` that records what its handlers and its `resync` listeners saw. */
+  function client(url: string, platform: ReturnType<typeof runtime>, user = 'alice') {
+    const b = bus({ url, platform, login: login(user), ready, ack: true, ...fast })
+    const seen: number[] = []
+    const resyncs: any[] = []
+    b.on('Quote', (f: any) => void seen.push(f.n))
+    b.events.on('resync', (r) => void resyncs.push(r))
+    return { b, seen, resyncs }
+  }
+  const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i)
+
+  it('offline: what was pushed meanwhile arrives after the reconnect, before live frames', async () => {
+    const { server, proxy } = await start()
+    const wx = runtime()
+    const { b, seen } = client(proxy.url(), wx)
+    await until(() => b.state === 'ready', 'ready')
+    for (let n = 1; n <= 5; n++) server.push('alice', 'Quote', { n })
+    await until(() => seen.length === 5, 'live pushes')
+    wx.control.offline()
+    await until(() => server.connections('alice') === 0, 'server saw the drop')
+    for (let n = 6; n <= 15; n++) server.push('alice', 'Quote', { n })
+    wx.control.online()
+    await until(() => b.state === 'ready', 'ready again')
+    server.push('alice', 'Quote', { n: 16 })
+    await until(() => seen.length === 16, 'recovered')
+    await sleep(50)
+    expect(seen).toEqual(range(1, 16))
+  })
+
+  it('a reset in the middle of a burst: nothing lost, nothing twice', async () => {
+    const { server, proxy } = await start()
+    const { b, seen } = client(proxy.url(), runtime())
+    await until(() => b.state === 'ready', 'ready')
+    for (let n = 1; n <= 200; n++) {
+      server.push('alice', 'Quote', { n })
+      if (n === 80) proxy.reset()
+      if (n % 20 === 0) await sleep(5)
+    }
+    await until(() => seen.length >= 200, 'all 200', 8000)
+    await sleep(50)
+    expect(seen).toEqual(range(1, 200))
+  })
+
+  it('backgrounded: sockets suspended while hidden; pushes and room publications recovered on show', async () => {
+    const { server, proxy } = await start()
+    const wx = runtime({ suspendDelay: 20 })
+    server.join('alice', 'auction-7')
+    const { b, seen } = client(proxy.url(), wx)
+    const bids: number[] = []
+    b.on('Bid', (f: any) => void bids.push(f.n))
+    await until(() => b.state === 'ready', 'ready')
+    server.publish('auction-7', 'Bid', { n: 1 })
+    await until(() => bids.length === 1, 'live bid')
+    wx.control.hide()
+    await until(() => server.connections('alice') === 0, 'suspended')
+    for (let n = 1; n <= 5; n++) server.push('alice', 'Quote', { n })
+    for (let n = 2; n <= 4; n++) server.publish('auction-7', 'Bid', { n })
+    wx.control.show()
+    await until(() => seen.length === 5 && bids.length === 4, 'recovered')
+    await sleep(50)
+    expect(seen).toEqual(range(1, 5))
+    expect(bids).toEqual([1, 2, 3, 4])
+  })
+
+  it('killed and cold-started: the stored positions resume from storage, with no repeats', async () => {
+    const { server, proxy } = await start()
+    const storage = createStorageArea()
+    const first = runtime({ storage })
+    const one = client(proxy.url(), first)
+    await until(() => one.b.state === 'ready', 'ready')
+    for (let n = 1; n <= 10; n++) server.push('alice', 'Quote', { n })
+    await until(() => one.seen.length === 10, 'first life')
+    first.control.kill()
+    await until(() => server.connections('alice') === 0, 'server saw the kill')
+    for (let n = 11; n <= 20; n++) server.push('alice', 'Quote', { n })
+    const two = client(proxy.url(), runtime({ storage }))
+    await until(() => two.seen.length === 10, 'second life')
+    await sleep(50)
+    expect(two.seen).toEqual(range(11, 20))
+    expect(two.resyncs).toEqual([])
+  })
+
+  it('a first login starts at the tip: what was pushed before is not replayed, what comes after a drop is', async () => {
+    const { server, proxy } = await start()
+    server.push('alice', 'Quote', { n: 0 })
+    const wx = runtime()
+    const { b, seen } = client(proxy.url(), wx)
+    await until(() => b.state === 'ready', 'ready')
+    wx.control.offline()
+    await until(() => server.connections('alice') === 0, 'dropped')
+    server.push('alice', 'Quote', { n: 1 })
+    wx.control.online()
+    await until(() => seen.length === 1, 'the push made while offline')
+    expect(seen).toEqual([1])
+  })
+
+  it('trimmed history: the bus says resync instead of replaying a gap, and goes on from the tip', async () => {
+    const { server, proxy } = await start({ engine: memoryEngine({ history: 5 }) })
+    const wx = runtime()
+    const { b, seen, resyncs } = client(proxy.url(), wx)
+    await until(() => b.state === 'ready', 'ready')
+    server.push('alice', 'Quote', { n: 1 })
+    await until(() => seen.length === 1, 'live')
+    wx.control.offline()
+    await until(() => server.connections('alice') === 0, 'dropped')
+    for (let n = 2; n <= 20; n++) server.push('alice', 'Quote', { n })
+    wx.control.online()
+    await until(() => resyncs.length === 1, 'resync')
+    expect(resyncs[0]).toMatchObject({ stream: 'user:alice', offset: 20 })
+    server.push('alice', 'Quote', { n: 21 })
+    await until(() => seen.length === 2, 'live after the resync')
+    expect(seen).toEqual([1, 21])
+  })
+
+  it('a server restarted on a new engine (new epoch): resync, then the new stream', async () => {
+    const first = await createServer({ authenticate })
+    const proxy = await createFaultProxy({ port: first.port })
+    servers.push({ close: () => proxy.close() } as MpbusServer)
+    const storage = createStorageArea()
+    const { b, seen, resyncs } = client(proxy.url(), runtime({ storage }))
+    await until(() => b.state === 'ready', 'ready')
+    first.push('alice', 'Quote', { n: 1 })
+    await until(() => seen.length === 1, 'live')
+    await first.close()
+    const second = await createServer({ authenticate, port: first.port })
+    servers.push(second)
+    await until(() => resyncs.length === 1, 'resync', 8000)
+    expect(resyncs[0]).toMatchObject({ stream: 'user:alice', offset: 0 })
+    second.push('alice', 'Quote', { n: 1 })
+    await until(() => seen.length === 2, 'the new epoch’s first push')
+    expect(seen).toEqual([1, 1])
+  })
+})
+
+describe('mpbus/server: attached, login fields, requests, rooms', () => {
+  it('attaches to an HTTP server, merges authenticate’s fields into LoginOK, and answers a request', async () => {
+    const http = createHttpServer()
+    await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve))
+    servers.push({ close: () => new Promise<void>((resolve) => http.close(() => resolve())) } as MpbusServer)
+    const server = await createServer({
+      server: http,
+      authenticate: (f) => ({ user: f.openId, fields: { openId: f.openId, nick: 'Al' } }),
+      handlers: { Ask: (f, ctx) => ctx.reply('Answer', { MsgId: f.MsgId, q: f.q, user: ctx.user }) },
+    })
+    servers.push(server)
+    expect(server.port).toBe((http.address() as AddressInfo).port)
+    const b = bus({
+      url: `ws://127.0.0.1:${server.port}`,
+      platform: runtime(),
+      login: login('alice'),
+      ready,
+      ack: true,
+      ...fast,
+    })
+    const answer = await b.once('LoginOK')
+    expect(answer).toMatchObject({ openId: 'alice', nick: 'Al' })
+    const reply = await b.request('Ask', { q: 7 }, { reply: 'Answer' })
+    expect(reply).toMatchObject({ q: 7, user: 'alice' })
+  })
+
+  it('a room reaches its members only, and a position naming a room one is not in is ignored', async () => {
+    const { server } = await start()
+    server.join('alice', 'r1')
+    server.publish('r1', 'Bid', { n: 1 })
+    const tip = server.publish('r1', 'Bid', { n: 2 })
+    const bob = await raw(server.port)
+    bob.send({
+      Operator: 'userLogin',
+      openId: 'bob',
+      Streams: { 'room:r1': { offset: 0, epoch: tip.epoch } },
+    })
+    const alice = await raw(server.port)
+    alice.send({
+      Operator: 'userLogin',
+      openId: 'alice',
+      Streams: { 'room:r1': { offset: 1, epoch: tip.epoch } },
+    })
+    await until(() => alice.got.length === 2 && bob.got.length === 1, 'answers')
+    expect(alice.got[1]).toMatchObject({ Operator: 'Bid', n: 2, Stream: { name: 'room:r1', offset: 2 } })
+    server.publish('r1', 'Bid', { n: 3 })
+    server.leave('alice', 'r1')
+    server.publish('r1', 'Bid', { n: 4 })
+    server.push('bob', 'Ping')
+    await until(() => bob.got.length === 2, 'bob’s own push')
+    await sleep(20)
+    expect(alice.got.map((f) => f.n)).toEqual([undefined, 2, 3])
+    expect(bob.got.map((f) => f.Operator)).toEqual(['LoginOK', 'Ping'])
+  })
+})
+
+describe('mpbus/server: pushes under a random mix of faults', () => {
+  /** A small deterministic PRNG (mulberry32), so a failing run can be replayed from its seed. */
+  function prng(seed: number) {
+    return () => {
+      seed = (seed + 0x6d2b79f5) | 0
+      let t = Math.imul(seed ^ (seed >>> 15), 1 | seed)
+      t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t
+      return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+    }
+  }
+
+  for (const seed of [1, 2, 3]) {
+    it(`seed ${seed}: resets, freezes, offline, hide and kill + cold start: every push once, in order`, async () => {
+      const random = prng(seed)
+      const { server, proxy } = await start()
+      const storage = createStorageArea()
+      let wx = runtime({ storage, suspendDelay: 20 })
+      const seen: number[] = []
+      const resyncs: unknown[] = []
+      const make = () => {
+        const b = bus({ url: proxy.url(), platform: wx, login: login('alice'), ready, ack: true, ...fast })
+        b.on('Quote', (f: any) => void seen.push(f.n))
+        b.events.on('resync', (r) => void resyncs.push(r))
+        return b
+      }
+      let b = make()
+      await until(() => b.state === 'ready', 'ready')
+      let n = 0
+      for (let step = 0; step < 12; step++) {
+        for (let i = 0; i < 10; i++) server.push('alice', 'Quote', { n: ++n })
+        const fault = Math.floor(random() * 6)
+        if (fault === 0) proxy.reset()
+        else if (fault === 1) {
+          proxy.freeze()
+          server.push('alice', 'Quote', { n: ++n })
+          await sleep(30)
+          proxy.pass()
+        } else if (fault === 2) {
+          wx.control.offline()
+          server.push('alice', 'Quote', { n: ++n })
+          await sleep(10)
+          wx.control.online()
+        } else if (fault === 3) {
+          wx.control.hide()
+          await sleep(30)
+          server.push('alice', 'Quote', { n: ++n })
+          wx.control.show()
+        } else if (fault === 4) {
+          wx.control.kill()
+          server.push('alice', 'Quote', { n: ++n })
+          b.close()
+          wx = runtime({ storage, suspendDelay: 20 })
+          b = make()
+        }
+        await sleep(Math.floor(random() * 20))
+      }
+      await until(() => seen.length >= n, `all ${n} pushes`, 10_000)
+      await sleep(50)
+      expect(seen).toEqual(Array.from({ length: n }, (_, i) => i + 1))
+      expect(resyncs).toEqual([])
+    })
+  }
+})
