@@ -20,7 +20,7 @@ import type { ConnectOptions, Platform, Socket, SocketListeners } from './types'
  * The name `'my'` selects Alipay's dialect (what `alipayPlatform(my)` does): `connectSocket({multiple:
  * true})` gives a SocketTask; an old base library, or app.json's `connectSocketDefaultMultiple` off,
  * gives nothing and only the one global socket (docs/platforms.md). Storage takes objects and
- * reports failures in its return value (§4).
+ * reports failures in its return value (docs/platforms.md, Alipay).
  */
 export function miniProgramPlatform(api: any, name = 'wx'): Platform {
   const alipay = name === 'my'
@@ -69,9 +69,9 @@ export function miniProgramPlatform(api: any, name = 'wx'): Platform {
       if (res && typeof res.then === 'function') {
         // Taro: a Promise that resolves after the native `success` (docs/platforms.md),
         // so `onOpen` may already have fired. Taro's typings declare `readyState` (unlike wx,
-        // where it is internal: §1), so only here it tells whether the open (1) or close (3) was missed.
+        // where it is internal: docs/platforms.md, WeChat), so only here it tells whether the open (1) or close (3) was missed.
         // Without it the first frame stands in for `onOpen` (see `guard`), and the caller's
-        // connect timeout covers the rest. No task at all (Taro on Alipay, §3) is an error at once.
+        // connect timeout covers the rest. No task at all (Taro on Alipay, docs/platforms.md) is an error at once.
         res
           .then((t: any) => {
             task = t
