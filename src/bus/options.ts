@@ -88,7 +88,7 @@ export interface BusOptions {
   /** Close codes that end the session under the default `shouldReconnect` (best effort: not every platform reports codes). @default [4001] */
   stopCodes?: number[]
   /** Bounds and policies of the outbox: `prefix`, `maxMessages`, `maxBytes`, `ttl`, `overflow`, `window`. */
-  outbox?: Omit<OutboxOptions, 'storage' | 'ack'>
+  outbox?: Omit<OutboxOptions, 'storage' | 'ack' | 'now'>
   /** Inbound frames larger than this are refused with `FRAME_TOO_LARGE`. @default 1048576 (1 MB) */
   maxInboundBytes?: number
   /** @default JSON */
