@@ -20,21 +20,11 @@ import path from 'node:path'
 import { parse } from 'acorn'
 import { build } from 'esbuild'
 import { minify } from 'terser'
+import { wxFamily } from './wx-family.mjs'
 
 const outdir = 'miniprogram_dist'
 rmSync(outdir, { recursive: true, force: true })
 mkdirSync(outdir)
-
-/** Swaps `./<name>` for `./<name>.stub.ts` in src/platform. */
-const STUBBED = /^\.\/(websocket|alipay)$/
-const wxFamily = {
-  name: 'wx-family',
-  setup(b) {
-    b.onResolve({ filter: STUBBED }, (args) => ({
-      path: path.join(args.resolveDir, `${args.path.slice(2)}.stub.ts`),
-    }))
-  },
-}
 
 /** Leaves `../index` (compat's import of the library) to a require of the sibling index.js. */
 const siblingIndex = {

@@ -20,7 +20,12 @@ const cases: [string, Record<string, unknown>[], Record<string, unknown>[]][] = 
   [
     'connectTimeout',
     [{ connectTimeout: 1 }, { connectTimeout: LONGEST }, { connectTimeout: 0.5 + 1 }],
-    [{ connectTimeout: 0 }, { connectTimeout: LONGEST + 1 }, { connectTimeout: '10' }, { connectTimeout: NaN }],
+    [
+      { connectTimeout: 0 },
+      { connectTimeout: LONGEST + 1 },
+      { connectTimeout: '10' },
+      { connectTimeout: NaN },
+    ],
   ],
   [
     'maxInboundBytes',
@@ -134,7 +139,13 @@ describe('resolveOptions: each option at its bounds', () => {
       ready: undefined,
       ack: { op: 'Ack', timeout: 10000 },
       heartbeat: { interval: 25000, timeout: 10000, message: '{"Operator":"Heart"}' },
-      reconnect: { minDelay: 500, maxDelay: 30000, factor: 2, maxAttempts: Number.POSITIVE_INFINITY, stableAfter: 5000 },
+      reconnect: {
+        minDelay: 500,
+        maxDelay: 30000,
+        factor: 2,
+        maxAttempts: Number.POSITIVE_INFINITY,
+        stableAfter: 5000,
+      },
       outbox: { ack: true, storage: undefined },
       log: undefined,
     })
