@@ -14,7 +14,8 @@
 //   filtered on upload (WeChat DevTools' `ignoreUploadUnusedFiles`).
 // - esbuild bundles to ESM (its CommonJS wrapper adds interop helpers a mini program never needs);
 //   imports and the one `export {…}` statement become require() and `module.exports`.
-// - terser minifies: a few hundred bytes smaller than esbuild's minifier after gzip.
+// - terser minifies (after esbuild's syntax pass): a few hundred bytes smaller than esbuild's
+//   minifier alone after gzip.
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { parse } from 'acorn'
@@ -44,6 +45,8 @@ async function bundle(contents, plugins) {
     platform: 'neutral',
     mainFields: ['module', 'main'],
     legalComments: 'none',
+    // esbuild's syntax pass first, then terser: about 60 B (gzip) below terser alone.
+    minifySyntax: true,
     logLevel: 'warning',
     plugins,
   })
@@ -84,7 +87,8 @@ async function write(file, code) {
   const minified = await minify(code, {
     ecma: 2015,
     toplevel: true,
-    compress: { passes: 3 },
+    // hoist_funs: function declarations first in their scope (where JS hoists them anyway), ~30 B.
+    compress: { passes: 3, hoist_funs: true },
     mangle: { toplevel: true },
     format: { comments: false },
   })
