@@ -171,7 +171,9 @@ function check(option: string, value: any, rule: Rule): void {
   )
     throw new MpbusError(
       'BAD_OPTION',
-      typeof rule === 'string' ? `${option}: not ${rule}` : `${option} not in ${rule[0]}..${rule[1]}: ${String(value)}`,
+      typeof rule === 'string'
+        ? `${option}: not ${rule}`
+        : `${option} not in ${rule[0]}..${rule[1]}: ${String(value)}`,
     )
 }
 

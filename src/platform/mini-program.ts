@@ -1,4 +1,5 @@
 import { MpbusError } from '../errors'
+// The mini program build (miniprogram_dist) swaps alipay.ts for alipay.stub.ts: no dialect, `unwrap` reads `data`.
 import { alipayDialect, unwrap } from './alipay'
 import type { Guard } from './shared'
 import { guard, makeStorage, miniApp, miniHide, miniNetwork, sendTask } from './shared'
