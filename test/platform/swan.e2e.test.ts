@@ -39,7 +39,7 @@ function swanOf(wx: ReturnType<typeof runtime>) {
 }
 
 it("swan: hides, shows and close() leave the host app's show/hide listeners in place; 0 lost, in order", async () => {
-  const { server, proxy } = await startServer({ ack: true })
+  const { server, proxy } = await startServer({})
   const wx = runtime({ suspendDelay: 100 })
   const { api, calls } = swanOf(wx)
   g.swan = api
