@@ -152,7 +152,7 @@ describe('mpbus/server: the protocol', () => {
   it('a user cannot read another user\u2019s stream, even naming it in the login', async () => {
     const { server } = await start()
     server.push('bob', 'Secret', { n: 1 })
-    const tip = server.push('bob', 'Secret', { n: 2 })
+    const tip = await server.push('bob', 'Secret', { n: 2 })
     const alice = await raw(server.port)
     alice.send({
       Operator: 'userLogin',
@@ -333,7 +333,7 @@ describe('mpbus/server: attached, login fields, requests, rooms', () => {
     const { server } = await start()
     server.join('alice', 'r1')
     server.publish('r1', 'Bid', { n: 1 })
-    const tip = server.publish('r1', 'Bid', { n: 2 })
+    const tip = await server.publish('r1', 'Bid', { n: 2 })
     const bob = await raw(server.port)
     bob.send({
       Operator: 'userLogin',
