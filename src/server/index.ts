@@ -156,7 +156,12 @@ export async function createServer(options: ServerOptions): Promise<MpbusServer>
     const last = conn.at.get(stream)
     if (last && last.epoch === position.epoch && position.offset <= last.offset) return
     if (last && (last.epoch !== position.epoch || position.offset !== last.offset + 1)) {
-      onError(new Error(`${stream}: ${last.offset}@${last.epoch} then ${position.offset}@${position.epoch}: resume`), conn.user)
+      onError(
+        new Error(
+          `${stream}: ${last.offset}@${last.epoch} then ${position.offset}@${position.epoch}: resume`,
+        ),
+        conn.user,
+      )
       conn.ws.close(RESUME, 'resume')
       return
     }

@@ -120,7 +120,12 @@ export function redisEngine(options: RedisEngineOptions = {}): Engine {
         const first = head.indexOf(' ')
         const second = head.indexOf(' ', first + 1)
         const position = { offset: Number(head.slice(0, first)), epoch: head.slice(first + 1, second) }
-        emit({ type: 'frame', stream: JSON.parse(head.slice(second + 1)), position, frame: JSON.parse(frame) })
+        emit({
+          type: 'frame',
+          stream: JSON.parse(head.slice(second + 1)),
+          position,
+          frame: JSON.parse(frame),
+        })
       } else if (kind === 'j ' || kind === 'l ') {
         const [user, room] = JSON.parse(rest)
         emit({ type: kind === 'j ' ? 'join' : 'leave', user, room })
@@ -148,7 +153,10 @@ export function redisEngine(options: RedisEngineOptions = {}): Engine {
     cmd.on('ready', confirm)
     let timer: ReturnType<typeof setTimeout> | undefined
     const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(down(`Redis at ${url} not reached in ${connectTimeout} ms`)), connectTimeout)
+      timer = setTimeout(
+        () => reject(down(`Redis at ${url} not reached in ${connectTimeout} ms`)),
+        connectTimeout,
+      )
     })
     try {
       await Promise.race([Promise.all([cmd.connect(), sub.connect()]), timeout])
@@ -239,10 +247,18 @@ export function redisEngine(options: RedisEngineOptions = {}): Engine {
       await command(['DEL', seen(user, id)])
     },
     async join(user, room) {
-      await script(JOIN, [roomsOf(user), membersOf(room)], [room, user, channel, `j ${JSON.stringify([user, room])}`])
+      await script(
+        JOIN,
+        [roomsOf(user), membersOf(room)],
+        [room, user, channel, `j ${JSON.stringify([user, room])}`],
+      )
     },
     async leave(user, room) {
-      await script(LEAVE, [roomsOf(user), membersOf(room)], [room, user, channel, `l ${JSON.stringify([user, room])}`])
+      await script(
+        LEAVE,
+        [roomsOf(user), membersOf(room)],
+        [room, user, channel, `l ${JSON.stringify([user, room])}`],
+      )
     },
     async rooms(user) {
       await readable()
@@ -265,8 +281,7 @@ export function redisEngine(options: RedisEngineOptions = {}): Engine {
       if (!opened) return
       const { cmd, sub } = await opened.catch(() => ({ cmd: undefined, sub: undefined }))
       // close() waits for replies in flight; destroy() when the socket is gone already.
-      for (const client of [sub, cmd])
-        if (client) await client.close().catch(() => client.destroy())
+      for (const client of [sub, cmd]) if (client) await client.close().catch(() => client.destroy())
     },
   }
 }

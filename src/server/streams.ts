@@ -76,7 +76,8 @@ export async function resume(
     }
     const { from, missed } = r as { from: Position; missed: Stored[] }
     at.set(r.stream, missed.length ? { offset: missed[missed.length - 1]!.offset, epoch: from.epoch } : from)
-    for (const { offset, frame } of missed) replay.push(positioned(frame, r.stream, { offset, epoch: from.epoch }))
+    for (const { offset, frame } of missed)
+      replay.push(positioned(frame, r.stream, { offset, epoch: from.epoch }))
   }
   const answer = Object.assign({}, fields, { [OP]: 'LoginOK', [STREAMS]: tips }) as Frame
   return { frames: [answer].concat(resyncs, replay), at }
