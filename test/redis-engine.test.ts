@@ -2,7 +2,7 @@
 // epochs, trimming and ttl, the duplicate window shared by two engines, rooms, the fan-out's
 // order across nodes, and what an outage and an emptied Redis do.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import { type Engine, type EngineEvent, type RedisEngineOptions, redisEngine } from '../src/server/index'
+import { type EngineEvent, type RedisEngine, type RedisEngineOptions, redisEngine } from '../src/server/index'
 import { type RedisServer, startRedisServer } from '../src/testing/index'
 import { sleep, until } from './helpers/e2e'
 
@@ -14,9 +14,9 @@ afterAll(async () => {
   await redis.stop()
 })
 
-const engines: Engine[] = []
+const engines: RedisEngine[] = []
 afterEach(async () => {
-  while (engines.length) await engines.pop()!.close!()
+  while (engines.length) await engines.pop()!.close()
 })
 
 let prefixes = 0
@@ -41,7 +41,7 @@ async function eventually<T>(call: () => PromiseLike<T>, what: string, timeout =
 }
 
 /** What an engine's subscriber hears. */
-async function listen(e: Engine) {
+async function listen(e: RedisEngine) {
   const events: EngineEvent[] = []
   await e.subscribe((event) => void events.push(event))
   return events

@@ -28,6 +28,22 @@ export interface RedisEngineOptions {
   connectTimeout?: number
 }
 
+/** The Redis engine answers with Promises; `close()` releases its two connections. */
+export interface RedisEngine extends Engine {
+  subscribe(listener: (event: EngineEvent) => void): Promise<() => void>
+  append(stream: string, frame: Record<string, unknown>): Promise<Position>
+  tip(stream: string): Promise<Position>
+  since(stream: string, from: Position): Promise<Stored[] | undefined>
+  remember(user: string, id: string): Promise<boolean>
+  forget(user: string, id: string): Promise<void>
+  join(user: string, room: string): Promise<void>
+  leave(user: string, room: string): Promise<void>
+  rooms(user: string): Promise<string[]>
+  members(room: string): Promise<string[]>
+  end(user: string, reason?: string): Promise<void>
+  close(): Promise<void>
+}
+
 /** What the engine uses of a node-redis client. */
 interface Client {
   connect(): Promise<unknown>
@@ -43,7 +59,7 @@ const DAY = 24 * 60 * 60 * 1000
 const newEpoch = () => randomBytes(6).toString('base64url')
 const down = (message: string, cause?: unknown) => new MpbusError('ENGINE_DOWN', message, cause)
 
-export function redisEngine(options: RedisEngineOptions = {}): Engine {
+export function redisEngine(options: RedisEngineOptions = {}): RedisEngine {
   const url = options.url || 'redis://127.0.0.1:6379'
   const prefix = options.prefix || 'mpbus'
   const history = options.history === undefined ? 1000 : options.history
