@@ -116,6 +116,42 @@ describe('mpbus/server on Redis: nodes that behave as one', () => {
     expect(c.resyncs).toEqual([])
   })
 
+  it('logins on A while B pushes without pause: each connection gets every offset after its position once, in order', async () => {
+    const {
+      nodes: [a, b],
+    } = await nodes(2)
+    const first = await b!.push('alice', 'Quote', { n: 1 })
+    let pushing = true
+    let pushed = 1
+    const pusher = (async () => {
+      while (pushing) {
+        const batch: Promise<unknown>[] = []
+        for (let i = 0; i < 10; i++) batch.push(b!.push('alice', 'Quote', { n: ++pushed }))
+        await Promise.all(batch)
+      }
+    })()
+    const clients = []
+    for (let k = 0; k < 5; k++) {
+      await sleep(15)
+      const from = Math.max(0, pushed - 5 * k)
+      const c = await raw(a!.port)
+      c.send({
+        Operator: 'userLogin',
+        openId: 'alice',
+        Streams: { 'user:alice': { offset: from, epoch: first.epoch } },
+      })
+      clients.push({ c, from })
+    }
+    await sleep(50)
+    pushing = false
+    await pusher
+    for (const { c, from } of clients) {
+      await until(() => c.got.length && c.got[c.got.length - 1].Stream?.offset === pushed, 'the last push')
+      expect(c.got[0].Operator).toBe('LoginOK')
+      expect(c.got.slice(1).map((f) => f.Stream.offset)).toEqual(range(from + 1, pushed))
+    }
+  })
+
   it('node A dies: the bus reconnects to B and recovers what it missed; every push and message handled once', async () => {
     const handled: number[] = []
     const {

@@ -22,7 +22,7 @@ export interface RedisEngineOptions {
    * back later resyncs. @default 8 days
    */
   historyTtl?: number
-  /** ms a message id stays in a user's duplicate window: at least the client outbox's ttl. @default 8 days */
+  /** ms a message id stays in a user's duplicate window (0: forever): at least the client outbox's ttl. @default 8 days */
   dedupTtl?: number
   /** ms `createServer` waits for Redis at start before it fails with `ENGINE_DOWN`. @default 10000 */
   connectTimeout?: number
