@@ -152,6 +152,20 @@ describe('mpbus/server on Redis: nodes that behave as one', () => {
     }
   })
 
+  it('end(user) on B ends the session on A: the bus fails with SESSION_ENDED and stays down', async () => {
+    const {
+      nodes: [a, b],
+    } = await nodes(2)
+    const c = client([a!.port])
+    await until(() => c.b.state === 'ready', 'ready')
+    expect(b!.connections('alice')).toBe(0)
+    await b!.end('alice', 'logged in elsewhere')
+    await until(() => c.b.state === 'failed', 'failed')
+    await sleep(100)
+    expect(c.b.state).toBe('failed')
+    expect(a!.connections('alice')).toBe(0)
+  })
+
   it('node A dies: the bus reconnects to B and recovers what it missed; every push and message handled once', async () => {
     const handled: number[] = []
     const {
