@@ -101,14 +101,16 @@ describe('redis engine: streams', () => {
   it('refuses bad options with BAD_OPTION', () => {
     expect(() => redisEngine({ history: 0 })).toThrow(expect.objectContaining({ code: 'BAD_OPTION' }))
     expect(() => redisEngine({ dedupTtl: -1 })).toThrow(expect.objectContaining({ code: 'BAD_OPTION' }))
+    expect(() => redisEngine({ claimTtl: 0 })).toThrow(expect.objectContaining({ code: 'BAD_OPTION' }))
   })
 })
 
 describe('redis engine: the duplicate window and rooms', () => {
-  it('keeps a message id per user, shared by every engine on the store, until dedupTtl', async () => {
+  it('keeps a handled message id per user, shared by every engine on the store, until dedupTtl', async () => {
     const a = engine({ dedupTtl: 300 })
     const b = engine({ prefix: `t${prefixes}`, dedupTtl: 300 })
     expect(await a.remember('alice', 'm1')).toBe(true)
+    await a.handled('alice', 'm1')
     expect(await b.remember('alice', 'm1')).toBe(false)
     // Per user, and no (user, id) pair collides with another: 'a:b' + 'c' is not 'a' + 'b:c'.
     expect(await b.remember('bob', 'm1')).toBe(true)
@@ -116,8 +118,23 @@ describe('redis engine: the duplicate window and rooms', () => {
     expect(await a.remember('a', 'b:c')).toBe(true)
     await b.forget('alice', 'm1')
     expect(await a.remember('alice', 'm1')).toBe(true)
+    await a.handled('alice', 'm1')
     await sleep(400)
     expect(await b.remember('alice', 'm1')).toBe(true)
+  })
+
+  it('an id being handled is busy for every engine until handled, or until claimTtl if its node died', async () => {
+    const a = engine({ claimTtl: 200 })
+    const b = engine({ prefix: `t${prefixes}`, claimTtl: 200 })
+    expect(await a.remember('alice', 'm1')).toBe(true)
+    expect(await b.remember('alice', 'm1')).toBe('busy')
+    await a.handled('alice', 'm1')
+    expect(await b.remember('alice', 'm1')).toBe(false)
+    // Claimed, never marked handled (the node died mid-handler): free again after claimTtl.
+    expect(await a.remember('alice', 'm2')).toBe(true)
+    expect(await b.remember('alice', 'm2')).toBe('busy')
+    await sleep(300)
+    expect(await b.remember('alice', 'm2')).toBe(true)
   })
 
   it('rooms and members; a join, a publication and a leave reach every engine in one order', async () => {
@@ -197,6 +214,7 @@ describe('redis engine: outages', () => {
       await e.subscribe(() => {})
       for (let n = 1; n <= 3; n++) await e.append('user:alice', { n })
       await e.remember('alice', 'm1')
+      await e.handled('alice', 'm1')
       await own.kill()
       await own.restart()
       await eventually(() => e.tip('user:alice'), 'live again')

@@ -4,7 +4,13 @@
 // new epoch (resync), and while Redis is down logins are refused and pushes rejected, not dropped.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import WebSocket from 'ws'
-import { createServer, type MpbusServer, redisEngine, type ServerOptions } from '../src/server/index'
+import {
+  createServer,
+  type MpbusServer,
+  type RedisEngineOptions,
+  redisEngine,
+  type ServerOptions,
+} from '../src/server/index'
 import { createStorageArea, type RedisServer, startRedisServer } from '../src/testing/index'
 import { bus, fast, runtime, sleep, until } from './helpers/e2e'
 
@@ -26,14 +32,19 @@ const authenticate: ServerOptions['authenticate'] = (login) =>
 
 let prefixes = 0
 /** `count` nodes on one Redis and one key prefix; each closes with the test. */
-async function nodes(count: number, options: Partial<ServerOptions> = {}, url = redis.url) {
+async function nodes(
+  count: number,
+  options: Partial<ServerOptions> = {},
+  url = redis.url,
+  engine: Partial<RedisEngineOptions> = {},
+) {
   const prefix = `n${++prefixes}`
   const errors: Error[] = []
   const out: MpbusServer[] = []
   for (let i = 0; i < count; i++) {
     const server = await createServer({
       authenticate,
-      engine: redisEngine({ url, prefix }),
+      engine: redisEngine({ url, prefix, ...engine }),
       onError: (e) => void errors.push(e),
       ...options,
     })
@@ -43,14 +54,18 @@ async function nodes(count: number, options: Partial<ServerOptions> = {}, url = 
   return { nodes: out, errors }
 }
 
-/** A raw client: what it received, parsed. */
+/** A raw client: what it received, parsed, and how it closed. */
 async function raw(port: number) {
   const ws = new WebSocket(`ws://127.0.0.1:${port}`)
   const got: any[] = []
+  const closed: { code?: number } = {}
   ws.on('message', (data) => got.push(JSON.parse(data.toString())))
+  ws.on('close', (code) => {
+    closed.code = code
+  })
   await new Promise((resolve) => ws.once('open', resolve))
   open.push({ close: async () => ws.terminate() })
-  return { ws, got, send: (frame: object) => ws.send(JSON.stringify(frame)) }
+  return { ws, got, closed, send: (frame: object) => ws.send(JSON.stringify(frame)) }
 }
 
 const login = (openId: string) => () => ({ op: 'userLogin', payload: { openId } })
@@ -90,6 +105,44 @@ describe('mpbus/server on Redis: nodes that behave as one', () => {
     await until(() => onB.got.filter((f) => f.Operator === 'Ack').length === 2, 'acks on B')
     expect(onB.got.filter((f) => f.Operator === 'Ack').map((f) => f.MsgId)).toEqual(['m1', 'm2'])
     expect(handled).toEqual(['alice:m1', 'alice:m2'])
+  })
+
+  it('a node dying mid-handler loses nothing: the resend to B is refused while the id is claimed, then handled once', async () => {
+    const handled: string[] = []
+    let calls = 0
+    const {
+      nodes: [a, b],
+    } = await nodes(
+      2,
+      {
+        handlers: {
+          Chat: (f, ctx) => {
+            // The first run never ends: its node dies under it.
+            if (++calls === 1) return new Promise<void>(() => {})
+            handled.push(`${ctx.user}:${f.MsgId}`)
+          },
+        },
+      },
+      redis.url,
+      { claimTtl: 400 },
+    )
+    const onA = await raw(a!.port)
+    onA.send({ Operator: 'userLogin', openId: 'alice' })
+    onA.send({ Operator: 'Chat', MsgId: 'm1' })
+    await until(() => calls === 1, 'the handler runs on A')
+    await a!.close()
+    const early = await raw(b!.port)
+    early.send({ Operator: 'userLogin', openId: 'alice' })
+    early.send({ Operator: 'Chat', MsgId: 'm1' })
+    await until(() => early.closed.code, 'refused')
+    expect(early.closed.code).toBe(1013)
+    expect(early.got.map((f) => f.Operator)).toEqual(['LoginOK'])
+    await sleep(450)
+    const late = await raw(b!.port)
+    late.send({ Operator: 'userLogin', openId: 'alice' })
+    late.send({ Operator: 'Chat', MsgId: 'm1' })
+    await until(() => late.got.some((f) => f.Operator === 'Ack'), 'ack')
+    expect(handled).toEqual(['alice:m1'])
   })
 
   it('a client on A gets what B pushes and publishes, interleaved with A’s own pushes, once and in order', async () => {

@@ -290,13 +290,16 @@ export async function createServer(options: ServerOptions): Promise<MpbusServer>
       const op = frame[OP] as string
       const id = typeof frame[ID] === 'string' && frame[ID] ? (frame[ID] as string) : undefined
       if (id) {
-        let fresh: boolean
+        let fresh: boolean | 'busy'
         try {
           fresh = await engine.remember(me, id)
         } catch (e) {
           // Not handled, not acked: the client resends it, in order, on its next connection.
           return refuse(ENGINE_DOWN, 'engine unavailable', e as Error)
         }
+        // Being handled elsewhere: acking could lose it (that handler may fail), handling it now
+        // could run it twice, and skipping it would let the next message overtake it.
+        if (fresh === 'busy') return refuse(ENGINE_DOWN, `message ${id} is being handled`)
         if (!fresh) {
           send(ws, { [OP]: 'Ack', [ID]: id })
           return
@@ -309,6 +312,15 @@ export async function createServer(options: ServerOptions): Promise<MpbusServer>
         onError(e as Error, me)
         if (id) await store(me, () => engine.forget(me, id)).catch(() => {})
         return
+      }
+      if (id && engine.handled) {
+        const mark = engine.handled.bind(engine)
+        try {
+          await mark(me, id)
+        } catch (e) {
+          // Handled but not marked: no ack; the resend is handled again once the claim expires.
+          return refuse(ENGINE_DOWN, 'engine unavailable', e as Error)
+        }
       }
       if (id) send(ws, { [OP]: 'Ack', [ID]: id })
     }

@@ -7,7 +7,7 @@
  */
 import { randomBytes } from 'node:crypto'
 import { MpbusError } from '../errors'
-import { APPEND, JOIN, LEAVE, SINCE, TIP } from './redis-scripts'
+import { APPEND, CLAIM, JOIN, LEAVE, SINCE, TIP } from './redis-scripts'
 import type { Engine, EngineEvent, Position, Stored } from './types'
 
 export interface RedisEngineOptions {
@@ -24,6 +24,12 @@ export interface RedisEngineOptions {
   historyTtl?: number
   /** ms a message id stays in a user's duplicate window (0: forever): at least the client outbox's ttl. @default 8 days */
   dedupTtl?: number
+  /**
+   * ms a message id is claimed while its handler runs: a resend meanwhile, to any node, is neither
+   * handled nor acked (its connection closes; the client resends later). If the node dies
+   * mid-handler, the resend is handled once the claim expires. Longer than your slowest handler. @default 30000
+   */
+  claimTtl?: number
   /** ms `createServer` waits for Redis at start before it fails with `ENGINE_DOWN`. @default 10000 */
   connectTimeout?: number
 }
@@ -34,8 +40,9 @@ export interface RedisEngine extends Engine {
   append(stream: string, frame: Record<string, unknown>): Promise<Position>
   tip(stream: string): Promise<Position>
   since(stream: string, from: Position): Promise<Stored[] | undefined>
-  remember(user: string, id: string): Promise<boolean>
+  remember(user: string, id: string): Promise<boolean | 'busy'>
   forget(user: string, id: string): Promise<void>
+  handled(user: string, id: string): Promise<void>
   join(user: string, room: string): Promise<void>
   leave(user: string, room: string): Promise<void>
   rooms(user: string): Promise<string[]>
@@ -65,9 +72,14 @@ export function redisEngine(options: RedisEngineOptions = {}): RedisEngine {
   const history = options.history === undefined ? 1000 : options.history
   const historyTtl = options.historyTtl === undefined ? 8 * DAY : options.historyTtl
   const dedupTtl = options.dedupTtl === undefined ? 8 * DAY : options.dedupTtl
+  const claimTtl = options.claimTtl === undefined ? 30_000 : options.claimTtl
   const connectTimeout = options.connectTimeout === undefined ? 10_000 : options.connectTimeout
-  if (!(Number.isInteger(history) && history >= 1))
-    throw new MpbusError('BAD_OPTION', `history must be an integer >= 1: ${history}`)
+  for (const [name, value] of [
+    ['history', history],
+    ['claimTtl', claimTtl],
+  ] as const)
+    if (!(Number.isInteger(value) && value >= 1))
+      throw new MpbusError('BAD_OPTION', `${name} must be an integer >= 1: ${value}`)
   for (const [name, value] of [
     ['historyTtl', historyTtl],
     ['dedupTtl', dedupTtl],
@@ -256,8 +268,12 @@ export function redisEngine(options: RedisEngineOptions = {}): RedisEngine {
       return frames.map((f, i): Stored => ({ offset: from.offset + 1 + i, frame: JSON.parse(f) }))
     },
     async remember(user, id) {
-      const args = ['SET', seen(user, id), '1', 'NX']
-      return (await command(dedupTtl ? args.concat('PX', String(dedupTtl)) : args)) !== null
+      const claimed = await script(CLAIM, [seen(user, id)], [claimTtl])
+      return claimed === 1 ? true : claimed === 0 ? false : 'busy'
+    },
+    async handled(user, id) {
+      const args = ['SET', seen(user, id), 'd']
+      await command(dedupTtl ? args.concat('PX', String(dedupTtl)) : args)
     },
     async forget(user, id) {
       await command(['DEL', seen(user, id)])

@@ -59,3 +59,13 @@ redis.call('SREM', KEYS[1], ARGV[1])
 redis.call('SREM', KEYS[2], ARGV[2])
 redis.call('PUBLISH', ARGV[3], ARGV[4])
 `
+
+/**
+ * KEYS: the message id's key. ARGV: claim ttl ms. 1: claimed now (handle it); 0: handled already
+ * (`d`, ack again); 2: claimed by a handler still running, here or on another node.
+ */
+export const CLAIM = `
+if redis.call('SET', KEYS[1], 'h', 'NX', 'PX', ARGV[1]) then return 1 end
+if redis.call('GET', KEYS[1]) == 'd' then return 0 end
+return 2
+`

@@ -44,10 +44,18 @@ export interface Engine {
   tip(stream: string): Awaitable<Position>
   /** The frames after `from`, in order; undefined when the history no longer covers them (trimmed, another epoch). */
   since(stream: string, from: Position): Awaitable<Stored[] | undefined>
-  /** Records a message id for a user: false if it is already in the window (a duplicate). */
-  remember(user: string, id: string): Awaitable<boolean>
+  /**
+   * Records a message id for a user: true to handle it, false if it is already in the window (a
+   * duplicate: ack it again), `'busy'` if it is being handled elsewhere (neither handle nor ack).
+   */
+  remember(user: string, id: string): Awaitable<boolean | 'busy'>
   /** Takes an id out of the window again (its handler failed: the resend must run it). */
   forget(user: string, id: string): Awaitable<void>
+  /**
+   * Marks a remembered id handled, before its ack leaves. An engine that has it keeps an id only
+   * briefly until then (a claim), so that a node dying mid-handler does not leave it marked handled.
+   */
+  handled?(user: string, id: string): Awaitable<void>
   /** Adds a user to a room; every subscriber hears it (a `join` event). */
   join(user: string, room: string): Awaitable<void>
   leave(user: string, room: string): Awaitable<void>
