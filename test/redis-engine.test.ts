@@ -229,6 +229,29 @@ describe('redis engine: outages', () => {
     }
   })
 
+  it('with appendonly everysec, a Redis restart is a new epoch: offsets it may have lost are never skipped as repeats', async () => {
+    const own = await startRedisServer({ appendonly: 'everysec' })
+    try {
+      const e = redisEngine({ url: own.url })
+      engines.push(e)
+      await e.subscribe(() => {})
+      for (let n = 1; n <= 3; n++) await e.append('user:alice', { n })
+      const before = await e.tip('user:alice')
+      await own.kill()
+      await own.restart()
+      const after = await eventually(() => e.tip('user:alice'), 'live again')
+      expect(after.epoch).not.toBe(before.epoch)
+      expect(await e.since('user:alice', before)).toBeUndefined()
+      // And only once: reconnecting to the same Redis process changes nothing.
+      const again = redisEngine({ url: own.url })
+      engines.push(again)
+      await again.subscribe(() => {})
+      expect(await again.tip('user:alice')).toEqual(after)
+    } finally {
+      await own.stop()
+    }
+  })
+
   it('createServer fails with ENGINE_DOWN when Redis is not there at start', async () => {
     const own = await startRedisServer()
     await own.stop()

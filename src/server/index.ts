@@ -60,6 +60,11 @@ export interface ServerOptions {
   rate?: { frames: number; interval: number }
   /** A handler that threw, a frame refused, an engine failure: for logs. @default none */
   onError?: (error: Error, user: string | undefined) => void
+  /**
+   * ms `close()` waits for handlers still running before it closes the engine, so that their
+   * messages are marked handled (a resend is then acked, not refused until its claim expires). @default 5000
+   */
+  closeTimeout?: number
 }
 
 export interface MpbusServer {
@@ -111,6 +116,9 @@ export async function createServer(options: ServerOptions): Promise<MpbusServer>
   if (!(rate.frames >= 1 && rate.interval >= 1 && maxPayload >= 1))
     throw new MpbusError('BAD_OPTION', 'rate.frames, rate.interval and maxFrameBytes must be >= 1')
   const onError = options.onError || (() => {})
+  const closeTimeout = options.closeTimeout === undefined ? 5000 : options.closeTimeout
+  /** The frame chains of every connection, until they settle: `close()` waits for them. */
+  const running = new Set<Promise<void>>()
   /** Logged-in connections of this node, by user and by the streams they read. */
   const byUser = new Map<string, Set<Conn>>()
   const byStream = new Map<string, Set<Conn>>()
@@ -364,6 +372,9 @@ export async function createServer(options: ServerOptions): Promise<MpbusServer>
       if (phase === 'login') return refuse(1008, 'login first')
       // Frames right behind the login wait for its answer: the chain runs them after it.
       chain = chain.then(() => (phase === 'ready' ? message(frame) : undefined))
+      const current = chain.catch(() => {})
+      running.add(current)
+      current.then(() => running.delete(current))
     })
     ws.on('close', () => {
       if (phase !== 'closed') phase = 'closed'
@@ -387,6 +398,15 @@ export async function createServer(options: ServerOptions): Promise<MpbusServer>
         for (const ws of wss.clients) ws.terminate()
         wss.close(() => resolve())
       })
+      // Frames queued behind are skipped (their connections are closed); the one running finishes.
+      let timer: ReturnType<typeof setTimeout> | undefined
+      await Promise.race([
+        Promise.all(Array.from(running)),
+        new Promise<void>((resolve) => {
+          timer = setTimeout(resolve, closeTimeout)
+        }),
+      ])
+      clearTimeout(timer)
       if (engine.close) await engine.close()
     },
   }

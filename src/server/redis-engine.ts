@@ -7,7 +7,7 @@
  */
 import { randomBytes } from 'node:crypto'
 import { MpbusError } from '../errors'
-import { APPEND, CLAIM, JOIN, LEAVE, SINCE, TIP } from './redis-scripts'
+import { APPEND, BOOT, CLAIM, JOIN, LEAVE, SINCE, TIP } from './redis-scripts'
 import type { Engine, EngineEvent, Position, Stored } from './types'
 
 export interface RedisEngineOptions {
@@ -94,6 +94,7 @@ export function redisEngine(options: RedisEngineOptions = {}): RedisEngine {
   const seen = (user: string, id: string) => `${prefix}:d:${user.length}:${user}:${id}`
   const roomsOf = (user: string) => `${prefix}:r:${user}`
   const membersOf = (room: string) => `${prefix}:u:${room}`
+  const gen = `${prefix}:gen`
 
   const listeners = new Set<(event: EngineEvent) => void>()
   const emit = (event: EngineEvent) => {
@@ -107,6 +108,8 @@ export function redisEngine(options: RedisEngineOptions = {}): RedisEngine {
   let probe: string | undefined
   let probing: ReturnType<typeof setInterval> | undefined
   let cmdClient: Client | undefined
+  /** Settles once this connection's Redis process is checked (BOOT); no script runs before. */
+  let booted: Promise<void> = Promise.resolve()
 
   function lost(error: unknown): void {
     if (closed) return
@@ -178,7 +181,11 @@ export function redisEngine(options: RedisEngineOptions = {}): RedisEngine {
     sub.on('error', lost)
     // node-redis subscribes again after a reconnect; the probe tells when it has.
     sub.on('ready', confirm)
-    cmd.on('ready', confirm)
+    cmd.on('ready', () => {
+      booted = boot(cmd)
+      booted.catch(() => {})
+      confirm()
+    })
     let timer: ReturnType<typeof setTimeout> | undefined
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(
@@ -203,6 +210,20 @@ export function redisEngine(options: RedisEngineOptions = {}): RedisEngine {
     return { cmd, sub }
   }
 
+  /**
+   * On every (re)connection, before any script: a Redis process other than the one the epochs
+   * were made under, whose persistence may have lost the last writes (anything but
+   * `appendfsync always`; CONFIG refused counts as such), starts a new generation of epochs.
+   */
+  async function boot(cmd: Client): Promise<void> {
+    const info = String(await cmd.sendCommand(['INFO', 'server']))
+    const runId = (/run_id:(\w+)/.exec(info) || [])[1] || ''
+    const config = async (name: string) =>
+      ((await cmd.sendCommand(['CONFIG', 'GET', name]).catch(() => [])) as string[])[1]
+    const durable = (await config('appendonly')) === 'yes' && (await config('appendfsync')) === 'always'
+    await cmd.sendCommand(['EVAL', BOOT, '2', `${prefix}:boot`, gen, runId, durable ? '1' : '0'])
+  }
+
   function open(): Promise<{ cmd: Client; sub: Client }> {
     if (closed) return Promise.reject(new MpbusError('CLOSED', 'the Redis engine is closed'))
     if (!clients) {
@@ -217,6 +238,10 @@ export function redisEngine(options: RedisEngineOptions = {}): RedisEngine {
   async function command(args: string[]): Promise<any> {
     const { cmd } = await open()
     try {
+      for (let gate = booted; ; gate = booted) {
+        await gate
+        if (gate === booted) break
+      }
       return await cmd.sendCommand(args)
     } catch (e) {
       throw down(`Redis: ${(e as Error).message}`, e)
@@ -247,21 +272,21 @@ export function redisEngine(options: RedisEngineOptions = {}): RedisEngine {
     async append(stream, frame) {
       const [offset, epoch] = await script(
         APPEND,
-        [meta(stream), log(stream)],
+        [meta(stream), log(stream), gen],
         [newEpoch(), history, historyTtl, channel, JSON.stringify(stream), JSON.stringify(frame)],
       )
       return { offset: Number(offset), epoch: String(epoch) }
     },
     async tip(stream): Promise<Position> {
       await readable()
-      const [offset, epoch] = await script(TIP, [meta(stream)], [newEpoch(), historyTtl])
+      const [offset, epoch] = await script(TIP, [meta(stream), gen], [newEpoch(), historyTtl])
       return { offset: Number(offset), epoch: String(epoch) }
     },
     async since(stream, from) {
       await readable()
       const frames: string[] | null = await script(
         SINCE,
-        [meta(stream), log(stream)],
+        [meta(stream), log(stream), gen],
         [from.offset, from.epoch, newEpoch(), historyTtl],
       )
       if (!frames) return undefined
