@@ -95,8 +95,7 @@ async function viaBus(base: string, ack: 'one' | 'batch' | false): Promise<Resul
     url: `${base}/?n=${COUNT}${ack ? `&ack=${ack}` : ''}`,
     platform: webSocketPlatform(WebSocket),
     ack: !!ack,
-    heartbeat: false,
-    outbox: { maxMessages: COUNT, maxBytes: 1 << 30 },
+    outbox: { maxMessages: COUNT, maxBytes: 1 << 30, window: Number(process.env.WINDOW) || undefined },
   })
   await new Promise((resolve) => bus.events.on('ready', () => resolve(undefined)))
   const done = bus.once('Done')

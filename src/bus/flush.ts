@@ -94,7 +94,7 @@ export function createFlush(
         const { id } = envelope
         let data: SocketData
         try {
-          data = framing.encode(envelope.op, envelope.payload, id)
+          data = framing.encode(envelope.op, envelope.payload, id, true)
         } catch (e) {
           // A codec that throws on this message fails its send; it never blocks the ones after it.
           outbox.remove(id)
@@ -107,7 +107,8 @@ export function createFlush(
           outbox.rewind()
           break
         }
-        if (ackTimeout !== undefined && !unacked++) {
+        // `link === current`: a send that failed synchronously has dropped the link by now.
+        if (ackTimeout !== undefined && link === current && !unacked++) {
           heard = Date.now()
           watch(ackTimeout)
         }

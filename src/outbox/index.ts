@@ -39,10 +39,11 @@ import mitt from 'mitt'
 import { nanoid } from 'nanoid/non-secure'
 import { withDefaults } from '../defaults'
 import { describe, MpbusError } from '../errors'
+import { toJson } from '../payload'
 import type { Storage } from '../platform/types'
 import { byteLength } from '../utf8'
 import { createLine } from './line'
-import { encode, type Item, unpack } from './record'
+import { type Item, unpack } from './record'
 import { createShelf } from './shelf'
 import {
   COMPACT,
@@ -408,15 +409,20 @@ export function createOutbox(options: OutboxOptions = {}): Outbox {
       load()
       const createdAt = settings.now()
       const life = options && options.ttl !== undefined ? options.ttl : settings.ttl
-      const draft: Envelope = { id: nanoid(), seq, op, payload, createdAt }
-      if (life < Infinity) draft.expiresAt = createdAt + life
-      const j = encode(draft)
+      // The payload is encoded once, under the payload rule; the envelope's JSON is built around it
+      // in the order of its fields, as JSON.stringify of the envelope would write it.
+      const text = payload === undefined ? undefined : toJson(payload)
+      const e = { id: nanoid(), seq, op } as Envelope
+      // The queue holds what storage holds: a later change to `payload` by the caller does not leak in.
+      if (text !== undefined) e.payload = JSON.parse(text)
+      e.createdAt = createdAt
+      if (life < Infinity) e.expiresAt = createdAt + life
+      const j = `{"id":"${e.id}","seq":${seq},"op":${JSON.stringify(op)}${text === undefined ? '' : `,"payload":${text}`},"createdAt":${createdAt}${life < Infinity ? `,"expiresAt":${e.expiresAt}` : ''}}`
       const n = byteLength(j)
       if (n + FRAME + EACH > RECORD) throw new MpbusError('TOO_LARGE', `${n} bytes`)
       const out = makeRoom(n)
       seq++
-      // The queue holds what storage holds: a later change to `payload` by the caller does not leak in.
-      const item = track(JSON.parse(j), j)
+      const item = track(e, j, n)
       fresh = true
       schedule()
       drop('overflow', out)
