@@ -44,6 +44,8 @@ export function createFlush(
 ): Flush {
   let link: Link | undefined
   let pumping = false
+  /** A pump is due at the end of the current task, after the acks that came with it. */
+  let refill = false
   let pumpTimer: ReturnType<typeof setTimeout> | undefined
   let ackTimer: ReturnType<typeof setTimeout> | undefined
   /** When the watch started, or the last ack came (Date.now()). */
@@ -147,7 +149,15 @@ export function createFlush(
       if (!any) return
       heard = Date.now()
       if (!unacked) stopWatch()
-      pump()
+      // After every ack that came with this one (one read of the socket delivers them together):
+      // the window refills in one burst of writes, not one write per ack.
+      if (!refill) {
+        refill = true
+        Promise.resolve().then(() => {
+          refill = false
+          pump()
+        })
+      }
     },
   }
 }
