@@ -98,6 +98,13 @@ describe('enqueue', () => {
     expect(outbox.enqueue('a', 1, { ttl: Number.POSITIVE_INFINITY })).not.toHaveProperty('expiresAt')
   })
 
+  it('hands out a message without expiry (ttl Infinity) however late', () => {
+    const outbox = open({ ttl: Number.POSITIVE_INFINITY })
+    const e = outbox.enqueue('a', 1)
+    time += 365 * 24 * 3600e3
+    expect(outbox.next()).toBe(e)
+  })
+
   it('keeps a copy: changing the payload afterwards does not change what is queued', () => {
     const outbox = open()
     const payload = { n: 1 }

@@ -83,7 +83,7 @@ export function createFlush(
   }
 
   function pump(): void {
-    clearTimeout(pumpTimer)
+    if (pumpTimer !== undefined) clearTimeout(pumpTimer)
     pumpTimer = undefined
     const current = link
     if (!current || pumping || !isReady()) return
