@@ -126,9 +126,9 @@ async function main() {
   // ONLY=ackOne,noAck runs those alone (and raw, the reference).
   const only = process.env.ONLY && process.env.ONLY.split(',')
   for (const name of Object.keys(runs)) if (only && name !== 'raw' && !only.includes(name)) delete runs[name]
-  const all: Record<string, Result[]> = {}
+  const all: Record<string, Result[]> = Object.fromEntries(Object.keys(runs).map((name) => [name, []]))
   for (let round = 0; round < ROUNDS; round++)
-    for (const [name, run] of Object.entries(runs)) (all[name] ||= []).push(await run())
+    for (const [name, run] of Object.entries(runs)) all[name]!.push(await run())
   child.kill()
   const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!
   const rawMs = median(all.raw!.map((r) => r.ms))

@@ -451,8 +451,10 @@ export function createOutbox(options: OutboxOptions = {}): Outbox {
       if (cut !== queue.cuts) at = 0
       cut = queue.cuts
       queue.each((item, i) => {
+        at = i
         if (!item.f) {
-          if (flying >= settings.window) return ((at = i), true)
+          // Full: this one is the first to look at next time.
+          if (flying >= settings.window) return true
           if ((item.e.expiresAt as number) <= time) expired.push(item)
           else found = item
         }

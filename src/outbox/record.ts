@@ -1,5 +1,4 @@
 /** How an envelope and a record are written and read back (layout v1: see index.ts). */
-import { MpbusError } from '../errors'
 import type { Envelope } from './types'
 
 /**
