@@ -12,7 +12,7 @@
  * again on the next one, in order, with the same ids. An ack only notes its time; the timer,
  * when it fires, waits out the rest from there: one timer per `ack.timeout`, not a re-arm per ack.
  * The acks of one frame (a batched ack) are settled in the order the frame lists them, then the
- * window refills in one pass.
+ * window refills in one pass: one burst of writes per batched ack.
  */
 import { MpbusError } from '../errors'
 import type { Outbox } from '../outbox'
@@ -44,8 +44,6 @@ export function createFlush(
 ): Flush {
   let link: Link | undefined
   let pumping = false
-  /** A pump is due at the end of the current task, after the acks that came with it. */
-  let refill = false
   let pumpTimer: ReturnType<typeof setTimeout> | undefined
   let ackTimer: ReturnType<typeof setTimeout> | undefined
   /** When the watch started, or the last ack came (Date.now()). */
@@ -149,15 +147,7 @@ export function createFlush(
       if (!any) return
       heard = Date.now()
       if (!unacked) stopWatch()
-      // After every ack that came with this one (one read of the socket delivers them together):
-      // the window refills in one burst of writes, not one write per ack.
-      if (!refill) {
-        refill = true
-        Promise.resolve().then(() => {
-          refill = false
-          pump()
-        })
-      }
+      pump()
     },
   }
 }

@@ -44,24 +44,10 @@ export function createFraming(options: Resolved, report: (error: MpbusError) => 
     return frame
   }
 
-  const opField = JSON.stringify(opKey) + ':'
-  const idField = JSON.stringify(idKey) + ':'
-
-  /**
-   * A queued message's frame, without building it as an object: the payload's JSON with the
-   * operator put before its fields and the id after. Only where the payload has neither field (at
-   * any depth: the field's text followed by `:` is always a key, a string's quotes are escaped).
-   */
-  function fast(op: string, payload: unknown, id: string): string {
-    const text = JSON.stringify(payload)
-    return text && text[0] === '{' && text.indexOf(opField) < 0 && text.indexOf(idField) < 0
-      ? `{${opField}${JSON.stringify(op)}${text.length > 2 ? `,${text.slice(1, -1)}` : ''},${idField}${JSON.stringify(id)}}`
-      : JSON.stringify(frameOf(op, payload, id))
-  }
-
   return {
     encode(op, payload, id, queued) {
-      if (!codec) return queued ? fast(op, payload, id!) : toJson(frameOf(op, payload, id))
+      // A queued payload needs no check (and no replacer, a call per value): it came from JSON.
+      if (!codec) return (queued ? JSON.stringify : toJson)(frameOf(op, payload, id))
       toJson(payload)
       let data: SocketData
       try {

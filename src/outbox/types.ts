@@ -3,7 +3,7 @@ import type { MpbusError } from '../errors'
 import type { Storage } from '../platform/types'
 
 export interface Envelope<P = unknown> {
-  /** A nanoid made at enqueue and kept on every resend, so a server can drop repeats. */
+  /** Made at enqueue (a random part per outbox and a counter) and kept on every resend, so a server can drop repeats. */
   id: string
   /** Orders the queue; never wraps or restarts, across reloads too. */
   seq: number
