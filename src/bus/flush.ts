@@ -138,10 +138,11 @@ export function createFlush(
     },
     acked(ids) {
       let any = false
-      for (const id of ids) {
-        if (!outbox.ack(String(id))) continue
+      for (const each of ids) {
+        const id = String(each)
+        if (!outbox.ack(id)) continue
         any = true
-        pending.delivered(String(id))
+        pending.delivered(id)
         if (unacked) unacked--
       }
       if (!any) return

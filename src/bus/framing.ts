@@ -69,9 +69,7 @@ export function createFraming(options: Resolved, report: (error: MpbusError) => 
         report(new MpbusError('BAD_FRAME', `no frame: ${describe(data)}`, data))
         return
       }
-      // UTF-8 takes at most 3 bytes per UTF-16 unit: only a long string needs its bytes counted.
-      const size =
-        typeof data !== 'string' ? data.byteLength : data.length * 3 > maxInboundBytes ? byteLength(data) : 0
+      const size = typeof data === 'string' ? byteLength(data) : data.byteLength
       if (size > maxInboundBytes) {
         report(new MpbusError('FRAME_TOO_LARGE', `${size} bytes > ${maxInboundBytes}`))
         return

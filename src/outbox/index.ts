@@ -422,15 +422,15 @@ export function createOutbox(options: OutboxOptions = {}): Outbox {
       load()
       const createdAt = settings.now()
       const life = options && options.ttl !== undefined ? options.ttl : settings.ttl
-      // The payload is encoded once, under the payload rule; the envelope's JSON is built around it
-      // in the order of its fields, as JSON.stringify of the envelope would write it.
-      const text = payload === undefined ? undefined : toJson(payload)
+      // The payload rule costs a call per value: it runs on the payload alone, once. The queue
+      // holds what storage holds: a later change to `payload` by the caller does not leak in.
+      const text = toJson(payload)
       const e = { id: base + (++ids).toString(36), seq, op } as Envelope
-      // The queue holds what storage holds: a later change to `payload` by the caller does not leak in.
-      if (text !== undefined) e.payload = JSON.parse(text)
+      // `undefined` (or a toJSON giving it) has no JSON: a missing key, as the receiver reads it.
+      if (text) e.payload = JSON.parse(text)
       e.createdAt = createdAt
       if (life < Infinity) e.expiresAt = createdAt + life
-      const j = `{"id":"${e.id}","seq":${seq},"op":${JSON.stringify(op)}${text === undefined ? '' : `,"payload":${text}`},"createdAt":${createdAt}${life < Infinity ? `,"expiresAt":${e.expiresAt}` : ''}}`
+      const j = JSON.stringify(e)
       const n = byteLength(j)
       if (n + FRAME + EACH > RECORD) throw new MpbusError('TOO_LARGE', `${n} bytes`)
       const out = makeRoom(n)
