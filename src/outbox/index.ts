@@ -92,13 +92,6 @@ export function createOutbox(options: OutboxOptions = {}): Outbox {
   /** An envelope at or above `high` left: the next commit writes the mark before anything else. */
   let lowered = false
   let bytes = 0
-  /**
-   * In flight: a prefix of the queue, so `next()` resumes the walk at `at`, the position after the
-   * last item it handed out, while positions hold (`cut`). A window of thousands costs no more.
-   */
-  let flying = 0
-  let at = 0
-  let cut = -1
   let loaded = false
   /** Failed reads of one key in a row, and that key. */
   let tries = 0
@@ -186,7 +179,6 @@ export function createOutbox(options: OutboxOptions = {}): Outbox {
     queue.remove(item)
     byId.delete(item.e.id)
     bytes -= item.n
-    if (item.f) flying--
     if (item.e.seq >= high) lowered = true
     // The head of the queue leaves under the low mark, with no rewrite, and its record goes once
     // nothing in it is queued; anything else leaves a gap that only a rewrite can close.
@@ -451,33 +443,26 @@ export function createOutbox(options: OutboxOptions = {}): Outbox {
       if (fresh) commit()
       const expired: Item[] = []
       let found: Item | undefined
+      let flying = 0
       const time = settings.now()
       // In-flight items are a prefix of the queue: handed out in order, all waiting again on rewind.
-      if (cut !== queue.cuts) at = 0
-      cut = queue.cuts
-      queue.each((item, i) => {
-        at = i
-        if (!item.f) {
-          // Full: this one is the first to look at next time.
-          if (flying >= settings.window) return true
-          if ((item.e.expiresAt as number) <= time) expired.push(item)
-          else found = item
+      queue.each((item) => {
+        if (item.f) flying++
+        else if (flying >= settings.window) return true
+        else if ((item.e.expiresAt as number) <= time) expired.push(item)
+        else {
+          found = item
+          return true
         }
-        at = i + 1
-        return found
-      }, at)
+      })
       // In flight before the drop is reported, so a listener that calls next() gets the one after.
-      if (found) {
-        found.f = true
-        flying++
-      }
+      if (found) found.f = true
       drop('expired', expired)
       return found && found.e
     },
     sent: (id) => (settings.ack ? undefined : settle(id, true)),
     ack: (id) => settle(id, true),
     rewind() {
-      flying = at = 0
       queue.each((item) => {
         if (!item.f) return true
         item.f = false

@@ -9,13 +9,8 @@ export interface Line<T extends { g?: boolean }> {
   head(): T | undefined
   /** Flags `item` removed; it was queued. */
   remove(item: T): void
-  /**
-   * Calls `fn` on the queued items from the head, or from position `from`, until it returns
-   * something truthy; `fn` gets each item's position too.
-   */
-  each(fn: (item: T, at: number) => unknown, from?: number): void
-  /** Changes whenever positions do (the array is cut down or drained). */
-  readonly cuts: number
+  /** Calls `fn` on the queued items from the head until it returns something truthy. */
+  each(fn: (item: T) => unknown): void
   /** Calls `fn` on the queued items from the tail back until it returns something truthy. */
   back(fn: (item: T) => unknown): void
   /** Empties the line, returning what was queued. */
@@ -27,7 +22,6 @@ export function createLine<T extends { g?: boolean }>(): Line<T> {
   let items: T[] = []
   let start = 0
   let live = 0
-  let cuts = 0
   const line: Line<T> = {
     push(item) {
       items.push(item)
@@ -39,7 +33,6 @@ export function createLine<T extends { g?: boolean }>(): Line<T> {
       if (items.length - live > 64 && items.length - live > live) {
         items = items.filter((item) => !item.g)
         start = 0
-        cuts++
       }
       return items[start]
     },
@@ -47,8 +40,8 @@ export function createLine<T extends { g?: boolean }>(): Line<T> {
       item.g = true
       live--
     },
-    each(fn, from = 0) {
-      for (let i = Math.max(start, from); i < items.length; i++) if (!items[i]!.g && fn(items[i]!, i)) return
+    each(fn) {
+      for (let i = start; i < items.length; i++) if (!items[i]!.g && fn(items[i]!)) return
     },
     back(fn) {
       for (let i = items.length - 1; i >= start; i--) if (!items[i]!.g && fn(items[i]!)) return
@@ -57,14 +50,10 @@ export function createLine<T extends { g?: boolean }>(): Line<T> {
       const out = items.slice(start).filter((item) => !item.g)
       items = []
       start = live = 0
-      cuts++
       return out
     },
     get size() {
       return live
-    },
-    get cuts() {
-      return cuts
     },
   }
   return line
