@@ -1,6 +1,6 @@
 import type { Emitter } from 'mitt'
 import type { MpbusError } from '../errors'
-import type { Storage } from '../platform/types'
+import type { Lock, Storage } from '../platform/types'
 
 export interface Envelope<P = unknown> {
   /** A nanoid made at enqueue and kept on every resend, so a server can drop repeats. */
@@ -18,6 +18,8 @@ export interface Envelope<P = unknown> {
 export type DropReason = 'expired' | 'overflow'
 
 export type OutboxEvents = {
+  /** The queue was read, or orphans adopted, after a wait: what is queued may be sent. */
+  load: undefined
   /** Envelopes that left the queue unsent; `error.code` is `EXPIRED` or `DROPPED`. */
   drop: { reason: DropReason; envelopes: Envelope[]; error: MpbusError }
   /** Left the queue: its send succeeded (ack off) or it was acknowledged (ack on). */
@@ -45,6 +47,12 @@ export interface OutboxOptions {
   window?: number
   /** @default Date.now */
   now?: () => number
+  /**
+   * Other outboxes may use this storage and prefix (a bus always says so): each then writes a
+   * namespace of its own and adopts what closed ones left (owner.ts). `lock`: the platform's, to
+   * tell outboxes in other contexts (tabs) apart. None: this outbox is alone on its prefix.
+   */
+  share?: { lock?: Lock }
 }
 
 export interface Outbox {
@@ -92,7 +100,8 @@ export interface Outbox {
   dispose(): void
 }
 
-export type Settings = Required<Omit<OutboxOptions, 'storage'>> & Pick<OutboxOptions, 'storage'>
+export type Settings = Required<Omit<OutboxOptions, 'storage' | 'share'>> &
+  Pick<OutboxOptions, 'storage' | 'share'>
 
 export const DEFAULTS: Settings = {
   prefix: 'mpbus',
@@ -104,6 +113,7 @@ export const DEFAULTS: Settings = {
   window: 32,
   now: Date.now,
   storage: undefined,
+  share: undefined,
 }
 
 /**
