@@ -20,7 +20,8 @@ describe('two buses in one mini program', () => {
     const b = bus({ ...options, login: login('b') })
     await until(() => a.state === 'ready' && b.state === 'ready', 'both ready')
     const sends: Promise<unknown>[] = []
-    for (let i = 0; i < 5; i++) sends.push(a.send('Chat', { who: 'a', n: i }), b.send('Chat', { who: 'b', n: i }))
+    for (let i = 0; i < 5; i++)
+      sends.push(a.send('Chat', { who: 'a', n: i }), b.send('Chat', { who: 'b', n: i }))
     await Promise.all(sends)
     // Offline: both queue, interleaved; then a is closed with its messages unsent.
     wx.control.offline()
@@ -43,7 +44,8 @@ describe('two buses in one mini program', () => {
     await sleep(50)
     // Which user each connection logged in as.
     const user = new Map<number, string>()
-    for (const r of server.received) if (r.frame?.Operator === 'userLogin') user.set(r.client, r.frame.userCode)
+    for (const r of server.received)
+      if (r.frame?.Operator === 'userLogin') user.set(r.client, r.frame.userCode)
     const got = server.received.filter((r) => r.frame?.Operator === 'Chat')
     const firsts = got.filter((r, i) => got.findIndex((x) => x.frame.MsgId === r.frame.MsgId) === i)
     expect(firsts.length).toBe(20)
