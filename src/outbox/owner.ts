@@ -169,8 +169,8 @@ export function createOwner(store: Storage, prefix: string, lock: Lock | undefin
 }
 
 /**
- * An orphan's envelopes in order and its keys, the mark last (deleted last, so a kill during the
- * deletes brings back nothing that had left). The scratch record goes first: it holds what was
+ * An orphan's envelopes in order and its keys to delete: records from the last, then the mark (so
+ * a kill during the deletes brings back nothing that had left). The scratch record goes first: it holds what was
  * queued before anything else. Envelopes below the mark's low have left; repeats (by id) are
  * skipped. A record of a newer format is reported and kept, and so is the mark then. Throws when a
  * read fails: the orphan is tried again at a later load.
@@ -209,6 +209,9 @@ export function gather(
       }
     out.push(dir + n)
   }
+  // Deleted last first: a kill during the deletes leaves a prefix of the orphan's queue, which the
+  // next load takes before the adopter's copy (by id, first seen first), so the order still holds.
+  out.reverse()
   if (!keep && names.indexOf('seq') >= 0) out.push(dir + 'seq')
   return { m, keys: out }
 }
