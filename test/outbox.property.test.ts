@@ -464,7 +464,7 @@ function runShared(options: { ack: boolean; window: number }, cmds: Cmd2[]): voi
     const outbox = createOutbox({
       storage: view,
       prefix: 'p',
-      share: {},
+      share: true,
       ttl: Number.POSITIVE_INFINITY,
       ...options,
     })

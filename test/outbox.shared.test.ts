@@ -5,6 +5,7 @@
  */
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { createOutbox, type Envelope, type Outbox } from '../src/outbox'
+import { lockedOwner } from '../src/outbox/locks'
 import { createMemoryStorage } from '../src/platform/memory-storage'
 import { miniProgramPlatform } from '../src/platform/mini-program'
 import type { Lock, Storage } from '../src/platform/types'
@@ -45,7 +46,7 @@ function expectOnceInOrder(server: string[], queued: Envelope[][]) {
 }
 
 describe('two outboxes in one JS context (a mini program, Node)', () => {
-  const shared = (storage: Storage) => createOutbox({ storage, share: {} })
+  const shared = (storage: Storage) => createOutbox({ storage, share: true })
 
   it('interleaved sends: each keeps its own, in separate namespaces; none lost, none handed out by both', () => {
     const storage = createMemoryStorage()
@@ -214,7 +215,8 @@ function createLocks(delay = 5) {
 }
 
 describe('two tabs on one localStorage (Web Locks)', () => {
-  const tab = (storage: Storage, lock: Lock) => createOutbox({ storage: view(storage), share: { lock } })
+  const tab = (storage: Storage, lock: Lock) =>
+    createOutbox({ storage: view(storage), share: lockedOwner(lock) })
 
   it('sends queued before the lock answers are stored at the end of the task and sent first after the stored queue', () => {
     const storage = createMemoryStorage()

@@ -228,9 +228,9 @@ export function resolveOptions(options: BusOptions): Resolved {
     outbox: Object.assign({}, outbox, {
       storage,
       ack: !!ack,
-      // Other buses may share the storage and prefix (src/outbox/owner.ts); the platform's locks
-      // guard its own storage only.
-      share: { lock: storage === platform.storage ? platform.lock : undefined },
+      // Other buses may share the storage and prefix (src/outbox/owner.ts); the platform's own
+      // means across contexts (browsers: Web Locks) guard its own storage only.
+      share: (storage === platform.storage && platform.share) || (true as const),
     }),
     codec: options.codec,
     // A debug function that throws must not break what it logs.

@@ -42,7 +42,7 @@ import { describe, MpbusError } from '../errors'
 import type { Storage } from '../platform/types'
 import { byteLength } from '../utf8'
 import { createLine } from './line'
-import { createOwner, dirOf, gather } from './owner'
+import { dirOf, gather, localOwner } from './owner'
 import { encode, type Item, pack, unpack } from './record'
 import { createShelf } from './shelf'
 import {
@@ -102,13 +102,16 @@ export function createOutbox(options: OutboxOptions = {}): Outbox {
   let timer: ReturnType<typeof setTimeout> | undefined
 
   /** Decides `dir` and finds orphans to adopt when other outboxes may share the prefix (owner.ts). */
+  const share = settings.share
   const owner =
-    store && settings.share
-      ? createOwner(store, settings.prefix, settings.share.lock, () => {
-          if (loaded) adopt(listing())
-          else load()
-          if (loaded) events.emit('load', undefined)
-        })
+    store && share
+      ? share === true
+        ? localOwner(store, settings.prefix)
+        : share(store, settings.prefix, () => {
+            if (loaded) adopt(listing())
+            else load()
+            if (loaded) events.emit('load', undefined)
+          })
       : undefined
   /** The scratch record was written (owner.ts): it is kept up to date, emptied too. */
   let scratched = false

@@ -12,16 +12,12 @@
  * - Within one JS context (a mini program has one per app; Node; one tab) a module-level registry
  *   of (storage object, prefix, namespace) answers at once. The storage must be the same object:
  *   the platforms' own storages are (one per API object).
- * - Across contexts (browser tabs), the platform's `lock` (Web Locks: held until released or the
- *   page goes, with no lease to expire): each outbox holds the lock of its namespace; the main one
- *   is asked for without waiting and the answer decides where the outbox writes; an orphan is one
- *   whose lock is free, and the adopter holds it until the orphan's keys are gone, so no two adopt
- *   it. An outbox that did not get the main lock waits for it, and adopts what the owner leaves
- *   when it goes. Until the first answer (a few ms), messages are stored in a scratch key of the
- *   outbox's own namespace and nothing is handed out: what is stored goes first, in order.
+ * - Across contexts (browser tabs), the platform's `share` (browsers: Web Locks, locks.ts), which
+ *   may answer asynchronously: until it does, messages are stored in a scratch key of the
+ *   outbox's own namespace and nothing is handed out, so what storage held goes first, in order.
  */
 import { nanoid } from 'nanoid/non-secure'
-import type { Lock, Storage } from '../platform/types'
+import type { Storage } from '../platform/types'
 import { unpack } from './record'
 import type { Envelope } from './types'
 
@@ -34,8 +30,6 @@ interface Entry {
 
 /** The outboxes open in this JS context. */
 const live: Entry[] = []
-
-const noop = () => {}
 
 /** The namespaces with keys under `prefix/`: '' (the main one) first, then the others oldest first. */
 export function found(keys: string[], prefix: string): string[] {
@@ -54,116 +48,53 @@ export function found(keys: string[], prefix: string): string[] {
 export const dirOf = (prefix: string, ns: string) => `${prefix}/${ns ? ns + '/' : ''}`
 
 export interface Owner {
-  /** Where this outbox writes: '' (main) or '@id'; undefined while the lock is being asked for. */
+  /** Where this outbox writes: '' (main) or '@id'; undefined while a lock is being asked for. */
   ns(): string | undefined
-  /** Where messages queued before that answer are stored (the lock path only). */
+  /** Where messages queued before that answer are stored (only where the answer is asynchronous). */
   readonly scratch?: string
   /** The orphans to adopt now, given the keys in storage; each is returned once. */
   orphans(keys: string[]): string[]
-  /** An adopted namespace's keys are gone (or it could not be read): its lock is released. */
+  /** An adopted namespace's keys are gone (or it could not be read): it is no longer held. */
   swept(ns: string): void
   close(): void
 }
 
 /**
- * Decides the namespace of one outbox and finds the orphans it adopts. `wake` runs when the lock's
+ * Makes the `Owner` of one outbox on `store` under `prefix`. `wake` runs when an asynchronous
  * answer came (load now) and when orphans turn up later (adopt them).
  */
-export function createOwner(store: Storage, prefix: string, lock: Lock | undefined, wake: () => void): Owner {
+export type Claim = (store: Storage, prefix: string, wake: () => void) => Owner
+
+/** A namespace id: sorts by creation time. */
+export const newId = () => '@' + Date.now().toString(36) + nanoid(6)
+
+/** The owner within one JS context: the registry answers at once. */
+export function localOwner(store: Storage, prefix: string): Owner {
   let ns: string | undefined
-  let closed = false
-  const own = '@' + Date.now().toString(36) + nanoid(6)
-  const name = (n: string) => `mpbus:${dirOf(prefix, n)}`
-  const peers = () => live.filter((e) => e.store === store && e.prefix === prefix)
   const entry: Entry = { store, prefix, ns: [] }
-  /** Locks held until close (our namespace, the main one once it came) and orphans' locks until swept. */
-  const held: (() => void)[] = []
-  const adopting: Record<string, () => void> = {}
-  /** Orphans whose locks we hold, not yet handed to the outbox. */
-  let ready: string[] = []
-
-  /** Asks for the lock of every namespace in storage we might adopt; `done` once all answered. */
-  function collect(mine: string[], done: () => void): void {
-    let names: string[] = []
-    try {
-      names = found(store.keys(), prefix)
-    } catch {}
-    names = names.filter((n) => n !== ns && n !== own)
-    let count = names.length + 1
-    const step = () => {
-      if (!--count && !closed) done()
-    }
-    for (const n of names) {
-      if (mine.indexOf(n) >= 0) {
-        ready.push(n)
-        step()
-        continue
-      }
-      const slot = { release: noop }
-      slot.release = lock!(name(n), false, (got) => {
-        if (got && !closed) {
-          adopting[n] = slot.release
-          ready.push(n)
-        } else slot.release()
-        step()
-      })
-    }
-    step()
-  }
-
-  if (lock) {
-    held.push(lock(name(own), true, noop))
-    held.push(
-      lock(name(''), false, (got) => {
-        if (closed) return
-        ns = got ? '' : own
-        collect([], () => {
-          wake()
-          // The owner's namespace is ours to adopt once it goes.
-          if (!got)
-            held.push(
-              lock(name(''), true, (now) => {
-                if (now && !closed) collect([''], wake)
-              }),
-            )
-        })
-      }),
-    )
-  }
-
+  const peers = () => live.filter((e) => e.store === store && e.prefix === prefix)
   return {
     ns() {
-      if (ns === undefined && !lock) {
-        ns = peers().some((e) => e.ns[0] === '') ? own : ''
+      if (ns === undefined) {
+        ns = peers().some((e) => e.ns[0] === '') ? newId() : ''
         entry.ns = [ns]
         live.push(entry)
       }
       return ns
     },
-    scratch: lock ? `${dirOf(prefix, own)}w` : undefined,
     orphans(keys) {
-      if (!lock) {
-        const open = ([] as string[]).concat(...peers().map((e) => e.ns))
-        const out = found(keys, prefix).filter((n) => open.indexOf(n) < 0)
-        entry.ns.push(...out)
-        return out
-      }
-      const out = ready
-      ready = []
+      const open = ([] as string[]).concat(...peers().map((e) => e.ns))
+      const out = found(keys, prefix).filter((n) => open.indexOf(n) < 0)
+      entry.ns.push(...out)
       return out
     },
     swept(n) {
-      if (n !== ns && entry.ns.indexOf(n) > 0) entry.ns.splice(entry.ns.indexOf(n), 1)
-      const release = adopting[n]
-      delete adopting[n]
-      if (release) release()
+      const i = entry.ns.indexOf(n)
+      if (i > 0) entry.ns.splice(i, 1)
     },
     close() {
-      closed = true
       const i = live.indexOf(entry)
       if (i >= 0) live.splice(i, 1)
-      for (const n in adopting) adopting[n]!()
-      for (const release of held) release()
     },
   }
 }

@@ -1,6 +1,7 @@
 import type { Emitter } from 'mitt'
 import type { MpbusError } from '../errors'
-import type { Lock, Storage } from '../platform/types'
+import type { Storage } from '../platform/types'
+import type { Claim } from './owner'
 
 export interface Envelope<P = unknown> {
   /** A nanoid made at enqueue and kept on every resend, so a server can drop repeats. */
@@ -49,10 +50,11 @@ export interface OutboxOptions {
   now?: () => number
   /**
    * Other outboxes may use this storage and prefix (a bus always says so): each then writes a
-   * namespace of its own and adopts what closed ones left (owner.ts). `lock`: the platform's, to
-   * tell outboxes in other contexts (tabs) apart. None: this outbox is alone on its prefix.
+   * namespace of its own and adopts what closed ones left (owner.ts). `true`: told apart within
+   * this JS context; a `Claim` (the platform's `share`, locks.ts) also across contexts (tabs).
+   * None: this outbox is alone on its prefix.
    */
-  share?: { lock?: Lock }
+  share?: true | Claim
 }
 
 export interface Outbox {

@@ -4,6 +4,7 @@
  * differently is in docs/platforms.md.
  */
 import type { MpbusError } from '../errors'
+import type { Claim } from '../outbox/owner'
 
 /** A frame as platforms deliver it. Alipay's base64 (`isBuffer`) is decoded by its adapter. */
 export type SocketData = string | ArrayBuffer
@@ -95,8 +96,8 @@ export interface Platform {
    */
   watchHide?(fn: () => void): () => void
   /**
-   * Locks shared with the other contexts on `storage` (browsers: Web Locks). Without it, two buses
-   * on one storage are told apart only within one JS context (src/outbox/owner.ts).
+   * Tells the outboxes of other contexts on `storage` apart (browsers: Web Locks, src/outbox/locks.ts).
+   * Without it, two buses on one storage are told apart within one JS context (src/outbox/owner.ts).
    */
-  lock?: Lock
+  share?: Claim
 }

@@ -1,4 +1,5 @@
 import { MpbusError } from '../errors'
+import { lockedOwner } from '../outbox/locks'
 import { guard, makeStorage, once, storageOf, toError } from './shared'
 import type { Lock, Platform, Socket, SocketListeners, Storage } from './types'
 
@@ -101,7 +102,7 @@ export function webSocketPlatform(WebSocketCtor?: any, storage?: Storage): Platf
       : undefined,
     watchHide: g.addEventListener || doc?.addEventListener ? (fn) => watchPageHide(g, doc, fn) : undefined,
     // Web Locks are per origin, as localStorage is; another storage given is not theirs to guard.
-    lock: !storage && g.navigator && g.navigator.locks ? webLock(g) : undefined,
+    share: !storage && g.navigator && g.navigator.locks ? lockedOwner(webLock(g)) : undefined,
   }
 }
 
