@@ -34,6 +34,9 @@
  *   commit. The mark is written at most once per commit, when `low` moved or an envelope at or
  *   above its `next` left, and before any record is rewritten or deleted.
  * Load also merges runs of small neighbouring records (see COMPACT), as older versions left them.
+ * When other outboxes may share the prefix (`share`), all of this lives under the outbox's
+ * namespace (`${prefix}/`, or `${prefix}/@${id}/` when another owns that), and load also adopts
+ * orphaned namespaces: owner.ts.
  */
 import mitt from 'mitt'
 import { nanoid } from 'nanoid/non-secure'
