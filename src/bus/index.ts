@@ -146,6 +146,8 @@ export function createBus<Out extends OpMap = OpMap, In extends OpMap = OpMap>(
   )
   transport.on('state', live(sync))
   outbox.on('error', report)
+  // The queue was read after a wait (another tab's lock, a failed read): send what it holds.
+  outbox.on('load', () => flush.schedule())
   outbox.on('drop', (drop) => {
     for (const { id } of drop.envelopes) pending.failed(id, drop.error)
     report(drop.error)

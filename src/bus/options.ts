@@ -88,7 +88,7 @@ export interface BusOptions {
   /** Close codes that end the session under the default `shouldReconnect` (best effort: not every platform reports codes). @default [4001] */
   stopCodes?: number[]
   /** Bounds and policies of the outbox: `prefix`, `maxMessages`, `maxBytes`, `ttl`, `overflow`, `window`. */
-  outbox?: Omit<OutboxOptions, 'storage' | 'ack' | 'now'>
+  outbox?: Omit<OutboxOptions, 'storage' | 'ack' | 'now' | 'share'>
   /** Inbound frames larger than this are refused with `FRAME_TOO_LARGE`. @default 1048576 (1 MB) */
   maxInboundBytes?: number
   /** @default JSON */
@@ -225,7 +225,13 @@ export function resolveOptions(options: BusOptions): Resolved {
     heartbeat,
     reconnect,
     shouldReconnect: options.shouldReconnect,
-    outbox: Object.assign({}, outbox, { storage, ack: !!ack }),
+    outbox: Object.assign({}, outbox, {
+      storage,
+      ack: !!ack,
+      // Other buses may share the storage and prefix (src/outbox/owner.ts); the platform's own
+      // means across contexts (browsers: Web Locks) guard its own storage only.
+      share: (storage === platform.storage && platform.share) || (true as const),
+    }),
     codec: options.codec,
     // A debug function that throws must not break what it logs.
     log: debug

@@ -1,6 +1,7 @@
 import type { Emitter } from 'mitt'
 import type { MpbusError } from '../errors'
 import type { Storage } from '../platform/types'
+import type { Claim } from './owner'
 
 export interface Envelope<P = unknown> {
   /** Made at enqueue (a random part per outbox and a counter) and kept on every resend, so a server can drop repeats. */
@@ -18,6 +19,8 @@ export interface Envelope<P = unknown> {
 export type DropReason = 'expired' | 'overflow'
 
 export type OutboxEvents = {
+  /** The queue was read, or orphans adopted, after a wait: what is queued may be sent. */
+  load: undefined
   /** Envelopes that left the queue unsent; `error.code` is `EXPIRED` or `DROPPED`. */
   drop: { reason: DropReason; envelopes: Envelope[]; error: MpbusError }
   /** Left the queue: its send succeeded (ack off) or it was acknowledged (ack on). */
@@ -49,6 +52,13 @@ export interface OutboxOptions {
   window?: number
   /** @default Date.now */
   now?: () => number
+  /**
+   * Other outboxes may use this storage and prefix (a bus always says so): each then writes a
+   * namespace of its own and adopts what closed ones left (owner.ts). `true`: told apart within
+   * this JS context; a `Claim` (the platform's `share`, locks.ts) also across contexts (tabs).
+   * None: this outbox is alone on its prefix.
+   */
+  share?: true | Claim
 }
 
 export interface Outbox {
@@ -96,7 +106,8 @@ export interface Outbox {
   dispose(): void
 }
 
-export type Settings = Required<Omit<OutboxOptions, 'storage'>> & Pick<OutboxOptions, 'storage'>
+export type Settings = Required<Omit<OutboxOptions, 'storage' | 'share'>> &
+  Pick<OutboxOptions, 'storage' | 'share'>
 
 export const DEFAULTS: Settings = {
   prefix: 'mpbus',
@@ -108,6 +119,7 @@ export const DEFAULTS: Settings = {
   window: 256,
   now: Date.now,
   storage: undefined,
+  share: undefined,
 }
 
 /**

@@ -1,5 +1,5 @@
 export { detectPlatform, toPlatform } from './detect'
 export { createMemoryStorage } from './memory-storage'
 export { alipayPlatform, miniProgramPlatform } from './mini-program'
-export type { CloseInfo, Platform, Socket, SocketData, SocketListeners, Storage } from './types'
+export type { CloseInfo, Lock, Platform, Socket, SocketData, SocketListeners, Storage } from './types'
 export { localStorageStorage, webSocketPlatform } from './websocket'

@@ -2,7 +2,7 @@ import { MpbusError } from '../errors'
 // The mini program build (miniprogram_dist) swaps alipay.ts for alipay.stub.ts: no dialect, `unwrap` reads `data`.
 import { alipayDialect, unwrap } from './alipay'
 import type { Guard } from './shared'
-import { guard, makeStorage, miniApp, miniHide, miniNetwork, sendTask } from './shared'
+import { guard, makeStorage, miniApp, miniHide, miniNetwork, sendTask, storageOf } from './shared'
 import type { ConnectOptions, Platform, Socket, SocketListeners } from './types'
 
 /**
@@ -63,13 +63,16 @@ export function miniProgramPlatform(api: any, name = 'wx'): Platform {
         close: (code, reason) => closeTask(task, g, code, reason),
       }
     },
+    // One per API object: two buses in one mini program share it and know it (src/outbox/owner.ts).
     storage: api.setStorageSync
-      ? makeStorage(
-          (key) => store('getStorageSync', key),
-          // wx throws when full, Alipay returns its failures (docs/platforms.md): `makeStorage` reads both.
-          (key, value) => store('setStorageSync', key, value),
-          (key) => store('removeStorageSync', key),
-          () => api.getStorageInfoSync().keys,
+      ? storageOf(api, () =>
+          makeStorage(
+            (key) => store('getStorageSync', key),
+            // wx throws when full, Alipay returns its failures (docs/platforms.md): `makeStorage` reads both.
+            (key, value) => store('setStorageSync', key, value),
+            (key) => store('removeStorageSync', key),
+            () => api.getStorageInfoSync().keys,
+          ),
         )
       : undefined,
     watchNetwork: miniNetwork(api),

@@ -222,3 +222,18 @@ export const miniHide = (api: any, name?: string) => {
   const watch = watcher(api, ['AppHide'], () => false, undefined, name === 'swan')
   return watch && ((fn: () => void) => watch(() => fn()))
 }
+
+const storages = typeof WeakMap !== 'undefined' ? new WeakMap<object, Storage>() : undefined
+
+/**
+ * One `Storage` per platform store (an API object, a Web Storage): buses given the same one know
+ * they share it (src/outbox/owner.ts), however many platforms were made from it.
+ */
+export function storageOf(of: object, make: () => Storage): Storage {
+  let s = storages && storages.get(of)
+  if (!s) {
+    s = make()
+    if (storages) storages.set(of, s)
+  }
+  return s
+}
