@@ -56,7 +56,11 @@ export interface ServerOptions {
   handlers?: Record<string, ServerHandler>
   /** Frames larger than this close the connection with 1009 (by `ws`). @default 1048576 */
   maxFrameBytes?: number
-  /** At most `frames` inbound frames per `interval` ms per connection; more close it with 1008. @default { frames: 200, interval: 1000 } */
+  /**
+   * At most `frames` inbound frames per `interval` ms per connection. Past it the connection is not
+   * read until the interval ends: TCP holds the client back, and nothing is refused (a client
+   * replaying a long outbox sends a whole window at once). @default { frames: 1000, interval: 1000 }
+   */
   rate?: { frames: number; interval: number }
   /** A handler that threw, a frame refused, an engine failure: for logs. @default none */
   onError?: (error: Error, user: string | undefined) => void
@@ -89,6 +93,8 @@ export interface MpbusServer {
 
 /** The protocol's names (docs/protocol.md). */
 const ID = 'MsgId'
+/** The batched ack's list of ids (docs/protocol.md, "Messages and acknowledgements"). */
+const IDS = 'MsgIds'
 const LOGIN = 'userLogin'
 
 /** Close codes: the engine failed or a connection may have missed live frames; the client reconnects and resumes. */
@@ -111,7 +117,7 @@ export async function createServer(options: ServerOptions): Promise<MpbusServer>
     throw new MpbusError('BAD_OPTION', 'authenticate must be a function')
   const engine = options.engine || memoryEngine()
   const handlers = new Map(Object.entries(options.handlers || {}))
-  const rate = options.rate || { frames: 200, interval: 1000 }
+  const rate = options.rate || { frames: 1000, interval: 1000 }
   const maxPayload = options.maxFrameBytes === undefined ? 1 << 20 : options.maxFrameBytes
   if (!(rate.frames >= 1 && rate.interval >= 1 && maxPayload >= 1))
     throw new MpbusError('BAD_OPTION', 'rate.frames, rate.interval and maxFrameBytes must be >= 1')
@@ -235,6 +241,19 @@ export async function createServer(options: ServerOptions): Promise<MpbusServer>
     let phase: 'login' | 'authenticating' | 'ready' | 'closed' = 'login'
     let windowStart = Date.now()
     let count = 0
+    /** Set while reading is paused for the rate: its gate opens when the interval ends (or at close). */
+    let throttle: { open(): void; timer: ReturnType<typeof setTimeout> } | undefined
+    /** Ids handled in this macrotask, acknowledged together at its end. */
+    let acks: string[] = []
+
+    function ack(id: string): void {
+      if (acks.push(id) > 1) return
+      setImmediate(() => {
+        const ids = acks
+        acks = []
+        send(ws, ids.length === 1 ? { [OP]: 'Ack', [ID]: ids[0] } : { [OP]: 'Ack', [IDS]: ids })
+      })
+    }
     /** Frames run one after another, so acks leave in order and a handler sees order. */
     let chain: Promise<void> = Promise.resolve()
 
@@ -309,7 +328,7 @@ export async function createServer(options: ServerOptions): Promise<MpbusServer>
         // could run it twice, and skipping it would let the next message overtake it.
         if (fresh === 'busy') return refuse(ENGINE_DOWN, `message ${id} is being handled`)
         if (!fresh) {
-          send(ws, { [OP]: 'Ack', [ID]: id })
+          ack(id)
           return
         }
       }
@@ -330,7 +349,7 @@ export async function createServer(options: ServerOptions): Promise<MpbusServer>
           return refuse(ENGINE_DOWN, 'engine unavailable', e as Error)
         }
       }
-      if (id) send(ws, { [OP]: 'Ack', [ID]: id })
+      if (id) ack(id)
     }
 
     ws.on('message', (data: RawData, binary: boolean) => {
@@ -340,7 +359,22 @@ export async function createServer(options: ServerOptions): Promise<MpbusServer>
         windowStart = now
         count = 0
       }
-      if (++count > rate.frames) return refuse(1008, 'rate limit')
+      if (++count > rate.frames && !throttle) {
+        // Past the rate: stop reading, and hold the frames already read (one read's worth) behind
+        // a gate that opens when the interval ends. TCP holds the client back; nothing is refused.
+        ws.pause()
+        const gate = new Promise<void>((open) => {
+          throttle = { open, timer: setTimeout(open, windowStart + rate.interval - now) }
+        })
+        chain = chain.then(() =>
+          gate.then(() => {
+            throttle = undefined
+            windowStart = Date.now()
+            count = 0
+            if (phase !== 'closed') ws.resume()
+          }),
+        )
+      }
       let frame: Frame
       try {
         frame = binary ? undefined : JSON.parse(data.toString())
@@ -378,6 +412,10 @@ export async function createServer(options: ServerOptions): Promise<MpbusServer>
     })
     ws.on('close', () => {
       if (phase !== 'closed') phase = 'closed'
+      if (throttle) {
+        clearTimeout(throttle.timer)
+        throttle.open()
+      }
       if (conn) drop(conn)
     })
     ws.on('error', (e) => onError(e, conn && conn.user))
