@@ -1,5 +1,5 @@
 // Builds miniprogram_dist/, the folder named by the "miniprogram" field of package.json: CommonJS,
-// ES2015 syntax, mitt and nanoid bundled in, minified because every byte counts toward the mini
+// ES2015 syntax, mitt bundled in, minified because every byte counts toward the mini
 // program's package size.
 //
 // Who reads it: the tools that copy that folder whole into miniprogram_npm ("Build npm" of WeChat

@@ -30,7 +30,7 @@ export async function checkWechatNpm({ root, tmp, tarball, pkg }) {
     join(project, 'package.json'),
     JSON.stringify({ name: 'scratch', version: '0.0.0', private: true }),
   )
-  // The tarball has no dependencies (mitt and nanoid are bundled; ws is an optional peer), so this
+  // The tarball has no dependencies (mitt is bundled; ws is an optional peer), so this
   // is a local unpack: no registry traffic, no lockfile, no install scripts.
   await run(
     npm,

@@ -16,7 +16,6 @@
  *   may answer asynchronously: until it does, messages are stored in a scratch key of the
  *   outbox's own namespace and nothing is handed out, so what storage held goes first, in order.
  */
-import { nanoid } from 'nanoid/non-secure'
 import type { Storage } from '../platform/types'
 import { unpack } from './record'
 import type { Envelope } from './types'
@@ -66,7 +65,7 @@ export interface Owner {
 export type Claim = (store: Storage, prefix: string, wake: () => void) => Owner
 
 /** A namespace id: sorts by creation time. */
-export const newId = () => '@' + Date.now().toString(36) + nanoid(6)
+export const newId = () => '@' + Date.now().toString(36) + Math.random().toString(36).slice(2, 8)
 
 /** The owner within one JS context: the registry answers at once. */
 export function localOwner(store: Storage, prefix: string): Owner {
