@@ -1,9 +1,10 @@
 // The clients under test, each connected before the clock starts: `send(tag, count)` hands the
 // `count` messages to the client as its producer would (returning when the last was handed over);
 // the server's arrivals, not this, end the measurement.
-import { io } from 'socket.io-client'
+
 import mqtt from 'mqtt'
 import ReconnectingWebSocket from 'reconnecting-websocket'
+import { io } from 'socket.io-client'
 import { createBus, createMemoryStorage, webSocketPlatform } from '../../src/index'
 import { createWxRuntime } from '../../src/testing/index'
 import { payload, WebSocket } from './common'
@@ -77,7 +78,7 @@ export async function mqttJs(ports: Ports): Promise<Client> {
 /** socket.io-client 4.8, websocket transport only, an ack callback per emit. */
 export async function socketIo(ports: Ports): Promise<Client> {
   const socket = io(`http://127.0.0.1:${ports.sio}`, { transports: ['websocket'], reconnection: false })
-  await new Promise((resolve) => socket.once('connect', resolve))
+  await new Promise<void>((resolve) => socket.once('connect', () => resolve()))
   return {
     async send(tag, count) {
       for (let n = 0; n < count; n++) socket.emit('chat', payload(tag, n), () => {})
@@ -89,7 +90,7 @@ export async function socketIo(ports: Ports): Promise<Client> {
 /** reconnecting-websocket 4.4 over the root's `ws`, to the raw server. */
 export async function reconnectingWs(ports: Ports): Promise<Client> {
   const rws = new ReconnectingWebSocket(`ws://127.0.0.1:${ports.raw}`, [], { WebSocket })
-  await new Promise((resolve) => rws.addEventListener('open', resolve as any, { once: true } as any))
+  await new Promise<void>((resolve) => rws.addEventListener('open', () => resolve()))
   return {
     async send(tag, count) {
       for (let n = 0; n < count; n++) rws.send(JSON.stringify({ Operator: 'Chat', ...payload(tag, n) }))

@@ -1,9 +1,10 @@
 // The four clients of the fault script, each with its heartbeat as close to 1 s + 1 s as it
 // allows and reconnect delays of 250 ms growing to 1 s, pointed at a fault proxy. `onNotice` is
 // called whenever the client itself says its link went (its own close/disconnect event).
-import { io } from 'socket.io-client'
+
 import mqtt from 'mqtt'
 import ReconnectingWebSocket from 'reconnecting-websocket'
+import { io } from 'socket.io-client'
 import { createBus, createMemoryStorage, webSocketPlatform } from '../../src/index'
 import { payload, WebSocket } from './common'
 
@@ -75,7 +76,7 @@ export const FAULT_CLIENTS: Record<string, { label: string; config: string; make
         reconnectionDelayMax: 1000,
         timeout: 2000,
       })
-      await new Promise((resolve) => socket.once('connect', resolve))
+      await new Promise<void>((resolve) => socket.once('connect', () => resolve()))
       socket.on('disconnect', onNotice)
       let unacked = 0
       return {
@@ -98,7 +99,7 @@ export const FAULT_CLIENTS: Record<string, { label: string; config: string; make
         maxReconnectionDelay: 1000,
         connectionTimeout: 2000,
       })
-      await new Promise((resolve) => rws.addEventListener('open', resolve as any, { once: true } as any))
+      await new Promise<void>((resolve) => rws.addEventListener('open', () => resolve()))
       rws.addEventListener('close', onNotice)
       return {
         send: (n) => rws.send(JSON.stringify({ Operator: 'Chat', ...payload(tag, n) })),

@@ -93,7 +93,9 @@ export async function benchFaults(link: ServerLink, rounds = 1) {
   for (let r = 0; r < rounds; r++) {
     const names = Object.keys(FAULT_CLIENTS)
     const runs = await Promise.all(names.map((name) => script(link, name, `f${k++}-${name}`)))
-    names.forEach((name, i) => (results[name] ??= []).push(runs[i]!))
+    names.forEach((name, i) => {
+      results[name] = [...(results[name] || []), runs[i]!]
+    })
   }
   return results
 }

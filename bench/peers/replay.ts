@@ -44,7 +44,7 @@ async function viaBus(link: ServerLink, count: number, tag: string, ack: boolean
   return ms
 }
 
-export async function benchReplay(link: ServerLink, count = 10_000, rounds = 3) {
+export async function benchReplay(link: ServerLink, count = 10_000, rounds = 5) {
   const runs: Record<string, (tag: string) => Promise<number>> = {
     raw: (tag) => raw(link, count, tag),
     mpbusAck: (tag) => viaBus(link, count, tag, true),
@@ -58,7 +58,7 @@ export async function benchReplay(link: ServerLink, count = 10_000, rounds = 3) 
       const took = await run(tag)
       await link.clear(tag)
       // Round 0 warms the JIT up and is not counted.
-      if (r > 0) (ms[name] ??= []).push(Math.max(1, took))
+      if (r > 0) ms[name] = [...(ms[name] || []), Math.max(1, took)]
     }
   const rawMs = median(ms.raw!)
   const rows: Record<string, unknown> = {}

@@ -6,28 +6,35 @@ import * as clients from './clients'
 import { median, round } from './common'
 import type { ServerLink } from './server-link'
 
-export const ROWS: Record<string, { label: string; connect: (link: ServerLink) => Promise<clients.Client> }> = {
-  raw: { label: 'raw `ws` (baseline)', connect: (l) => clients.rawWs(l.ports) },
-  mpbusAck: {
-    label: 'mpbus, Node `ws` platform, ack, producer waits while `queued > 1000`',
-    connect: (l) => clients.mpbus(l.ports, { ack: true, bound: 1000 }),
-  },
-  mpbusAckNoWait: {
-    label: 'mpbus, same, ack, producer not waiting (queue grows to 100k)',
-    connect: (l) => clients.mpbus(l.ports, { ack: true, bound: Infinity }),
-  },
-  mpbusNoAck: {
-    label: 'mpbus, same, no ack, producer waits while `queued > 1000`',
-    connect: (l) => clients.mpbus(l.ports, { ack: false, bound: 1000 }),
-  },
-  mpbusWxAck: {
-    label: 'mpbus, wx emulation, ack, producer waits while `queued > 1000`',
-    connect: (l) => clients.mpbus(l.ports, { ack: true, bound: 1000, wx: true }),
-  },
-  mqtt: { label: 'MQTT.js 5 QoS 1, aedes broker, over WebSocket', connect: (l) => clients.mqttJs(l.ports) },
-  socketIo: { label: 'socket.io 4.8 with ack callbacks (websocket transport)', connect: (l) => clients.socketIo(l.ports) },
-  reconnectingWs: { label: 'reconnecting-websocket 4.4 (over `ws`)', connect: (l) => clients.reconnectingWs(l.ports) },
-}
+export const ROWS: Record<string, { label: string; connect: (link: ServerLink) => Promise<clients.Client> }> =
+  {
+    raw: { label: 'raw `ws` (baseline)', connect: (l) => clients.rawWs(l.ports) },
+    mpbusAck: {
+      label: 'mpbus, Node `ws` platform, ack, producer waits while `queued > 1000`',
+      connect: (l) => clients.mpbus(l.ports, { ack: true, bound: 1000 }),
+    },
+    mpbusAckNoWait: {
+      label: 'mpbus, same, ack, producer not waiting (queue grows to 100k)',
+      connect: (l) => clients.mpbus(l.ports, { ack: true, bound: Infinity }),
+    },
+    mpbusNoAck: {
+      label: 'mpbus, same, no ack, producer waits while `queued > 1000`',
+      connect: (l) => clients.mpbus(l.ports, { ack: false, bound: 1000 }),
+    },
+    mpbusWxAck: {
+      label: 'mpbus, wx emulation, ack, producer waits while `queued > 1000`',
+      connect: (l) => clients.mpbus(l.ports, { ack: true, bound: 1000, wx: true }),
+    },
+    mqtt: { label: 'MQTT.js 5 QoS 1, aedes broker, over WebSocket', connect: (l) => clients.mqttJs(l.ports) },
+    socketIo: {
+      label: 'socket.io 4.8 with ack callbacks (websocket transport)',
+      connect: (l) => clients.socketIo(l.ports),
+    },
+    reconnectingWs: {
+      label: 'reconnecting-websocket 4.4 (over `ws`)',
+      connect: (l) => clients.reconnectingWs(l.ports),
+    },
+  }
 
 async function once(link: ServerLink, row: keyof typeof ROWS, count: number, tag: string) {
   const client = await ROWS[row]!.connect(link)
@@ -50,7 +57,8 @@ export async function benchThroughput(link: ServerLink, count = 100_000, rounds 
   for (let r = 0; r < rounds; r++)
     for (const row of Object.keys(ROWS)) {
       const { ms, cpuUs } = await once(link, row, count, `t${k++}`)
-      const into = (runs[row] ??= { ms: [], cpuUs: [] })
+      const into = runs[row] || { ms: [], cpuUs: [] }
+      runs[row] = into
       into.ms.push(ms)
       into.cpuUs.push(cpuUs)
     }

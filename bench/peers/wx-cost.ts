@@ -34,8 +34,11 @@ async function once(link: ServerLink, count: number, tag: string, wx: boolean) {
   return { ms, cpuUs: used.user + used.system }
 }
 
-export async function benchWxCost(link: ServerLink, count = 20_000, rounds = 3) {
-  const runs = { raw: { ms: [] as number[], cpu: [] as number[] }, wx: { ms: [] as number[], cpu: [] as number[] } }
+export async function benchWxCost(link: ServerLink, count = 20_000, rounds = 5) {
+  const runs = {
+    raw: { ms: [] as number[], cpu: [] as number[] },
+    wx: { ms: [] as number[], cpu: [] as number[] },
+  }
   let k = 0
   for (let r = 0; r <= rounds; r++)
     for (const name of ['raw', 'wx'] as const) {
