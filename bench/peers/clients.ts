@@ -7,7 +7,7 @@ import ReconnectingWebSocket from 'reconnecting-websocket'
 import { io } from 'socket.io-client'
 import { createBus, createMemoryStorage, webSocketPlatform } from '../../src/index'
 import { createWxRuntime } from '../../src/testing/index'
-import { payload, WebSocket } from './common'
+import { frame, payload, WebSocket } from './common'
 import type { Ports } from './server-link'
 
 export interface Client {
@@ -15,13 +15,13 @@ export interface Client {
   close(): void
 }
 
-/** Raw `ws`: sends as fast as the socket takes them; the server counts. */
+/** Raw `ws`: sends as fast as the socket takes them (frames with an id, as mpbus's); the server counts. */
 export async function rawWs(ports: Ports): Promise<Client> {
   const ws = new WebSocket(`ws://127.0.0.1:${ports.raw}`)
   await new Promise((resolve) => ws.once('open', resolve))
   return {
     async send(tag, count) {
-      for (let n = 0; n < count; n++) ws.send(JSON.stringify({ Operator: 'Chat', ...payload(tag, n) }))
+      for (let n = 0; n < count; n++) ws.send(frame(tag, n))
     },
     close: () => ws.close(),
   }
@@ -32,13 +32,17 @@ export interface BusClientOptions {
   /** Wait while `bus.queued` is above this before each send; `Infinity`: never wait. */
   bound: number
   wx?: boolean
+  /** To mpbus/server instead of the minimal server. */
+  reference?: boolean
 }
 
-/** mpbus on the Node `ws` platform (memory storage) or on the wx emulation, to mpbus/server. */
+/** mpbus on the Node `ws` platform (memory storage) or on the wx emulation. */
 export async function mpbus(ports: Ports, options: BusClientOptions): Promise<Client> {
   const wx = options.wx ? createWxRuntime() : undefined
   const bus = createBus({
-    url: `ws://127.0.0.1:${ports.mpbus}`,
+    url: options.reference
+      ? `ws://127.0.0.1:${ports.mpbus}`
+      : `ws://127.0.0.1:${ports.raw}/${options.ack ? 'ack' : ''}`,
     platform: wx || webSocketPlatform(WebSocket, createMemoryStorage()),
     login: () => ({ op: 'userLogin', payload: { user: 'bench' } }),
     ready: { ok: 'LoginOK' },
@@ -93,7 +97,7 @@ export async function reconnectingWs(ports: Ports): Promise<Client> {
   await new Promise<void>((resolve) => rws.addEventListener('open', () => resolve()))
   return {
     async send(tag, count) {
-      for (let n = 0; n < count; n++) rws.send(JSON.stringify({ Operator: 'Chat', ...payload(tag, n) }))
+      for (let n = 0; n < count; n++) rws.send(frame(tag, n))
     },
     close: () => rws.close(),
   }

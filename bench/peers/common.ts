@@ -13,6 +13,9 @@ export type WebSocket = WsModule.WebSocket
 /** The payload every client sends: 100 bytes of JSON with a channel tag and a sequence number. */
 export const TEXT = 'x'.repeat(73)
 export const payload = (c: string, n: number) => ({ c, n, text: TEXT })
+/** What the raw clients send: the frame mpbus sends for the same payload, with an id of the same length. */
+export const frame = (c: string, n: number) =>
+  JSON.stringify({ Operator: 'Chat', ...payload(c, n), MsgId: `${c}-${n}`.padEnd(21, '_') })
 
 export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
 

@@ -6,7 +6,7 @@ import mqtt from 'mqtt'
 import ReconnectingWebSocket from 'reconnecting-websocket'
 import { io } from 'socket.io-client'
 import { createBus, createMemoryStorage, webSocketPlatform } from '../../src/index'
-import { payload, WebSocket } from './common'
+import { frame, payload, WebSocket } from './common'
 
 export interface FaultClient {
   send(n: number): void
@@ -102,7 +102,7 @@ export const FAULT_CLIENTS: Record<string, { label: string; config: string; make
       await new Promise<void>((resolve) => rws.addEventListener('open', () => resolve()))
       rws.addEventListener('close', onNotice)
       return {
-        send: (n) => rws.send(JSON.stringify({ Operator: 'Chat', ...payload(tag, n) })),
+        send: (n) => rws.send(frame(tag, n)),
         pending: () => rws.bufferedAmount,
         close: () => rws.close(),
       }

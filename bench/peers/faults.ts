@@ -1,12 +1,13 @@
 // Part 5: the fault script, each client through its own fault proxy (src/testing/fault-proxy.ts),
 // all four at once, sending one message every 10 ms:
-//   1.0 s  freeze (and pass again: the frozen connection stays frozen, a dead NAT mapping)
+//   1–2 s  freeze, at a random moment (and pass again: the frozen connection stays frozen, a dead NAT mapping)
 //   4.5 s  reset (RST on every connection)
 //   5.5 s  refuse (an outage: connects fail) … 8.5 s pass
 //   9.5 s  the last message; then up to 6 s for the rest to arrive
 // Counted at the server from first arrivals: lost, reordered (a first arrival numbered below one
-// already arrived), repeats; and the time from the freeze to the client's own notice of it, and
-// from the outage's end to the first message at the server.
+// already arrived), repeats; and the time from the freeze to the client's own notice of it (none:
+// not noticed before the reset, 2.5–3.5 s later), and from the outage's end to the first message at
+// the server.
 import { createFaultProxy } from '../../src/testing/index'
 import { sleep } from './common'
 import { FAULT_CLIENTS } from './fault-clients'
@@ -31,18 +32,22 @@ async function script(link: ServerLink, name: string, tag: string) {
   const proxy = await createFaultProxy({ port: link.ports[SERVER[name]!] })
   let frozenAt = 0
   let noticeMs = Number.NaN
+  let resetAt = 0
   const client = await FAULT_CLIENTS[name]!.make(proxy.port, tag, () => {
-    if (frozenAt && Number.isNaN(noticeMs)) noticeMs = Date.now() - frozenAt
+    // Only a notice before the reset counts: after it, any client notices (the reset tells it).
+    if (frozenAt && !resetAt && Number.isNaN(noticeMs)) noticeMs = Date.now() - frozenAt
   })
   const start = Date.now()
   let sent = 0
   const timer = setInterval(() => client.send(sent++), INTERVAL)
   const at = (ms: number) => sleep(Math.max(0, start + ms - Date.now()))
-  await at(FREEZE)
+  // At a random phase of the client's heartbeat cycle, so that runs show its range, not one point.
+  await at(FREEZE + Math.random() * 1000)
   proxy.freeze()
   frozenAt = Date.now()
   proxy.pass()
   await at(RESET)
+  resetAt = Date.now()
   proxy.reset()
   await at(REFUSE)
   proxy.refuse()

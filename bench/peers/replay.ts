@@ -1,9 +1,9 @@
 // Part 3: 10,000 messages queued while offline, from the socket's open to the last one at the
 // server, against a raw `ws` client sending the same frames from its open (bench/replay.ts's
-// approach, against mpbus/server instead of the test kit's server: the bus's time includes its
-// login round trip, which the raw client does not make).
+// approach), both to the minimal server of servers.ts (acking for the bus with ack on); the bus's
+// time includes its login round trip, which the raw client does not make.
 import { createBus, createMemoryStorage, webSocketPlatform } from '../../src/index'
-import { median, payload, round, sleep, WebSocket } from './common'
+import { frame, median, payload, round, sleep, WebSocket } from './common'
 import type { ServerLink } from './server-link'
 
 async function raw(link: ServerLink, count: number, tag: string): Promise<number> {
@@ -11,8 +11,7 @@ async function raw(link: ServerLink, count: number, tag: string): Promise<number
   await new Promise((resolve) => ws.once('open', resolve))
   const reached = link.expect(tag, count)
   const start = Date.now()
-  for (let n = 0; n < count; n++)
-    ws.send(JSON.stringify({ Operator: 'Chat', ...payload(tag, n), MsgId: `id-${n}` }))
+  for (let n = 0; n < count; n++) ws.send(frame(tag, n))
   const ms = (await reached) - start
   ws.close()
   return ms
@@ -22,7 +21,7 @@ async function viaBus(link: ServerLink, count: number, tag: string, ack: boolean
   let reachable = false
   const bus = createBus({
     // A closed port until the messages are queued: the bus is offline.
-    url: () => (reachable ? `ws://127.0.0.1:${link.ports.mpbus}` : 'ws://127.0.0.1:1/'),
+    url: () => (reachable ? `ws://127.0.0.1:${link.ports.raw}/${ack ? 'ack' : ''}` : 'ws://127.0.0.1:1/'),
     platform: webSocketPlatform(WebSocket, createMemoryStorage()),
     login: () => ({ op: 'userLogin', payload: { user: tag } }),
     ready: { ok: 'LoginOK' },

@@ -1,8 +1,11 @@
 // Every peer's server, in a child process of run.ts (forked by server-link.ts), so that the bench
 // process's CPU time is its clients' alone. Each records the arrivals of the clients' messages
 // by their channel tag (`c`) and sequence number (`n`), first arrivals and repeats alike.
-//   raw     a bare `ws` server that only parses and counts (raw `ws` and reconnecting-websocket)
-//   mpbus   mpbus/server (src/server), memory engine: login, acks, the duplicate window
+//   raw     a minimal `ws` server: counts; answers the login and the heartbeat; on `/ack` acks every
+//           frame with an id (raw `ws`, reconnecting-websocket, and mpbus in the throughput and
+//           replay parts)
+//   mpbus   mpbus/server (src/server), memory engine: login, acks, the duplicate window (one
+//           throughput row, and mpbus in the fault script)
 //   mqtt    aedes over WebSocket (the root's `ws` + createWebSocketStream), QoS 1 PUBACKs
 //   sio     socket.io 4.8, websocket transport only, default heartbeat (25 s + 20 s)
 //   sioFast the same with pingInterval 1 s + pingTimeout 1 s, for the fault script
@@ -38,10 +41,21 @@ async function listen(wss: InstanceType<typeof WebSocketServer>): Promise<number
 }
 
 async function main() {
+  // The minimal server: it parses and counts; it answers the seeds' login and heartbeat; on a
+  // connection to `/ack` it also acks every frame with an id (mpbus with ack on). The raw clients'
+  // frames carry an id as well (the same bytes), but on `/` nothing is answered: the server counts.
   const raw = new WebSocketServer({ port: 0, host: '127.0.0.1' })
   const rawPort = await listen(raw)
-  raw.on('connection', (ws) => {
-    ws.on('message', (data) => record(JSON.parse(data.toString())))
+  raw.on('connection', (ws, request) => {
+    const ack = request.url === '/ack'
+    ws.on('message', (data) => {
+      const frame = JSON.parse(data.toString())
+      if (frame.Operator === 'userLogin') return ws.send('{"Operator":"LoginOK"}')
+      if (frame.Operator === 'Heart') return ws.send('{"Operator":"HeartOK"}')
+      record(frame)
+      if (ack && typeof frame.MsgId === 'string')
+        ws.send(JSON.stringify({ Operator: 'Ack', MsgId: frame.MsgId }))
+    })
     ws.on('error', () => {})
   })
 

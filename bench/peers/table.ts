@@ -2,15 +2,15 @@
 // min–max in brackets), from the JSON that run.ts produces.
 export type RunResult = Record<string, any>
 
-const cell = (values: number[], digits = 2, unit = '') => {
+const cell = (values: number[], digits = 2, unit = '', never = 'never') => {
   const finite = values.filter(Number.isFinite)
-  if (!finite.length) return 'never'
+  if (!finite.length) return never
   const f = (v: number) => (digits === 0 ? Math.round(v).toLocaleString('en') : v.toFixed(digits)) + unit
   const min = Math.min(...finite)
   const max = Math.max(...finite)
   const missing = values.length - finite.length
   const range = min === max ? f(min) : `${f(min)}–${f(max)}`
-  return missing ? `${range} (never in ${missing} of ${values.length})` : range
+  return missing ? `${range} (${never} in ${missing} of ${values.length})` : range
 }
 
 function table(head: string[], rows: string[][]): string {
@@ -89,7 +89,7 @@ export function tables(runs: RunResult[]): string {
           cell(f('lost'), 0),
           cell(f('reordered'), 0),
           cell(f('repeats'), 0),
-          cell(f('noticeMs'), 0, ' ms'),
+          cell(f('noticeMs'), 0, ' ms', 'not before the reset'),
           cell(f('firstAfterOutageMs'), 0, ' ms'),
         ]
       }),

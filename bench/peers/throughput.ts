@@ -1,6 +1,8 @@
 // Part 1 and 2: 100,000 messages of 100 bytes, client → server on loopback, each client against
-// its own server in the child process. Delivered msg/s runs from the first message handed to the
-// client until the server has the last; client CPU is this process's (user + system) over the same
+// its server in the child process: raw `ws`, reconnecting-websocket and mpbus against the same
+// minimal server (which counts, and acks only for mpbus with ack on), so that the ratios compare
+// the clients; one mpbus row against mpbus/server. Delivered msg/s runs from the first message handed to the client until the
+// server has the last; client CPU is this process's (user + system) over the same
 // span, per message. Rounds are interleaved so the JIT has warmed every path alike.
 import * as clients from './clients'
 import { median, round } from './common'
@@ -13,8 +15,12 @@ export const ROWS: Record<string, { label: string; connect: (link: ServerLink) =
       label: 'mpbus, Node `ws` platform, ack, producer waits while `queued > 1000`',
       connect: (l) => clients.mpbus(l.ports, { ack: true, bound: 1000 }),
     },
+    mpbusAckReference: {
+      label: 'mpbus, same, to `mpbus/server` (memory engine) instead of the minimal server',
+      connect: (l) => clients.mpbus(l.ports, { ack: true, bound: 1000, reference: true }),
+    },
     mpbusAckNoWait: {
-      label: 'mpbus, same, ack, producer not waiting (queue grows to 100k)',
+      label: 'mpbus, same, ack, producer not waiting (the queue grows to all of them)',
       connect: (l) => clients.mpbus(l.ports, { ack: true, bound: Infinity }),
     },
     mpbusNoAck: {

@@ -1,14 +1,13 @@
 // Part 4: the wx emulation's own cost per frame, apart from mpbus: raw frames sent through the
 // emulated SocketTask (`createWxRuntime` from src/testing: callbacks in a later macrotask, as
-// WeChat's) against the same frames sent with `ws` directly, both to the bare server. A change in
+// WeChat's) against the same frames sent with `ws` directly, both to the minimal server. A change in
 // mpbus's wx row that this ratio does not share is mpbus's own.
 import { createWxRuntime } from '../../src/testing/index'
-import { median, payload, round, WebSocket } from './common'
+import { frame, median, round, WebSocket } from './common'
 import type { ServerLink } from './server-link'
 
 async function once(link: ServerLink, count: number, tag: string, wx: boolean) {
   const url = `ws://127.0.0.1:${link.ports.raw}`
-  const frame = (n: number) => JSON.stringify({ Operator: 'Chat', ...payload(tag, n) })
   let send: (data: string) => void
   let close: () => void
   if (wx) {
@@ -26,7 +25,7 @@ async function once(link: ServerLink, count: number, tag: string, wx: boolean) {
   const reached = link.expect(tag, count)
   const cpu = process.cpuUsage()
   const start = Date.now()
-  for (let n = 0; n < count; n++) send(frame(n))
+  for (let n = 0; n < count; n++) send(frame(tag, n))
   const ms = Math.max(1, (await reached) - start)
   const used = process.cpuUsage(cpu)
   close()
