@@ -15,7 +15,7 @@ const MISSED = 20
 
 export async function mpbusColdStart(): Promise<number> {
   const server = await createServer({ host: '127.0.0.1', authenticate: (login) => String(login.user) })
-  server.join('cold', 'auction')
+  await server.join('cold', 'auction')
   const start = (wx: ReturnType<typeof createWxRuntime>, got: number[]) => {
     const bus = createBus({
       url: `ws://127.0.0.1:${server.port}`,
@@ -31,11 +31,11 @@ export async function mpbusColdStart(): Promise<number> {
   const before: number[] = []
   start(first, before)
   await waitFor(() => server.connections('cold') === 1)
-  server.publish('auction', 'Bid', { n: 0 })
+  await server.publish('auction', 'Bid', { n: 0 })
   await waitFor(() => before.length === 1)
   first.control.kill()
   await waitFor(() => server.connections('cold') === 0)
-  for (let n = 1; n <= MISSED; n++) server.publish('auction', 'Bid', { n })
+  for (let n = 1; n <= MISSED; n++) await server.publish('auction', 'Bid', { n })
   const after: number[] = []
   const bus = start(createWxRuntime({ storage: first.control.storage }), after)
   await waitFor(() => after.length >= MISSED, 5000)

@@ -10,9 +10,10 @@
 // (`bus.reconnect()`, `socket.connect()`), so neither client's backoff is timed.
 import { io as ioClient } from 'socket.io-client'
 import { createBus, createMemoryStorage, webSocketPlatform } from '../../src/index'
-import { createServer } from '../../src/server/index'
+import { createServer, type Engine } from '../../src/server/index'
 import { createFaultProxy, type FaultProxy } from '../../src/testing/index'
 import { median, sleep, WebSocket, waitFor } from './common'
+import { commandCounter } from './redis'
 import { startSocketIoRecovery } from './socketio-recovery'
 
 const CLIENTS = 1000
@@ -49,7 +50,7 @@ function tally(clients: number) {
 interface Side {
   proxy: FaultProxy
   tally: ReturnType<typeof tally>
-  publish(n: number): void
+  publish(n: number): unknown
   allGone(): boolean
   reconnectAll(): void
   /** Redis commands processed so far, where there is a Redis. */
@@ -59,7 +60,7 @@ interface Side {
 async function drops(side: Side, rounds: number): Promise<Omit<MassResult, 'repeats'>> {
   const { counts } = side.tally
   let published = 1
-  side.publish(0)
+  await side.publish(0)
   await waitFor(() => counts.every((c) => c === 1))
   const runsMs: number[] = []
   let missing = 0
@@ -67,7 +68,7 @@ async function drops(side: Side, rounds: number): Promise<Omit<MassResult, 'repe
   for (let r = 0; r < rounds; r++) {
     side.proxy.refuse()
     await waitFor(side.allGone)
-    for (let k = 0; k < MISSED; k++) side.publish(published++)
+    for (let k = 0; k < MISSED; k++) await side.publish(published++)
     side.proxy.pass()
     // The proxy listens again (asynchronously) and the publications have settled: then the clock starts.
     await sleep(200)
@@ -90,16 +91,27 @@ async function drops(side: Side, rounds: number): Promise<Omit<MassResult, 'repe
   }
 }
 
-export async function mpbusMass(clients = CLIENTS, rounds = 3): Promise<MassResult> {
+/**
+ * `engine`: the memory engine by default; a Redis engine (`redisEngine` of src/server, once there)
+ * with `redisUrl` to count its Redis commands.
+ */
+export async function mpbusMass(
+  clients = CLIENTS,
+  rounds = 3,
+  engine?: Engine,
+  redisUrl?: string,
+): Promise<MassResult> {
   const server = await createServer({
     host: '127.0.0.1',
     authenticate: (login) => String(login.user),
     rate: { frames: 1e6, interval: 1000 },
+    engine,
   })
+  const counter = redisUrl ? await commandCounter(redisUrl) : undefined
   const proxy = await createFaultProxy({ port: server.port })
   const t = tally(clients)
+  for (let i = 0; i < clients; i++) await server.join(`u${i}`, 'auction')
   const buses = t.counts.map((_, i) => {
-    server.join(`u${i}`, 'auction')
     const bus = createBus({
       url: proxy.url(),
       platform: webSocketPlatform(WebSocket, createMemoryStorage()),
@@ -123,12 +135,14 @@ export async function mpbusMass(clients = CLIENTS, rounds = 3): Promise<MassResu
       reconnectAll: () => {
         for (const bus of buses) bus.reconnect()
       },
+      commands: counter?.count,
     },
     rounds,
   )
   for (const bus of buses) bus.close()
   await proxy.close()
   await server.close()
+  await counter?.close()
   return { ...result, repeats: t.repeats() }
 }
 

@@ -5,6 +5,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import net from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { createClient } from 'redis'
 import { sleep } from './common'
 
 async function freePort(): Promise<number> {
@@ -26,7 +27,10 @@ export async function startRedis(): Promise<{ url: string; stop(): void }> {
   const stop = () => {
     child.kill('SIGKILL')
     rmSync(dir, { recursive: true, force: true })
+    process.off('exit', stop)
   }
+  // Killed with this process too, whatever ends it.
+  process.on('exit', stop)
   for (let i = 0; i < 100; i++) {
     const up = await new Promise<boolean>((resolve) => {
       const socket = net.connect(port, '127.0.0.1')
@@ -38,4 +42,17 @@ export async function startRedis(): Promise<{ url: string; stop(): void }> {
   }
   stop()
   throw new Error('redis-server did not start (is it installed? apt-get install redis-server)')
+}
+
+/** Commands a Redis server has processed so far (INFO stats), through a connection of its own. */
+export async function commandCounter(url: string) {
+  const client = createClient({ url })
+  await client.connect()
+  return {
+    async count(): Promise<number> {
+      const info = await client.info('stats')
+      return Number(/total_commands_processed:(\d+)/.exec(info)![1])
+    },
+    close: () => client.quit().catch(() => {}),
+  }
 }

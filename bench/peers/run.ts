@@ -24,6 +24,7 @@ const LABELS: Record<string, string> = {
   'replay.mpbusAck': 'mpbus, Node `ws` platform, ack',
   'replay.mpbusNoAck': 'mpbus, same, no ack',
   'mass.mpbus': 'mpbus/server, memory engine; 1,000 buses (Node `ws` platform, memory storage)',
+  'mass.mpbusRedis': 'mpbus/server, Redis engine on the same redis-server; 1,000 buses as above',
   'mass.socketIo': 'socket.io 4.8 connection state recovery, @socket.io/redis-streams-adapter, redis-server',
 }
 
@@ -44,6 +45,11 @@ export async function benchPeers(options: { messages?: number } = {}) {
     phase('mass reconnect')
     const mpbus = await mpbusMass()
     const socketIo = await socketIoMass(redis.url)
+    // mpbus/server's Redis engine, where src/server has one (issue 14's `redisEngine`).
+    const server: any = await import('../../src/server/index')
+    const mpbusRedis = server.redisEngine
+      ? await mpbusMass(1000, 3, server.redisEngine({ url: redis.url, prefix: 'peers' }), redis.url)
+      : undefined
     phase('cold start')
     const coldStart = {
       missed: 20,
@@ -59,7 +65,7 @@ export async function benchPeers(options: { messages?: number } = {}) {
       replay,
       wxCost,
       faults,
-      massReconnect: { clients: 1000, missed: 20, mpbus, socketIo },
+      massReconnect: { clients: 1000, missed: 20, mpbus, socketIo, ...(mpbusRedis ? { mpbusRedis } : {}) },
       coldStart,
       configs: Object.fromEntries(Object.entries(FAULT_CLIENTS).map(([k, v]) => [k, v.config])),
       labels: LABELS,

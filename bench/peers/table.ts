@@ -107,29 +107,31 @@ export function tables(runs: RunResult[]): string {
         'seen twice',
         'Redis commands per recovered message',
       ],
-      ['mpbus', 'socketIo'].map((name) => [
-        first.labels[`mass.${name}`],
-        cell(
-          pick((r) => r.massReconnect[name].recoverMs),
-          0,
-          ' ms',
-        ),
-        cell(pick((r) => r.massReconnect[name].recoverMs / r.massReconnect.socketIo.recoverMs)),
-        cell(
-          pick((r) => r.massReconnect[name].clientsMissingSome),
-          0,
-        ),
-        cell(
-          pick((r) => r.massReconnect[name].repeats),
-          0,
-        ),
-        name === 'socketIo'
-          ? cell(
-              pick((r) => r.massReconnect[name].redisCommandsPerRecovered),
-              2,
-            )
-          : '–',
-      ]),
+      ['mpbus', 'mpbusRedis', 'socketIo']
+        .filter((name) => runs.every((r) => r.massReconnect[name]))
+        .map((name) => [
+          first.labels[`mass.${name}`],
+          cell(
+            pick((r) => r.massReconnect[name].recoverMs),
+            0,
+            ' ms',
+          ),
+          cell(pick((r) => r.massReconnect[name].recoverMs / r.massReconnect.socketIo.recoverMs)),
+          cell(
+            pick((r) => r.massReconnect[name].clientsMissingSome),
+            0,
+          ),
+          cell(
+            pick((r) => r.massReconnect[name].repeats),
+            0,
+          ),
+          name === 'mpbus'
+            ? '–'
+            : cell(
+                pick((r) => r.massReconnect[name].redisCommandsPerRecovered),
+                2,
+              ),
+        ]),
     ),
   )
   out.push(
