@@ -36,6 +36,7 @@ export async function mpbusColdStart(): Promise<number> {
   first.control.kill()
   await waitFor(() => server.connections('cold') === 0)
   for (let n = 1; n <= MISSED; n++) await server.publish('auction', 'Bid', { n })
+  await sleep(500)
   const after: number[] = []
   const bus = start(createWxRuntime({ storage: first.control.storage }), after)
   await waitFor(() => after.length >= MISSED, 5000)
@@ -64,6 +65,9 @@ export async function socketIoColdStart(redisUrl: string): Promise<number> {
   await waitFor(() => server.io.of('/').sockets.size === 0)
   killed.close()
   for (let n = 1; n <= MISSED; n++) server.io.to('auction').emit('Bid', { n })
+  // The adapter broadcasts once its XADD is answered: let the 20 be history before the new process
+  // starts, or a loaded machine lets it join in time to get them live.
+  await sleep(500)
   const after: number[] = []
   const socket = connect(after)
   await waitFor(() => socket.connected)
