@@ -29,7 +29,7 @@ const lines = [
   '',
   tables(runs),
   '',
-  "How each peer was set up (the servers run in a child process, so the bench process's CPU time is the clients'; mpbus rows talk to `mpbus/server` with the memory engine and no rate limit, raw `ws` and reconnecting-websocket to a bare `ws` server that parses and counts, MQTT.js to aedes over WebSocket, socket.io to its own server with the websocket transport only):",
+  "How each peer was set up. The servers run in a child process, so the bench process's CPU time is the clients'. Raw `ws`, reconnecting-websocket and mpbus (throughput, replay) send to one minimal `ws` server that parses and counts, answers the login and the heartbeat, and acks each frame with an id only for mpbus with ack on; one row sends to `mpbus/server` (memory engine, no rate limit), as does mpbus in the fault script. MQTT.js publishes to aedes over WebSocket, socket.io to its own server with the websocket transport only. In the fault script:",
   '',
   ...Object.values(FAULT_CLIENTS).map((c) => `- ${c.label}: ${c.config}.`),
 ]
