@@ -14,7 +14,15 @@ export type { Frame, Handler } from './bus/dispatcher'
 export { bindComponent, bindPage } from './bus/page'
 export type { MpbusErrorCode } from './errors'
 export { MpbusError } from './errors'
-export type { CloseInfo, Platform, Socket, SocketData, SocketListeners, Storage } from './platform/index'
+export type {
+  CloseInfo,
+  Lock,
+  Platform,
+  Socket,
+  SocketData,
+  SocketListeners,
+  Storage,
+} from './platform/index'
 export {
   alipayPlatform,
   createMemoryStorage,

@@ -12,6 +12,7 @@ import { miniProgramPlatform } from '../src/platform/mini-program'
 import type { Storage } from '../src/platform/types'
 import { webSocketPlatform } from '../src/platform/websocket'
 import { createStorageArea, createWxRuntime } from '../src/testing'
+import { createQuotaStorage } from './outbox.storage'
 import { until } from './testing/util'
 
 /** Ops of the messages a cold start on `storage` finds. */
@@ -47,6 +48,48 @@ describe('wx: onAppHide', () => {
   })
 
   it('(without watchHide, that kill loses it: the commit at hide is what stored it)', async () => {
+    expect(await life(false)).toEqual([])
+  })
+})
+
+describe('a write refused for quota, then room again', () => {
+  /**
+   * Storage full: the send's end-of-task write is refused (STORAGE_FULL). Room is freed, and the app
+   * hides before the 500 ms retry: the commit at hide stores it, so a kill right after keeps it.
+   */
+  async function life(watchHide: boolean) {
+    const wx = createWxRuntime()
+    const storage = createQuotaStorage(0)
+    const platform = miniProgramPlatform(wx)
+    const bus = createBus({
+      url,
+      storage,
+      platform: watchHide ? platform : { ...platform, watchHide: undefined },
+    })
+    const errors: string[] = []
+    bus.events.on('error', (e) => errors.push(e.code))
+    bus.send('Hi', {}).catch(() => {})
+    await Promise.resolve()
+    expect(errors).toContain('STORAGE_FULL')
+    expect(coldStart(storage)).toEqual([])
+    storage.quota = Number.POSITIVE_INFINITY
+    // Killed right after the hide event's listeners (the bus's first): no timer (the retry) ran.
+    let found: string[] | undefined
+    wx.onAppHide(() => {
+      found = coldStart(storage)
+      wx.control.kill()
+    })
+    wx.control.hide()
+    await until(() => found)
+    bus.close()
+    return found
+  }
+
+  it('the commit at hide retries it: a kill right after the event keeps it', async () => {
+    expect(await life(true)).toEqual(['Hi'])
+  })
+
+  it('(without watchHide it waits for the retry timer, and that kill loses it)', async () => {
     expect(await life(false)).toEqual([])
   })
 })

@@ -97,9 +97,11 @@ export function createBus<Out extends OpMap = OpMap, In extends OpMap = OpMap>(
     if (!frame || closed) return
     const op = frame[opKey] as string
     if (ack && op === ack.op) {
-      flush.acked(String(frame[idKey]))
+      // One id (`MsgId`), or a batch (`MsgIds`: docs/protocol.md), settled in the order listed.
+      const ids = frame[idKey + 's']
+      flush.acked(Array.isArray(ids) ? ids : [frame[idKey]])
       // Acknowledgements are bookkeeping: users see them only when they ask for them by name.
-      dispatcher.dispatch(op, frame, false)
+      if (dispatcher.has(op)) dispatcher.dispatch(op, frame, false)
       return
     }
     // The session first, so the handlers of `ready.ok` find the bus ready.
@@ -144,6 +146,8 @@ export function createBus<Out extends OpMap = OpMap, In extends OpMap = OpMap>(
   )
   transport.on('state', live(sync))
   outbox.on('error', report)
+  // The queue was read after a wait (another tab's lock, a failed read): send what it holds.
+  outbox.on('load', () => flush.schedule())
   outbox.on('drop', (drop) => {
     for (const { id } of drop.envelopes) pending.failed(id, drop.error)
     report(drop.error)

@@ -34,15 +34,19 @@
  *   commit. The mark is written at most once per commit, when `low` moved or an envelope at or
  *   above its `next` left, and before any record is rewritten or deleted.
  * Load also merges runs of small neighbouring records (see COMPACT), as older versions left them.
+ * When other outboxes may share the prefix (`share`), all of this lives under the outbox's
+ * namespace (`${prefix}/`, or `${prefix}/@${id}/` when another owns that), and load also adopts
+ * orphaned namespaces: owner.ts.
  */
 import mitt from 'mitt'
-import { nanoid } from 'nanoid/non-secure'
 import { withDefaults } from '../defaults'
 import { describe, MpbusError } from '../errors'
+import { toJson } from '../payload'
 import type { Storage } from '../platform/types'
 import { byteLength } from '../utf8'
 import { createLine } from './line'
-import { encode, type Item, unpack } from './record'
+import { dirOf, gather, localOwner } from './owner'
+import { type Item, pack, unpack } from './record'
 import { createShelf } from './shelf'
 import {
   COMPACT,
@@ -67,8 +71,9 @@ export function createOutbox(options: OutboxOptions = {}): Outbox {
   /** Dropped when storage cannot be read TRIES times: writing blind could overwrite records it did not see. */
   let store = settings.storage
   const events = mitt<OutboxEvents>()
-  const dir = settings.prefix + '/'
-  const markKey = dir + 'seq'
+  /** Where this outbox writes: `${prefix}/`, or a namespace of its own under it (owner.ts). */
+  let dir = settings.prefix + '/'
+  let markKey = dir + 'seq'
   /**
    * Queued items in seq order. The unstored ones are a suffix, the in-flight ones a prefix, and
    * the items of one record are neighbours.
@@ -80,6 +85,12 @@ export function createOutbox(options: OutboxOptions = {}): Outbox {
   const shelf = createShelf((method, key, value) => attempt(method, key, value))
   const dirty = shelf.dirty
   let seq = 1
+  /**
+   * Ids: a random part per outbox (about 100 bits, from Math.random as nanoid/non-secure's are) and a
+   * counter: unique across buses, devices and restarts, without 21 random draws per message.
+   */
+  const base = `${Math.random().toString(36).slice(2)}${Math.random().toString(36).slice(2)}-`
+  let ids = 0
   /** The mark as stored (see the top of this module). */
   let low = 0
   let high = 0
@@ -98,6 +109,25 @@ export function createOutbox(options: OutboxOptions = {}): Outbox {
   let due = false
   /** The retry of a failed write or read; the outbox's only timer. */
   let timer: ReturnType<typeof setTimeout> | undefined
+
+  /** Decides `dir` and finds orphans to adopt when other outboxes may share the prefix (owner.ts). */
+  const share = settings.share
+  const owner =
+    store && share
+      ? share === true
+        ? localOwner(store, settings.prefix)
+        : share(store, settings.prefix, () => {
+            if (loaded) adopt(listing())
+            else load()
+            if (loaded) events.emit('load', undefined)
+          })
+      : undefined
+  /** The scratch record was written (owner.ts): it is kept up to date, emptied too. */
+  let scratched = false
+  /** The keys of the last load's listing. */
+  let listed: string[] = []
+  /** Adopted namespaces whose keys go once their envelopes are stored here. */
+  const sweeping: { ns: string; keys: string[] }[] = []
 
   /** Errors met by load wait for the queue and `seq` to be whole: a listener may enqueue. */
   let held: MpbusError[] | undefined
@@ -225,6 +255,15 @@ export function createOutbox(options: OutboxOptions = {}): Outbox {
 
   function commit(): void {
     due = false
+    // Waiting for the lock's answer (owner.ts): what is queued is kept in the scratch record.
+    if (store && !loaded && owner && owner.scratch && (queue.size || scratched)) {
+      scratched = true
+      const items: Item[] = []
+      queue.each((item) => {
+        items.push(item)
+      })
+      attempt('set', owner.scratch, pack(items))
+    }
     // Before the load, the timer is the load's retry: it stays.
     if (!store || !loaded) return
     clearTimeout(timer)
@@ -250,9 +289,57 @@ export function createOutbox(options: OutboxOptions = {}): Outbox {
     const items: Item[] = []
     queue.back((item) => {
       if (item.k) return true
-      items.unshift(item)
+      items.push(item)
     })
-    return shelf.store(items, dir) && shelf.rewrite()
+    // Gathered from the back: reversed once (an unshift each would be quadratic in sends per task).
+    items.reverse()
+    return shelf.store(items, dir) && shelf.rewrite() && sweep()
+  }
+
+  /** Deletes the keys of adopted namespaces, now that their envelopes are stored here. */
+  function sweep(): boolean {
+    for (let s = sweeping[0]; s; s = sweeping[0]) {
+      while (s.keys.length) {
+        if (!attempt('del', s.keys[0])) return false
+        s.keys.shift()
+      }
+      sweeping.shift()
+      owner!.swept(s.ns)
+    }
+    return true
+  }
+
+  function listing(): string[] {
+    return attempt('keys') ? got || [] : []
+  }
+
+  /**
+   * Queues the envelopes of orphaned namespaces (owner.ts) after what is queued, in their order,
+   * renumbered; their keys go once these are stored. Ids already queued are skipped. An orphan
+   * that cannot be read is left for a later load.
+   */
+  function adopt(keys: string[]): void {
+    for (const ns of owner ? owner.orphans(keys) : []) {
+      try {
+        const found = gather(
+          keys,
+          dirOf(settings.prefix, ns),
+          (key) => store!.get(key),
+          (key, raw) => report(new MpbusError('CORRUPT_RECORD', key, raw)),
+        )
+        for (const e of found.m)
+          if (!byId.has(e.id)) {
+            e.seq = seq++
+            track(e)
+            fresh = true
+          }
+        sweeping.push({ ns, keys: found.keys })
+      } catch (error) {
+        report(error)
+        owner!.swept(ns)
+      }
+    }
+    if (fresh) schedule()
   }
 
   /**
@@ -265,6 +352,14 @@ export function createOutbox(options: OutboxOptions = {}): Outbox {
   function load(): void {
     // A failed load is tried again by its timer only: callers in a loop would spend the tries at once.
     if (loaded || timer) return
+    if (owner) {
+      const ns = owner.ns()
+      // The lock's answer is on its way; it loads then.
+      if (ns === undefined) return
+      dir = dirOf(settings.prefix, ns)
+      markKey = dir + 'seq'
+      if (owner.scratch && !sweeping.length) sweeping.push({ ns, keys: [owner.scratch] })
+    }
     loaded = true
     held = []
     const waiting = queue.drain()
@@ -285,6 +380,7 @@ export function createOutbox(options: OutboxOptions = {}): Outbox {
       return true
     })
     seq = Math.max(seq, high, low, tail ? tail.e.seq + 1 : 0)
+    if (loaded) adopt(listed)
     for (const item of waiting) {
       const e = item.e
       // Renumbered, so encoded again; otherwise it keeps its text and size.
@@ -335,6 +431,7 @@ export function createOutbox(options: OutboxOptions = {}): Outbox {
     if (!store) return true
     if (!read()) return false
     const keys: string[] = got || []
+    listed = keys
     if (!store) return true
     if (!read(markKey)) return false
     if (!store) return true
@@ -408,15 +505,20 @@ export function createOutbox(options: OutboxOptions = {}): Outbox {
       load()
       const createdAt = settings.now()
       const life = options && options.ttl !== undefined ? options.ttl : settings.ttl
-      const draft: Envelope = { id: nanoid(), seq, op, payload, createdAt }
-      if (life < Infinity) draft.expiresAt = createdAt + life
-      const j = encode(draft)
+      // The payload rule costs a call per value: it runs on the payload alone, once. The queue
+      // holds what storage holds: a later change to `payload` by the caller does not leak in.
+      const text = toJson(payload)
+      const e = { id: base + (++ids).toString(36), seq, op } as Envelope
+      // `undefined` (or a toJSON giving it) has no JSON: a missing key, as the receiver reads it.
+      if (text) e.payload = JSON.parse(text)
+      e.createdAt = createdAt
+      if (life < Infinity) e.expiresAt = createdAt + life
+      const j = JSON.stringify(e)
       const n = byteLength(j)
       if (n + FRAME + EACH > RECORD) throw new MpbusError('TOO_LARGE', `${n} bytes`)
       const out = makeRoom(n)
       seq++
-      // The queue holds what storage holds: a later change to `payload` by the caller does not leak in.
-      const item = track(JSON.parse(j), j)
+      const item = track(e, j, n)
       fresh = true
       schedule()
       drop('overflow', out)
@@ -477,6 +579,7 @@ export function createOutbox(options: OutboxOptions = {}): Outbox {
     load,
     dispose() {
       commit()
+      if (owner) owner.close()
       due = false
       clearTimeout(timer)
       timer = undefined

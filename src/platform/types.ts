@@ -4,6 +4,7 @@
  * differently is in docs/platforms.md.
  */
 import type { MpbusError } from '../errors'
+import type { Claim } from '../outbox/owner'
 
 /** A frame as platforms deliver it. Alipay's base64 (`isBuffer`) is decoded by its adapter. */
 export type SocketData = string | ArrayBuffer
@@ -58,6 +59,15 @@ export interface Storage {
   keys(): string[]
 }
 
+/**
+ * Asks for the lock called `name`, shared by every context of the storage's origin (browser tabs),
+ * and held until the returned function is called or the context goes (closed or crashed: no lease
+ * to expire). `wait` false: `granted(false)` at once when another holds it. `wait` true: queued
+ * until it is free. `granted` is called once and never synchronously. The returned function
+ * releases the lock, or cancels the request.
+ */
+export type Lock = (name: string, wait: boolean, granted: (held: boolean) => void) => () => void
+
 export interface ConnectOptions {
   /** The caller's connect timeout in ms. */
   timeout?: number
@@ -85,4 +95,9 @@ export interface Platform {
    * `freeze`), so what it writes with synchronous storage is stored. Returns the unsubscribe.
    */
   watchHide?(fn: () => void): () => void
+  /**
+   * Tells the outboxes of other contexts on `storage` apart (browsers: Web Locks, src/outbox/locks.ts).
+   * Without it, two buses on one storage are told apart within one JS context (src/outbox/owner.ts).
+   */
+  share?: Claim
 }

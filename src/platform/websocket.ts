@@ -1,6 +1,24 @@
 import { MpbusError } from '../errors'
-import { guard, makeStorage, once, toError } from './shared'
-import type { Platform, Socket, SocketListeners, Storage } from './types'
+import { lockedOwner } from '../outbox/locks'
+import { guard, makeStorage, once, storageOf, toError } from './shared'
+import type { Lock, Platform, Socket, SocketListeners, Storage } from './types'
+
+declare const WebSocket: unknown
+
+/**
+ * Taro's and uni-app's web (H5) builds are browsers: their H5 `connectSocket` wraps `WebSocket`,
+ * and their `onNetworkStatusChange` watches `navigator.connection`, which says connected while the
+ * browser is offline, so the browser platform (its own `online`/`offline`) replaces them. A compiled
+ * Taro H5 app's default `Taro` has no `connectSocket` (its babel plugin imports each API by name)
+ * but says `getEnv() === 'WEB'` (https://docs.taro.zone/docs/apis/about/env); a tree-shaken uni-app
+ * H5 build leaves the global `uni` (passed as `uni`) an empty object.
+ */
+export function isWebBuild(value: any, uni: any): boolean {
+  return (
+    typeof WebSocket !== 'undefined' &&
+    (value === uni || (typeof value.getEnv === 'function' && value.getEnv() === 'WEB'))
+  )
+}
 
 /** The global object, looked up when needed (never at import): `globalThis` is missing on old mini program clients. */
 function root(): any {
@@ -83,8 +101,41 @@ export function webSocketPlatform(WebSocketCtor?: any, storage?: Storage): Platf
         }
       : undefined,
     watchHide: g.addEventListener || doc?.addEventListener ? (fn) => watchPageHide(g, doc, fn) : undefined,
+    // Web Locks are per origin, as localStorage is; another storage given is not theirs to guard.
+    share: !storage && g.navigator && g.navigator.locks ? lockedOwner(webLock(g)) : undefined,
   }
 }
+
+/**
+ * Web Locks (https://developer.mozilla.org/docs/Web/API/Web_Locks_API): released by the browser
+ * when the page goes, crashed or closed. A waiting request is cancelled by its AbortSignal.
+ */
+function webLock(g: any): Lock {
+  return (name, wait, granted) => {
+    let release: (() => void) | undefined
+    let done = false
+    const abort = wait && g.AbortController ? new g.AbortController() : undefined
+    g.navigator.locks
+      .request(
+        name,
+        wait ? (abort ? { signal: abort.signal } : {}) : { ifAvailable: true },
+        (lock: unknown) => {
+          if (done) return
+          granted(!!lock)
+          // Held until the Promise settles.
+          if (lock) return new Promise<void>((r) => (release = r))
+        },
+      )
+      .catch(noop)
+    return () => {
+      done = true
+      if (release) release()
+      else if (abort) abort.abort()
+    }
+  }
+}
+
+const noop = () => {}
 
 /**
  * The moments a page may be discarded without another event: hidden (the last one a mobile browser
@@ -132,8 +183,15 @@ function unwrap(v: any): any {
   return v
 }
 
-/** A Web Storage (`localStorage` by default) as a `Storage`; `QuotaExceededError` becomes `STORAGE_FULL`. */
+/**
+ * A Web Storage (`localStorage` by default) as a `Storage`; `QuotaExceededError` becomes `STORAGE_FULL`.
+ * The same object for the same Web Storage.
+ */
 export function localStorageStorage(ls: any = root().localStorage): Storage {
+  return storageOf(ls, () => wrap(ls))
+}
+
+function wrap(ls: any): Storage {
   return makeStorage(
     (k) => unwrap(ls.getItem(k)),
     (k, v) => ls.setItem(k, v),

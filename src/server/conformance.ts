@@ -67,6 +67,11 @@ function connect(url: string, timeout: number) {
   }
 }
 
+/** An ack of `id`, in the one-id form or the batched one (docs/protocol.md). */
+function acks(f: Record<string, any>, id: string): boolean {
+  return f.Operator === 'Ack' && (f.MsgId === id || (Array.isArray(f.MsgIds) && f.MsgIds.indexOf(id) >= 0))
+}
+
 export async function checkConformance(
   url: string,
   options: ConformanceOptions = {},
@@ -102,7 +107,7 @@ export async function checkConformance(
   results.push({ check: 'heartbeat', ok: !!beat, detail: beat ? 'HeartOK' : 'no HeartOK' })
 
   first.c.send({ Operator: probe, MsgId: id })
-  const ack = await first.c.next((f) => f.Operator === 'Ack' && f.MsgId === id)
+  const ack = await first.c.next((f) => acks(f, id))
   results.push({ check: 'ack', ok: !!ack, detail: ack ? `Ack of ${id}` : `no Ack of ${id}` })
 
   const tips = first.answer.Streams
@@ -119,7 +124,7 @@ export async function checkConformance(
   // The repeat comes on a new connection, as a resend after a reconnect does: it must be acked again.
   const second = await loggedIn()
   second.c.send({ Operator: probe, MsgId: id })
-  const again = await second.c.next((f) => f.Operator === 'Ack' && f.MsgId === id)
+  const again = await second.c.next((f) => acks(f, id))
   results.push({
     check: 'duplicate window',
     ok: !!again,

@@ -231,6 +231,60 @@ describe('mpbus in headless Chromium: storage shared with other pages', () => {
     expect(all).toHaveLength(20)
   })
 
+  it('two tabs open at once on one localStorage, both sending interleaved, one closed, then a reload: every message once, in order per tab', async () => {
+    const { server, proxy } = await startServer()
+    const { context, page } = await openPage()
+    const other = await context.newPage()
+    await other.goto(page.url())
+    for (const p of [page, other]) await p.evaluate((url) => window.startBus(url), proxy.url())
+    const interleave = async (from: number, to: number) => {
+      for (let n = from; n < to; n++)
+        for (const [p, base] of [
+          [page, 0],
+          [other, 100],
+        ] as const)
+          await p.evaluate((m) => window.send(m, m + 1), base + n)
+    }
+    const diagBoth = async () => `${await diag(page, server)} other: ${await diag(other, server)}`
+    await interleave(0, 5)
+    await until(() => arrived(server).length >= 10, '10 messages online', 10_000, diagBoth)
+    // Offline: both queue at once in the one localStorage.
+    proxy.refuse()
+    proxy.reset()
+    await interleave(5, 10)
+    // The first tab (it holds the main namespace) is closed with 5 unsent: the other sends them.
+    await page.close()
+    proxy.pass()
+    await until(
+      () => arrived(server).length >= 20,
+      '20 messages after a tab closed',
+      10_000,
+      () => diag(other, server),
+    )
+    // The other tab queues 5 more offline and is reloaded: the new page sends them.
+    proxy.refuse()
+    proxy.reset()
+    await other.evaluate(() => window.send(110, 115))
+    await other.reload()
+    proxy.pass()
+    await other.evaluate((url) => window.startBus(url), proxy.url())
+    await until(
+      () => arrived(server).length >= 25,
+      '25 messages after the reload',
+      10_000,
+      () => diag(other, server),
+    )
+    const all = arrived(server)
+    expect(all.filter((n) => n < 100)).toEqual(range(10))
+    expect(all.filter((n) => n >= 100)).toEqual(range(15).map((n) => n + 100))
+    expect(all).toHaveLength(25)
+    // Nothing left behind: no namespace of a closed tab, no scratch record.
+    await until(
+      () => other.evaluate(() => !Object.keys(localStorage).some((k) => /^mpbus\/(@|\d)/.test(k))),
+      'outbox records removed',
+    )
+  })
+
   it('a send() in pagehide is delivered by the page after the reload', async () => {
     const { server, proxy } = await startServer()
     const { page } = await openPage()
