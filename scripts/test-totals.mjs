@@ -7,6 +7,6 @@ import { readFileSync } from 'node:fs'
 const report = JSON.parse(readFileSync('.tmp/vitest.json', 'utf8'))
 const skipped = report.numPendingTests + report.numTodoTests
 console.log(`tests: ${report.numPassedTests} passed, ${report.numFailedTests} failed, ${skipped} skipped`)
-const failedFiles = report.numFailedTestSuites || 0
+const failedFiles = (report.testResults || []).filter((file) => file.status === 'failed').length
 if (failedFiles) console.log(`test files failed: ${failedFiles}`)
 process.exit(report.numFailedTests || failedFiles || report.success === false ? 1 : 0)

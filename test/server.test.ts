@@ -380,24 +380,34 @@ describe('mpbus/server: an engine that answers later (Redis)', () => {
     const gate = new Promise<void>((resolve) => {
       release = resolve
     })
+    /** Reads of a resume begun: the login's streams are registered by then. */
+    const reads = { count: 0 }
     const engine: Engine = {
       ...memory,
       rooms: async (user) => memory.rooms(user),
-      tip: async (stream) => gate.then(() => memory.tip(stream)),
-      since: async (stream, from) => gate.then(() => memory.since(stream, from)),
+      tip: async (stream) => {
+        reads.count++
+        return gate.then(() => memory.tip(stream))
+      },
+      since: async (stream, from) => {
+        reads.count++
+        return gate.then(() => memory.since(stream, from))
+      },
     }
-    return { engine, memory, release }
+    return { engine, memory, release, reads }
   }
 
   it('live frames pushed while a resume is read wait behind it, and what the replay sent is not sent again', async () => {
-    const { engine, release } = held()
+    const { engine, release, reads } = held()
     const { server } = await start({ engine })
     await server.push('alice', 'Quote', { n: 1 })
     const { epoch } = await server.push('alice', 'Quote', { n: 2 })
     const c = await raw(server.port)
     c.send({ Operator: 'userLogin', openId: 'alice', Streams: { 'user:alice': { offset: 1, epoch } } })
     c.send({ Operator: 'Heart' })
-    await until(() => server.connections('alice') === 1, 'registered')
+    await until(() => reads.count > 0, 'the resume read begun')
+    // Not logged in until its resume is out: connections() does not count it yet.
+    expect(server.connections('alice')).toBe(0)
     await server.push('alice', 'Quote', { n: 3 })
     await server.push('alice', 'Quote', { n: 4 })
     await sleep(20)
@@ -405,6 +415,7 @@ describe('mpbus/server: an engine that answers later (Redis)', () => {
     release()
     await server.push('alice', 'Quote', { n: 5 })
     await until(() => c.got.length === 6, 'answer, replay, live')
+    expect(server.connections('alice')).toBe(1)
     await sleep(20)
     expect(c.got.map((f) => f.Operator)).toEqual(['LoginOK', 'Quote', 'Quote', 'Quote', 'Quote', 'HeartOK'])
     expect(c.got.filter((f) => f.Operator === 'Quote').map((f) => f.Stream.offset)).toEqual([2, 3, 4, 5])

@@ -429,7 +429,8 @@ export async function createServer(options: ServerOptions): Promise<MpbusServer>
     join: (user, room) => store(user, () => engine.join(user, room)),
     leave: (user, room) => store(user, () => engine.leave(user, room)),
     end: (user, reason) => store(user, () => engine.end(user, reason)),
-    connections: (user) => (byUser.get(user) || new Set()).size,
+    // A connection whose login is still being served (its resume read) is not logged in yet.
+    connections: (user) => Array.from(byUser.get(user) || []).filter((c) => c.pending === null).length,
     async close() {
       unsubscribe()
       await new Promise<void>((resolve) => {
