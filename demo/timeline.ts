@@ -3,10 +3,19 @@
  * with quiet time in between so each fault's effect can be seen (and measured) on its own.
  * Times are fractions of the run, so `--duration 6` plays the same script faster.
  */
-import type { FaultProxy, TestServer } from '../src/testing/index'
-import type { Client } from './client'
+import { type Client, userOf } from './client'
+import type { Cluster } from './cluster'
 
-export type FaultKind = 'freeze' | 'reset' | 'acks' | 'refuse' | 'offline' | 'hide' | 'kill' | 'restart'
+export type FaultKind =
+  | 'freeze'
+  | 'reset'
+  | 'acks'
+  | 'refuse'
+  | 'offline'
+  | 'hide'
+  | 'kill'
+  | 'restart'
+  | 'node'
 
 export interface Fault {
   kind: FaultKind
@@ -25,8 +34,7 @@ export interface Fault {
 }
 
 export interface World {
-  proxy: FaultProxy
-  server: TestServer
+  cluster: Cluster
   clients: Client[]
   random: () => number
   /** ms since the start of the run. */
@@ -41,6 +49,13 @@ interface Stage {
   length: number
   /** The share of clients it hits; every client when absent (a server-side or proxy fault). */
   share?: number
+  /** Only with several server nodes. */
+  multiNode?: boolean
+  /**
+   * The clients can recover as soon as it begins (another node is up): recovery is measured from
+   * the start, and the stage's end (the node back) is not the fault's end.
+   */
+  instant?: boolean
   /**
    * `ms` is the stage's length. What `begin` resolves to is handed to `end`, and kept as the
    * fault's `carried` when it is a number.
@@ -56,8 +71,8 @@ const STAGES: Stage[] = [
     label: 'frozen link',
     at: 0.06,
     length: 0.09,
-    begin: (w) => w.proxy.freeze(),
-    end: (w) => w.proxy.pass(),
+    begin: (w) => w.cluster.proxy.freeze(),
+    end: (w) => w.cluster.proxy.pass(),
   },
   {
     // Every connection torn down with RST (a network switch, a load balancer restart).
@@ -65,31 +80,30 @@ const STAGES: Stage[] = [
     label: 'connections reset',
     at: 0.2,
     length: 0,
-    begin: (w) => w.proxy.reset(),
+    begin: (w) => w.cluster.proxy.reset(),
   },
   {
     // The server got the messages but its Acks never came back (they died on the way, or the
     // server crashed between its work and its reply). The link still answers heartbeats, so
-    // nothing looks wrong; the clients keep the messages. When the links then drop, the clients
-    // reconnect, log in and resend them with their original ids: the server has seen those ids
-    // (its per-user window), so it drops them as repeats and acks them. At least once, no double.
+    // nothing looks wrong; the clients keep the messages. mpbus/server sends an ack only once the
+    // handler returns, so the nodes' handler records the message (the work is done) and then
+    // holds its return for these users; their later frames wait behind it, as frames of one
+    // connection are handled in order. Then the phones' links drop (a network blip: offline and
+    // straight back), and only then are the handlers let go, into dead links: the clients
+    // reconnect, log in and resend with the original ids; the server has seen those ids (its
+    // per-user window), so it drops them as repeats and acks them. At least once, no double.
     kind: 'acks',
     label: 'acks lost',
     at: 0.25,
     length: 0.08,
     share: 0.3,
-    begin: (w, hit) => {
-      const users = new Set(hit.map((c) => c.openId()))
-      return w.server.withholdAcks((user) => users.has(user))
-    },
-    end: (w, hit, release) => {
-      // Links first, then the Acks: an Ack let out before the drop would settle its message and
-      // leave nothing to resend.
+    begin: (w, hit) => w.cluster.withhold(hit.map((c) => userOf(c.index))),
+    end: (w, hit) => {
       for (const c of hit) {
-        const openId = c.openId()
-        if (openId) w.server.terminate(openId)
+        c.offline()
+        c.online()
       }
-      ;(release as () => void)()
+      w.cluster.release()
     },
   },
   {
@@ -98,8 +112,8 @@ const STAGES: Stage[] = [
     label: 'refused outage',
     at: 0.38,
     length: 0.09,
-    begin: (w) => w.proxy.refuse(),
-    end: (w) => w.proxy.pass(),
+    begin: (w) => w.cluster.proxy.refuse(),
+    end: (w) => w.cluster.proxy.pass(),
   },
   {
     // Airplane mode, a lift: the phone knows it is offline; sends queue up in storage.
@@ -132,7 +146,8 @@ const STAGES: Stage[] = [
   {
     // The app is killed and later launched again. It goes offline first, so its outbox holds
     // messages that never left the phone: the cold start must read them back from the storage
-    // file and send them, before the new ones, once logged in.
+    // file and send them, before the new ones, once logged in. While it is dead the server keeps
+    // pushing to it: the cold start must get those too, from the positions in the same file.
     kind: 'kill',
     label: 'app killed + cold start',
     at: 0.73,
@@ -140,7 +155,7 @@ const STAGES: Stage[] = [
     share: 0.2,
     async begin(_w, hit, ms) {
       for (const c of hit) c.offline()
-      await sleep((ms * 2) / 3)
+      await sleep(ms / 2)
       const queued = await Promise.all(hit.map((c) => c.kill()))
       return queued.reduce((a, b) => a + b, 0)
     },
@@ -149,19 +164,42 @@ const STAGES: Stage[] = [
     },
   },
   {
-    // A deploy: the server process goes away (clients see 1006) and comes back on the same port.
+    // A deploy: every server process closes its sockets and exits (clients see their links
+    // close), and new ones start on the same ports. On the memory engine the history and the
+    // duplicate window went with the old process: the new one is a new epoch, so every client
+    // that logs in with a position of the old one gets `resync` for it (counted in the table).
+    // On Redis they outlive the processes: clients resume, no resync.
     kind: 'restart',
     label: 'server restart',
     at: 0.84,
     length: 0.06,
-    begin: (w) => w.server.stop(),
-    end: (w) => w.server.start(),
+    begin: (w) => w.cluster.stopAll(),
+    end: (w) => w.cluster.startAll(),
+  },
+  {
+    // One node crashes (SIGKILL) while the other runs on: its clients' links die, they reconnect
+    // through the proxy to the node that is up and resume there from Redis what they missed.
+    // The dead node is started again at the end of the stage.
+    kind: 'node',
+    label: 'server node killed',
+    at: 0.91,
+    length: 0.06,
+    multiNode: true,
+    instant: true,
+    async begin(w) {
+      const i = Math.floor(w.random() * w.cluster.size)
+      await w.cluster.kill(i)
+      return { node: i }
+    },
+    end: (w, _hit, began) => w.cluster.start((began as { node: number }).node),
   },
 ]
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
-export const FAULT_KINDS: FaultKind[] = STAGES.map((s) => s.kind)
+/** The faults a run plays, in order: "server node killed" only with several nodes. */
+export const faultKinds = (servers: number): FaultKind[] =>
+  STAGES.filter((s) => servers > 1 || !s.multiNode).map((s) => s.kind)
 
 /** mulberry32: a tiny seeded PRNG, so `--seed` replays the same choices. Returns floats in [0, 1). */
 export function seeded(seed: number): () => number {
@@ -205,6 +243,7 @@ export function runTimeline(world: World, duration: number) {
 
   async function play(): Promise<void> {
     for (const stage of STAGES) {
+      if (stage.multiNode && world.cluster.size < 2) continue
       await until(stage.at * duration)
       if (stopped) return
       const hit =
@@ -221,11 +260,12 @@ export function runTimeline(world: World, duration: number) {
       active = fault
       const began = await stage.begin(world, hit, stage.length * duration)
       if (typeof began === 'number') fault.carried = began
+      if (stage.instant) fault.end = fault.start
       if (stage.end) {
         await until((stage.at + stage.length) * duration)
         await stage.end(world, hit, began)
       }
-      fault.end = world.clock()
+      if (!stage.instant) fault.end = world.clock()
       active = undefined
     }
     await until(duration)

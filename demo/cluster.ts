@@ -1,0 +1,199 @@
+/**
+ * The demo's server side: `servers` processes of demo/server-node.ts (mpbus/server), on the
+ * memory engine (one node) or on one `redis-server` the demo starts, behind the fault proxy.
+ * The proxy opens each upstream connection to the next node that is up, in turn (a load
+ * balancer with a health check: a node the demo killed gets no connections until it is back).
+ *
+ * It is also the demo's view of the servers: what they received (`onGot`), the repeats their
+ * duplicate window dropped (`onRepeat`), and the pushes they made, with their positions.
+ */
+import { type ChildProcess, fork } from 'node:child_process'
+import net from 'node:net'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { createFaultProxy, type FaultProxy } from '../src/testing/index'
+import type { FromNode, NodeConfig, Pos, ToNode } from './server-node'
+
+export type EngineKind = 'memory' | 'redis'
+
+export interface ClusterOptions {
+  servers: number
+  engine: EngineKind
+  /** A `Demo` message a node handled (before its ack left). */
+  onGot(user: string, client: number, n: number): void
+  /** A repeat a node's duplicate window dropped (and acked again). */
+  onRepeat(user: string): void
+}
+
+/** What a push batch got: the position of each user's push, in the order asked, and the room's. */
+export interface Pushed {
+  users: Pos[]
+  room: Pos
+}
+
+interface Node {
+  port: number
+  child?: ChildProcess
+  /** Takes pushes and connections: started, and not being stopped. */
+  up: boolean
+  /** Push batches waiting for an answer, by id. */
+  pending: Map<number, (result: Pushed | undefined) => void>
+}
+
+const here = path.dirname(fileURLToPath(import.meta.url))
+
+/** A free loopback port (the node listens on it for its whole life, across restarts). */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer()
+    s.once('error', reject)
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as net.AddressInfo
+      s.close(() => resolve(port))
+    })
+  })
+}
+
+/** `startRedisServer` comes with the `redis` branch; loaded by path so this file compiles without it. */
+async function startRedis(): Promise<{ url: string; stop(): unknown }> {
+  const file = '../src/testing/redis-server'
+  const kit = await import(file).catch(() => undefined)
+  if (!kit?.startRedisServer)
+    throw new Error('--engine redis needs startRedisServer (src/testing/redis-server.ts)')
+  return kit.startRedisServer()
+}
+
+export async function createCluster(options: ClusterOptions) {
+  if (options.servers > 1 && options.engine === 'memory')
+    throw new Error('several servers need a shared engine: use --engine redis with --servers > 1')
+  const redis = options.engine === 'redis' ? await startRedis() : undefined
+  const nodes: Node[] = []
+  for (let i = 0; i < options.servers; i++)
+    nodes.push({ port: await freePort(), up: false, pending: new Map() })
+  let nextId = 0
+  let turn = 0
+  /** Connections the proxy opened to each node. */
+  const routed = nodes.map(() => 0)
+
+  /** The next node that is up, in turn; when none is, the next one anyway (its connect fails). */
+  function pick(): number {
+    for (let tries = 0; tries < nodes.length; tries++) {
+      const i = turn++ % nodes.length
+      if (nodes[i]!.up) return i
+    }
+    return turn++ % nodes.length
+  }
+
+  function onMessage(node: Node, message: FromNode): void {
+    if (message.t === 'got') options.onGot(message.user, message.client, message.n)
+    else if (message.t === 'repeat') options.onRepeat(message.user)
+    else if (message.t === 'pushed' || message.t === 'failed') {
+      const done = node.pending.get(message.id)
+      node.pending.delete(message.id)
+      done?.(message.t === 'pushed' ? { users: message.users, room: message.room } : undefined)
+    }
+  }
+
+  function start(i: number): Promise<void> {
+    const node = nodes[i]!
+    const config: NodeConfig = {
+      port: node.port,
+      engine: options.engine,
+      redisUrl: redis?.url,
+      prefix: 'mpbus-demo',
+    }
+    const child = fork(path.join(here, 'server-node.ts'), [], {
+      cwd: path.join(here, '..'),
+      execArgv: ['--import', 'tsx'],
+      env: { ...process.env, MPBUS_DEMO_NODE: JSON.stringify(config) },
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    })
+    node.child = child
+    return new Promise((resolve, reject) => {
+      child.on('message', (message: FromNode) => {
+        if (message.t !== 'ready') return onMessage(node, message)
+        node.up = true
+        resolve()
+      })
+      child.on('exit', (code, signal) => {
+        node.up = false
+        if (node.child === child) node.child = undefined
+        for (const done of node.pending.values()) done(undefined)
+        node.pending.clear()
+        reject(new Error(`server node ${i} exited before it was ready (${signal ?? code})`))
+      })
+    })
+  }
+
+  /**
+   * Stops node `i`: first it takes no more pushes and its pushes in flight are answered (the app
+   * server stops routing to a node before it goes: a push cut in half by the kill would be the
+   * app's to retry, not the bus's), then `signal`: SIGTERM closes its sockets and exits (a
+   * deploy), SIGKILL just ends it (a crash: its clients see their links die).
+   */
+  async function stop(i: number, signal: 'SIGTERM' | 'SIGKILL'): Promise<void> {
+    const node = nodes[i]!
+    node.up = false
+    const child = node.child
+    if (!child) return
+    while (node.pending.size) await new Promise((resolve) => setTimeout(resolve, 5))
+    const exited = new Promise((resolve) => child.once('exit', resolve))
+    child.kill(signal)
+    await exited
+  }
+
+  const all = (fn: (i: number) => Promise<void>) => Promise.all(nodes.map((_, i) => fn(i))).then(() => {})
+
+  await all(start)
+  let proxy: FaultProxy
+  try {
+    // The proxy reads `port` for each connection it opens upstream.
+    proxy = await createFaultProxy({
+      get port() {
+        const i = pick()
+        routed[i]!++
+        return nodes[i]!.port
+      },
+    })
+  } catch (e) {
+    await all((i) => stop(i, 'SIGKILL'))
+    throw e
+  }
+
+  return {
+    proxy,
+    size: nodes.length,
+    routed,
+    url: () => proxy.url(),
+    isUp: (i: number) => nodes[i]!.up,
+    /** Pushes `Tick {k}` to each user and publishes `RoomTick {k: room}`, through the next node up; undefined when none took it. */
+    push(users: Array<{ user: string; k: number }>, room: number): Promise<Pushed | undefined> {
+      const i = pick()
+      const node = nodes[i]!
+      if (!node.up || !node.child) return Promise.resolve(undefined)
+      const id = nextId++
+      return new Promise((resolve) => {
+        node.pending.set(id, resolve)
+        node.child!.send({ t: 'push', id, users, room } satisfies ToNode)
+      })
+    },
+    /** Every node holds the acks of these users' messages until `release()`. */
+    withhold(users: string[]): void {
+      for (const node of nodes) if (node.up) node.child?.send({ t: 'withhold', users } satisfies ToNode)
+    },
+    release(): void {
+      for (const node of nodes) if (node.up) node.child?.send({ t: 'release' } satisfies ToNode)
+    },
+    stopAll: () => all((i) => stop(i, 'SIGTERM')),
+    startAll: () => all(start),
+    kill: (i: number) => stop(i, 'SIGKILL'),
+    start,
+    async close(): Promise<void> {
+      await proxy.close()
+      await all((i) => stop(i, 'SIGKILL'))
+      await redis?.stop()
+    },
+  }
+}
+
+export type Cluster = Awaited<ReturnType<typeof createCluster>>
