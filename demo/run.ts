@@ -10,9 +10,10 @@ import os from 'node:os'
 import path from 'node:path'
 import { type Client, createClient, type Timing, userOf } from './client'
 import { type Cluster, createCluster, type EngineKind } from './cluster'
-import { type PushResult, pushResult } from './push-report'
-import { createPusher, type Pusher } from './pusher'
-import { type ClientResult, createTally, type Tally, worstNotice, worstRecovery } from './report'
+import type { PushResult } from './push-report'
+import { createPusher } from './pusher'
+import { type ClientResult, createTally, type Tally } from './report'
+import { clientRows, pushRows } from './results'
 import { type Fault, type FaultKind, runTimeline, seeded } from './timeline'
 
 export interface DemoOptions {
@@ -103,20 +104,6 @@ function timingFor(duration: number, local: boolean): Timing {
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
-
-/** Server → client, per client, from the pusher's confirmations and what the client's handlers saw. */
-function pushRows(clients: Client[], pusher: Pusher): PushResult[] {
-  return clients.map((c, i) =>
-    pushResult({
-      name: c.name,
-      user: pusher.user[i]!,
-      room: pusher.room,
-      seen: c.seen,
-      resyncs: c.resyncs,
-      deaths: c.deaths,
-    }),
-  )
-}
 
 export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
   const duration = options.duration ?? DEFAULTS.duration
@@ -225,22 +212,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
     collect()
 
     const faults = timeline ? timeline.faults : []
-    const rows: ClientResult[] = clients.map((c, i) => {
-      const tally = tallies[i]!
-      const delivered = tally.delivered(c.sent)
-      return {
-        name: c.name,
-        sent: c.sent,
-        delivered,
-        lost: c.sent - delivered,
-        repeats: cluster ? (repeats.get(userOf(i)) ?? 0) : undefined,
-        twice: cluster ? tally.twice : undefined,
-        outOfOrder: tally.outOfOrder,
-        reconnects: Math.max(0, c.log.filter((e) => e.kind === 'ready').length - 1),
-        noticeMs: worstNotice(i, c.log, faults),
-        recoverMs: worstRecovery(i, c.log, faults),
-      }
-    })
+    const rows = clientRows(clients, tallies, faults, cluster ? repeats : undefined)
     const push = pusher ? pushRows(clients, pusher) : undefined
     const sum = <T>(list: T[] | undefined, pick: (r: T) => number) =>
       (list ?? []).reduce((s, r) => s + pick(r), 0)
