@@ -8,9 +8,11 @@
  * duplicate window dropped (`onRepeat`), and the pushes they made, with their positions.
  */
 import { type ChildProcess, fork } from 'node:child_process'
+import fs from 'node:fs'
 import net from 'node:net'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { build } from 'esbuild'
 import { createFaultProxy, type FaultProxy } from '../src/testing/index'
 import type { FromNode, NodeConfig, Pos, ToNode } from './server-node'
 
@@ -38,6 +40,8 @@ interface Node {
   up: boolean
   /** Push batches waiting for an answer, by id. */
   pending: Map<number, (result: Pushed | undefined) => void>
+  /** Next processes, loaded (or loading) and waiting to listen: one is forked as soon as a process listens. */
+  spares: Array<Promise<ChildProcess>>
 }
 
 const here = path.dirname(fileURLToPath(import.meta.url))
@@ -54,6 +58,25 @@ function freePort(): Promise<number> {
   })
 }
 
+/**
+ * demo/server-node.ts bundled into one JavaScript file (its packages, `ws` and `redis`, left to
+ * node_modules): a node then starts in what a Node process costs, not in a TypeScript transform
+ * of every file it imports, which on a busy machine is the difference between 1 s and 5.
+ */
+async function bundleNode(): Promise<string> {
+  const outfile = path.join(here, '..', '.tmp', 'demo', `server-node-${process.pid}.mjs`)
+  await build({
+    entryPoints: [path.join(here, 'server-node.ts')],
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    packages: 'external',
+    outfile,
+    logLevel: 'warning',
+  })
+  return outfile
+}
+
 /** `startRedisServer` comes with the `redis` branch; loaded by path so this file compiles without it. */
 async function startRedis(): Promise<{ url: string; stop(): unknown }> {
   const file = '../src/testing/redis-server'
@@ -67,11 +90,15 @@ export async function createCluster(options: ClusterOptions) {
   if (options.servers > 1 && options.engine === 'memory')
     throw new Error('several servers need a shared engine: use --engine redis with --servers > 1')
   const redis = options.engine === 'redis' ? await startRedis() : undefined
+  const script = await bundleNode()
   const nodes: Node[] = []
   for (let i = 0; i < options.servers; i++)
-    nodes.push({ port: await freePort(), up: false, pending: new Map() })
+    nodes.push({ port: await freePort(), up: false, pending: new Map(), spares: [] })
   let nextId = 0
   let turn = 0
+  let closing = false
+  /** Every process forked and not yet exited, spares included. */
+  const children = new Set<ChildProcess>()
   /** Connections the proxy opened to each node. */
   const routed = nodes.map(() => 0)
 
@@ -94,7 +121,8 @@ export async function createCluster(options: ClusterOptions) {
     }
   }
 
-  function start(i: number): Promise<void> {
+  /** Forks node `i`'s next process; resolves once it has loaded, waiting to be told to listen. */
+  function prepare(i: number): Promise<ChildProcess> {
     const node = nodes[i]!
     const config: NodeConfig = {
       port: node.port,
@@ -102,27 +130,47 @@ export async function createCluster(options: ClusterOptions) {
       redisUrl: redis?.url,
       prefix: 'mpbus-demo',
     }
-    const child = fork(path.join(here, 'server-node.ts'), [], {
+    const child = fork(script, [], {
       cwd: path.join(here, '..'),
-      execArgv: ['--import', 'tsx'],
+      execArgv: [],
       env: { ...process.env, MPBUS_DEMO_NODE: JSON.stringify(config) },
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     })
-    node.child = child
-    return new Promise((resolve, reject) => {
+    children.add(child)
+    child.on('exit', () => children.delete(child))
+    const loaded = new Promise<ChildProcess>((resolve, reject) => {
       child.on('message', (message: FromNode) => {
-        if (message.t !== 'ready') return onMessage(node, message)
-        node.up = true
-        resolve()
+        if (message.t === 'loaded') resolve(child)
+        else if (message.t === 'ready') node.up = true
+        else onMessage(node, message)
       })
       child.on('exit', (code, signal) => {
+        reject(new Error(`server node ${i} exited (${signal ?? code})`))
+        if (node.child !== child) return
         node.up = false
-        if (node.child === child) node.child = undefined
+        node.child = undefined
         for (const done of node.pending.values()) done(undefined)
         node.pending.clear()
-        reject(new Error(`server node ${i} exited before it was ready (${signal ?? code})`))
       })
     })
+    loaded.catch(() => {}) // a spare killed at close is nobody's error
+    return loaded
+  }
+
+  /** Starts node `i` on its port: its warm spare, or a new process. Resolves once it listens. */
+  async function start(i: number): Promise<void> {
+    const node = nodes[i]!
+    const child = await (node.spares.shift() ?? prepare(i))
+    node.child = child
+    await new Promise<void>((resolve, reject) => {
+      child.on('message', (message: FromNode) => {
+        if (message.t === 'ready') resolve()
+      })
+      child.once('exit', (code, signal) => reject(new Error(`server node ${i} exited (${signal ?? code})`)))
+      child.send({ t: 'listen' } satisfies ToNode)
+    })
+    // The next process loads now, while this one serves.
+    if (!closing && !node.spares.length) node.spares.push(prepare(i))
   }
 
   /**
@@ -144,7 +192,10 @@ export async function createCluster(options: ClusterOptions) {
 
   const all = (fn: (i: number) => Promise<void>) => Promise.all(nodes.map((_, i) => fn(i))).then(() => {})
 
+  // Each node's first process and its spare load side by side, before the run starts.
+  nodes.forEach((node, i) => node.spares.push(prepare(i), prepare(i)))
   await all(start)
+  await Promise.all(nodes.map((node) => Promise.all(node.spares)))
   let proxy: FaultProxy
   try {
     // The proxy reads `port` for each connection it opens upstream.
@@ -189,9 +240,18 @@ export async function createCluster(options: ClusterOptions) {
     kill: (i: number) => stop(i, 'SIGKILL'),
     start,
     async close(): Promise<void> {
+      closing = true
       await proxy.close()
       await all((i) => stop(i, 'SIGKILL'))
+      await Promise.all(
+        Array.from(children, (child) => {
+          const exited = new Promise((resolve) => child.once('exit', resolve))
+          child.kill('SIGKILL')
+          return exited
+        }),
+      )
       await redis?.stop()
+      fs.rmSync(script, { force: true })
     },
   }
 }

@@ -89,6 +89,9 @@ function explainPushes(result: DemoResult): void {
         'They do not fail the run; a frame missed with no resync does.',
     )
   }
+  for (const r of rows)
+    if (r.lostFrames.length)
+      console.log(`${r.name} lost ${r.lost} pushed frame(s), first: ${r.lostFrames.join(', ')}`)
   const dead = rows.filter((r) => r.whileDead)
   if (dead.length) {
     const pushed = dead.reduce((s, r) => s + r.whileDead!.pushed, 0)

@@ -32,11 +32,14 @@ export interface PushResult {
   behindResync: number
   /** For a client that was killed: frames pushed while it was dead, and how many of them it saw after its cold start. */
   whileDead?: { pushed: number; recovered: number }
+  /** The first few lost frames, to look into a failure: `user k=12 @13/epoch`. */
+  lostFrames: string[]
 }
 
 interface StreamTally {
   delivered: number
-  lost: number
+  /** The frames lost, in push order. */
+  lost: PushRecord[]
   twice: number
   outOfOrder: number
   behindResync: number
@@ -64,11 +67,13 @@ function tallyStream(pushes: PushRecord[], seen: Seen[], resyncs: Resync[]): Str
     !seen.some((s) => s.epoch === p.epoch && s.offset > p.offset && s.at < r.at)
   let delivered = 0
   let behindResync = 0
+  const lost: PushRecord[] = []
   for (const p of pushes) {
     if (got.has(p.k)) delivered++
     else if (resyncs.some((r) => covers(r, p))) behindResync++
+    else lost.push(p)
   }
-  return { delivered, behindResync, lost: pushes.length - delivered - behindResync, twice, outOfOrder, got }
+  return { delivered, behindResync, lost, twice, outOfOrder, got }
 }
 
 export interface PushInput {
@@ -95,11 +100,15 @@ export function pushResult(input: PushInput): PushResult {
     name: input.name,
     pushed: input.user.length + input.room.length,
     delivered: user.delivered + room.delivered,
-    lost: user.lost + room.lost,
+    lost: user.lost.length + room.lost.length,
     twice: user.twice + room.twice,
     outOfOrder: user.outOfOrder + room.outOfOrder,
     resyncs: input.resyncs.length,
     behindResync: user.behindResync + room.behindResync,
+    lostFrames: [
+      ...user.lost.map((p) => `user k=${p.k} @${p.offset}/${p.epoch}`),
+      ...room.lost.map((p) => `room k=${p.k} @${p.offset}/${p.epoch}`),
+    ].slice(0, 5),
   }
   if (input.deaths.length) {
     // Asked for after the kill, before the cold start: no life of the app was there to get them live.
@@ -127,6 +136,7 @@ export function pushTotals(rows: PushResult[]): PushResult {
     outOfOrder: sum((r) => r.outOfOrder),
     resyncs: sum((r) => r.resyncs),
     behindResync: sum((r) => r.behindResync),
+    lostFrames: [],
     whileDead: dead.length
       ? {
           pushed: dead.reduce((s, r) => s + r.whileDead!.pushed, 0),

@@ -158,7 +158,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
     return tallies.reduce((sum, t) => sum + t.size, 0)
   }
 
-  const timeline = cluster ? runTimeline({ cluster, clients, random, clock }, duration * 1000) : undefined
+  let timeline: ReturnType<typeof runTimeline> | undefined
   let phase: DemoStatus['phase'] = 'sending'
   const status = (): DemoStatus => ({
     elapsed: clock(),
@@ -186,20 +186,19 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
 
   try {
     for (const c of clients) c.start()
-    // Pushes start once every client has logged in (and joined the room) once: before its first
-    // login a client has no position, and the protocol starts it at the stream's tip.
-    const pushing = (async () => {
-      if (!pusher) return
+    if (cluster && pusher) {
+      // Pushes and faults start once every client has logged in (and joined the room) once:
+      // before its first login a client has no position, and the protocol starts it at the
+      // stream's tip; and a fault is measured on clients that were up when it began.
       while (!clients.every((c) => c.log.length) && clock() < 10_000) await sleep(20)
-      if (phase === 'sending') pusher.start()
-    })()
-    if (timeline) await timeline.done
-    else await sleep(duration * 1000)
+      pusher.start()
+      timeline = runTimeline({ cluster, clients, random, clock }, duration * 1000)
+      await timeline.done
+    } else await sleep(duration * 1000)
 
     // Stop sending and pushing, then wait for the outboxes (with acks on, an empty outbox means
     // the server acknowledged everything) and for every confirmed push to have been seen.
     phase = 'draining'
-    await pushing
     for (const c of clients) c.stopSending()
     await pusher?.stop()
     const settled = () =>

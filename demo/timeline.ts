@@ -57,11 +57,13 @@ export function runTimeline(world: World, duration: number) {
   let wake: (() => void) | undefined
   let timer: ReturnType<typeof setTimeout> | undefined
 
+  /** Stage times count from the timeline's start. */
+  const origin = world.clock()
   const until = (at: number) =>
     new Promise<void>((resolve) => {
       if (stopped) return resolve()
       wake = resolve
-      timer = setTimeout(resolve, Math.max(0, at - world.clock()))
+      timer = setTimeout(resolve, Math.max(0, origin + at - world.clock()))
     })
 
   async function play(): Promise<void> {
@@ -85,7 +87,8 @@ export function runTimeline(world: World, duration: number) {
       if (typeof began === 'number') fault.carried = began
       if (stage.instant) fault.end = fault.start
       if (stage.end) {
-        await until((stage.at + stage.length) * duration)
+        // Its full length even when it began late (a busy machine, a slow restart before it).
+        await until(fault.start - origin + stage.length * duration)
         await stage.end(world, hit, began)
       }
       if (!stage.instant) fault.end = world.clock()

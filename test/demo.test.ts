@@ -2,6 +2,8 @@
 // against a real mpbus/server process, must end with nothing lost and nothing reordered in either
 // direction. Plus the reports' arithmetic, on made-up logs, so a demo that could not see a loss,
 // a reordering or a frame seen twice would fail here.
+import fs from 'node:fs'
+import path from 'node:path'
 import { describe, expect, it } from 'vitest'
 import type { ClientEvent, Resync, Seen } from '../demo/client'
 import { pushResult, pushVerdict, renderPushTable } from '../demo/push-report'
@@ -44,7 +46,7 @@ describe('npm run demo', () => {
     }
     for (const row of result.rows) {
       // 6 s at 5 messages/s, less the time a killed client was down.
-      expect(row.sent).toBeGreaterThan(20)
+      expect(row.sent).toBeGreaterThan(15)
       expect(row.delivered).toBe(row.sent)
       // Every client went through the freeze, the refused outage and the server restart (and the
       // reset, unless it was still reconnecting then): at least three returns to ready.
@@ -80,6 +82,48 @@ describe('npm run demo', () => {
     expect(renderTable(result.rows)).toMatch(/^total .* 0 /m)
     expect(renderPushTable(result.pushRows!)).toMatch(/^total +\d+ +\d+ +0 +0 +0 /m)
   }, 30_000)
+
+  // The Redis engine and startRedisServer come with the `redis` branch (issue 14).
+  const redisKit = fs.existsSync(path.join(__dirname, '../src/testing/redis-server.ts'))
+  it.skipIf(!redisKit)(
+    'two nodes on one real redis-server: a node killed, a restart, nothing lost either way, no resync',
+    async () => {
+      const result = await runDemo({
+        duration: 8,
+        clients: 4,
+        seed: 7,
+        servers: 2,
+        engine: 'redis',
+        pushRate: 10,
+      })
+      expect(result.kinds).toEqual(faultKinds(2))
+      expect(result.kinds).toContain('node')
+      expect(result.drained).toBe(true)
+      expect(result.lost).toBe(0)
+      expect(result.outOfOrder).toBe(0)
+      expect(result.pushLost).toBe(0)
+      expect(result.pushOutOfOrder).toBe(0)
+      expect(result.ok).toBe(true)
+      // Connections alternated between the nodes.
+      expect(result.routed).toHaveLength(2)
+      for (const n of result.routed) expect(n).toBeGreaterThan(4)
+      for (const row of result.pushRows!) {
+        expect(row.pushed).toBeGreaterThan(40)
+        // The history and its epoch live in Redis: a restart of every node is no resync.
+        expect(row.resyncs).toBe(0)
+        expect(row.delivered).toBe(row.pushed)
+        expect(row.twice).toBe(0)
+      }
+      const kill = result.faults.find((f) => f.kind === 'kill')!
+      for (const i of kill.clients) {
+        const dead = result.pushRows![i]!.whileDead!
+        expect(dead.recovered).toBe(dead.pushed)
+      }
+      // The window is in Redis too: a resend after the restart is a repeat, never handled twice.
+      for (const row of result.rows) expect(row.twice).toBe(0)
+    },
+    60_000,
+  )
 
   it('with a url, soaks that server without faults, counting from the delivery promises', async () => {
     const server = await createTestServer()
@@ -192,7 +236,13 @@ describe('demo report', () => {
     expect(all).toMatchObject({ pushed: 8, delivered: 8, lost: 0, twice: 0, outOfOrder: 0, behindResync: 0 })
     expect(pushVerdict([all]).ok).toBe(true)
     const bad = pushResult(input(saw(0, 2, 1, 3, 3, 5, 6, 7)))
-    expect(bad).toMatchObject({ delivered: 7, lost: 1, twice: 1, outOfOrder: 1 })
+    expect(bad).toMatchObject({
+      delivered: 7,
+      lost: 1,
+      twice: 1,
+      outOfOrder: 1,
+      lostFrames: ['user k=4 @5/E1'],
+    })
     expect(pushVerdict([bad]).text).toMatch(/8 pushed, 7 delivered, 1 lost, 1 seen twice, 1 out of order/)
     expect(pushVerdict([pushResult(input(saw(0, 1, 2, 3, 4, 5, 6, 7, 7)))]).ok).toBe(false)
     expect(renderPushTable([bad, all]).split('\n').pop()).toMatch(/^total\s+16\s+15\s+1\s+1\s+1\s+0\s+0\s+-$/)
