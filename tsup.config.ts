@@ -2,7 +2,7 @@ import { defineConfig } from 'tsup'
 
 // ESM and CommonJS for bundlers and Node, with declarations. mitt and nanoid are
 // bundled in (they are small, and nanoid 5 is ESM-only), so installing mpbus pulls
-// in nothing at run time. `ws` stays external: Node users bring it.
+// in nothing at run time. `ws` and `redis` stay external: Node users bring them (optional peers).
 export default defineConfig({
   entry: {
     index: 'src/index.ts',
@@ -18,5 +18,5 @@ export default defineConfig({
   sourcemap: false,
   splitting: true,
   noExternal: ['mitt', 'nanoid'],
-  external: ['ws'],
+  external: ['ws', 'redis'],
 })

@@ -1,12 +1,16 @@
-// Server → client on loopback, 1,000 connected `ws` clients, memory engine:
+// Server → client on loopback, 1,000 connected `ws` clients, memory engine and Redis engine (a
+// real redis-server started by the test kit, skipped when it is not installed):
 // - push throughput: 100 publications to a room of all 1,000 (100,000 frames out), against a bare
 //   `ws` server broadcasting the same frames (serialised once per frame as well);
 // - mass reconnect: all 1,000 drop at once, 20 pushes each are made meanwhile, all reconnect with
 //   their positions; the time until every client has all 20, against the same 1,000 reconnects
-//   with nothing missed (the cost of the login itself).
+//   with nothing missed (the cost of the login itself); with Redis, the commands Redis ran per
+//   recovered message (`INFO commandstats` before and after: scripts and the commands they call).
 import { pathToFileURL } from 'node:url'
+import { createClient } from 'redis'
 import WebSocket, { WebSocketServer } from 'ws'
-import { createServer } from '../src/server/index'
+import { createServer, type Engine, redisEngine } from '../src/server/index'
+import { startRedisServer } from '../src/testing/index'
 
 const CLIENTS = 1000
 const PUBLICATIONS = 100
@@ -62,17 +66,32 @@ async function bareBroadcast(): Promise<number> {
   return ms
 }
 
-async function viaServer() {
+/** Commands Redis has run so far, by `INFO commandstats` (an EVAL and each command its script calls). */
+async function redisCalls(url: string): Promise<number> {
+  const client = createClient({ url })
+  await client.connect()
+  const info = String(await client.sendCommand(['INFO', 'commandstats']))
+  await client.close()
+  let calls = 0
+  for (const [, name, n] of info.matchAll(/cmdstat_(\w+):calls=(\d+)/g))
+    if (name !== 'info') calls += Number(n)
+  return calls
+}
+
+async function viaServer(engine?: Engine, redisUrl?: string) {
   const server = await createServer({
     authenticate: (f) => f.user,
     rate: { frames: 1000, interval: 1000 },
+    engine,
   })
   const url = `ws://127.0.0.1:${server.port}`
-  for (let i = 0; i < CLIENTS; i++) server.join(`u${i}`, 'auction')
+  await Promise.all(Array.from({ length: CLIENTS }, (_, i) => server.join(`u${i}`, 'auction')))
   const login = (i: number) => ({ Operator: 'userLogin', user: `u${i}` })
   const all = await connectAll(url, 'Bid', login)
   let start = performance.now()
-  for (let n = 1; n <= PUBLICATIONS; n++) server.publish('auction', 'Bid', frame(n))
+  const published: Promise<unknown>[] = []
+  for (let n = 1; n <= PUBLICATIONS; n++) published.push(server.publish('auction', 'Bid', frame(n)))
+  await Promise.all(published)
   await waitFor(() => all.total() >= CLIENTS * PUBLICATIONS)
   const publishMs = performance.now() - start
 
@@ -90,38 +109,42 @@ async function viaServer() {
   // A node restart in effect: all drop, 20 publications missed, all come back and resume.
   for (const ws of calm.sockets) ws.terminate()
   await waitFor(() => server.connections('u0') === 0)
-  for (let n = 1; n <= MISSED; n++) server.publish('auction', 'Bid', frame(PUBLICATIONS + n))
+  for (let n = 1; n <= MISSED; n++) await server.publish('auction', 'Bid', frame(PUBLICATIONS + n))
+  const callsBefore = redisUrl ? await redisCalls(redisUrl) : 0
   start = performance.now()
   const back = await connectAll(url, 'Bid', resumeLogin(all.last))
   await waitFor(() => back.total() >= CLIENTS * MISSED)
   const recoverMs = performance.now() - start
+  const calls = redisUrl ? (await redisCalls(redisUrl)) - callsBefore : 0
   const lost = back.counts.filter((c) => c !== MISSED).length
   for (const ws of back.sockets) ws.terminate()
   await server.close()
-  return { publishMs, reconnectMs, recoverMs, lost }
+  return { publishMs, reconnectMs, recoverMs, lost, perRecovered: calls / (CLIENTS * MISSED) }
 }
 
-export async function benchPush() {
-  // Best of three each, interleaved.
-  let bare = Infinity
-  let best = { publishMs: Infinity, reconnectMs: Infinity, recoverMs: Infinity, lost: 0 }
-  for (let round = 0; round < 3; round++) {
-    bare = Math.min(bare, await bareBroadcast())
-    const run = await viaServer()
-    best = {
-      publishMs: Math.min(best.publishMs, run.publishMs),
-      reconnectMs: Math.min(best.reconnectMs, run.reconnectMs),
-      recoverMs: Math.min(best.recoverMs, run.recoverMs),
-      lost: Math.max(best.lost, run.lost),
-    }
-  }
+type Run = Awaited<ReturnType<typeof viaServer>>
+const worst: Run = {
+  publishMs: Infinity,
+  reconnectMs: Infinity,
+  recoverMs: Infinity,
+  lost: 0,
+  perRecovered: 0,
+}
+const better = (a: Run, b: Run): Run => ({
+  publishMs: Math.min(a.publishMs, b.publishMs),
+  reconnectMs: Math.min(a.reconnectMs, b.reconnectMs),
+  recoverMs: Math.min(a.recoverMs, b.recoverMs),
+  lost: Math.max(a.lost, b.lost),
+  perRecovered: Math.max(a.perRecovered, b.perRecovered),
+})
+
+/** The engine's figures: throughput against the bare broadcast, recovery against a plain reconnect. */
+function figures(best: Run, bare: number) {
   const frames = CLIENTS * PUBLICATIONS
   return {
-    clients: CLIENTS,
     publish: {
-      frames,
-      bareWs: { ms: Math.round(bare), perSecond: Math.round((frames / bare) * 1000) },
-      mpbus: { ms: Math.round(best.publishMs), perSecond: Math.round((frames / best.publishMs) * 1000) },
+      ms: Math.round(best.publishMs),
+      perSecond: Math.round((frames / best.publishMs) * 1000),
       ofBare: +(bare / best.publishMs).toFixed(2),
     },
     massReconnect: {
@@ -131,6 +154,38 @@ export async function benchPush() {
       ofReconnectOnly: +(best.recoverMs / best.reconnectMs).toFixed(2),
       clientsMissingSome: best.lost,
     },
+  }
+}
+
+export async function benchPush() {
+  // Best of three each, interleaved; each Redis round on its own key prefix.
+  const redis = await startRedisServer().catch(() => undefined)
+  let bare = Infinity
+  let memory = worst
+  let onRedis = worst
+  for (let round = 0; round < 3; round++) {
+    bare = Math.min(bare, await bareBroadcast())
+    memory = better(memory, await viaServer())
+    if (redis)
+      onRedis = better(
+        onRedis,
+        await viaServer(redisEngine({ url: redis.url, prefix: `bench${round}` }), redis.url),
+      )
+  }
+  if (redis) await redis.stop()
+  const frames = CLIENTS * PUBLICATIONS
+  return {
+    clients: CLIENTS,
+    frames,
+    bareWs: { ms: Math.round(bare), perSecond: Math.round((frames / bare) * 1000) },
+    memory: figures(memory, bare),
+    redis: redis
+      ? Object.assign(figures(onRedis, bare), {
+          redisCommandsPerRecoveredMessage: +onRedis.perRecovered.toFixed(3),
+          recoverOfMemory: +(onRedis.recoverMs / memory.recoverMs).toFixed(2),
+          publishOfMemory: +(memory.publishMs / onRedis.publishMs).toFixed(2),
+        })
+      : 'skipped: redis-server not installed',
   }
 }
 

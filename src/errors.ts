@@ -31,6 +31,7 @@
  * - `SESSION_ENDED`: the server sent the `sessionEnd` frame (or a stop code): no reconnect until `reconnect()`.
  * - `TIMEOUT`: a request got no reply in time, or the login / `ready.ok` did not come within `ready.timeout`.
  * - `CLOSED`: the bus was closed before the operation could finish.
+ * - `ENGINE_DOWN`: (`mpbus/server`) the engine cannot be reached (Redis down): a push rejects, a login is closed with 1013.
  */
 export type MpbusErrorCode =
   | 'BAD_OPTION'
@@ -57,6 +58,7 @@ export type MpbusErrorCode =
   | 'SESSION_ENDED'
   | 'TIMEOUT'
   | 'CLOSED'
+  | 'ENGINE_DOWN'
 
 export class MpbusError extends Error {
   readonly code: MpbusErrorCode

@@ -4,7 +4,13 @@ import { createServer as createHttpServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { afterEach, describe, expect, it } from 'vitest'
 import WebSocket from 'ws'
-import { createServer, type MpbusServer, memoryEngine, type ServerOptions } from '../src/server/index'
+import {
+  createServer,
+  type Engine,
+  type MpbusServer,
+  memoryEngine,
+  type ServerOptions,
+} from '../src/server/index'
 import { createFaultProxy } from '../src/testing/fault-proxy'
 import { createStorageArea } from '../src/testing/index'
 import { bus, fast, runtime, sleep, until } from './helpers/e2e'
@@ -152,7 +158,7 @@ describe('mpbus/server: the protocol', () => {
   it('a user cannot read another user\u2019s stream, even naming it in the login', async () => {
     const { server } = await start()
     server.push('bob', 'Secret', { n: 1 })
-    const tip = server.push('bob', 'Secret', { n: 2 })
+    const tip = await server.push('bob', 'Secret', { n: 2 })
     const alice = await raw(server.port)
     alice.send({
       Operator: 'userLogin',
@@ -303,6 +309,62 @@ describe('mpbus/server: pushes reach the handlers once, in order, whatever happe
   })
 })
 
+describe('mpbus/server: an engine that answers later (Redis)', () => {
+  /** The memory engine with its reads held until `release()`: a resume in flight. */
+  function held() {
+    const memory = memoryEngine()
+    let release!: () => void
+    const gate = new Promise<void>((resolve) => {
+      release = resolve
+    })
+    const engine: Engine = {
+      ...memory,
+      rooms: async (user) => memory.rooms(user),
+      tip: async (stream) => gate.then(() => memory.tip(stream)),
+      since: async (stream, from) => gate.then(() => memory.since(stream, from)),
+    }
+    return { engine, memory, release }
+  }
+
+  it('live frames pushed while a resume is read wait behind it, and what the replay sent is not sent again', async () => {
+    const { engine, release } = held()
+    const { server } = await start({ engine })
+    await server.push('alice', 'Quote', { n: 1 })
+    const { epoch } = await server.push('alice', 'Quote', { n: 2 })
+    const c = await raw(server.port)
+    c.send({ Operator: 'userLogin', openId: 'alice', Streams: { 'user:alice': { offset: 1, epoch } } })
+    c.send({ Operator: 'Heart' })
+    await until(() => server.connections('alice') === 1, 'registered')
+    await server.push('alice', 'Quote', { n: 3 })
+    await server.push('alice', 'Quote', { n: 4 })
+    await sleep(20)
+    expect(c.got).toEqual([])
+    release()
+    await server.push('alice', 'Quote', { n: 5 })
+    await until(() => c.got.length === 6, 'answer, replay, live')
+    await sleep(20)
+    expect(c.got.map((f) => f.Operator)).toEqual(['LoginOK', 'Quote', 'Quote', 'Quote', 'Quote', 'HeartOK'])
+    expect(c.got.filter((f) => f.Operator === 'Quote').map((f) => f.Stream.offset)).toEqual([2, 3, 4, 5])
+  })
+
+  it('a login the engine cannot serve is closed with 1013 (the client backs off and retries) and reported', async () => {
+    const errors: Error[] = []
+    const memory = memoryEngine()
+    const engine: Engine = {
+      ...memory,
+      rooms: () => Promise.reject(new Error('engine down')),
+    }
+    const { server } = await start({ engine, onError: (e) => void errors.push(e) })
+    const c = await raw(server.port)
+    c.send({ Operator: 'userLogin', openId: 'alice' })
+    await until(() => c.closed.code, 'close')
+    expect(c.closed.code).toBe(1013)
+    expect(c.got).toEqual([])
+    expect(errors.map((e) => e.message)).toContain('engine down')
+    expect(server.connections('alice')).toBe(0)
+  })
+})
+
 describe('mpbus/server: attached, login fields, requests, rooms', () => {
   it('attaches to an HTTP server, merges authenticate’s fields into LoginOK, and answers a request', async () => {
     const http = createHttpServer()
@@ -333,7 +395,7 @@ describe('mpbus/server: attached, login fields, requests, rooms', () => {
     const { server } = await start()
     server.join('alice', 'r1')
     server.publish('r1', 'Bid', { n: 1 })
-    const tip = server.publish('r1', 'Bid', { n: 2 })
+    const tip = await server.publish('r1', 'Bid', { n: 2 })
     const bob = await raw(server.port)
     bob.send({
       Operator: 'userLogin',

@@ -9,15 +9,17 @@ import type { AddressInfo } from 'node:net'
 import { type RawData, type WebSocket, WebSocketServer } from 'ws'
 import { MpbusError } from '../errors'
 import { memoryEngine } from './memory-engine'
-import { type Frame, OP, positioned, resume, roomStream, userStream } from './streams'
-import type { Engine, Position } from './types'
+import { type Frame, OP, positioned, type Resumed, resume, roomStream, userStream } from './streams'
+import type { Engine, EngineEvent, Position } from './types'
 
 export type { ConformanceOptions, ConformanceResult } from './conformance'
 export { checkConformance } from './conformance'
-export type { MemoryEngineOptions } from './memory-engine'
+export type { MemoryEngine, MemoryEngineOptions } from './memory-engine'
 export { memoryEngine } from './memory-engine'
+export type { RedisEngine, RedisEngineOptions } from './redis-engine'
+export { redisEngine } from './redis-engine'
 export { roomStream, userStream } from './streams'
-export type { Engine, Position, Stored } from './types'
+export type { Awaitable, Engine, EngineEvent, Position, Stored } from './types'
 
 /** What `authenticate` decides: the user, with fields for the login answer; or a refusal. */
 export type LoginDecision =
@@ -33,7 +35,7 @@ export interface HandlerContext {
   /** Sends a frame to this connection only (not stored: a reply, not a push). */
   reply(op: string, payload?: Record<string, unknown>): void
   /** Pushes to every connection of this user, through the user's stream. */
-  push(op: string, payload?: Record<string, unknown>): Position
+  push(op: string, payload?: Record<string, unknown>): Promise<Position>
 }
 
 /** Runs for a message; the ack leaves when it returns (or its Promise resolves). A throw withholds the ack: the client resends. */
@@ -48,7 +50,7 @@ export interface ServerOptions {
   server?: HttpServer
   /** Decides a login frame. Refusal answers `LoginError` (or the `refuse` operator) and closes. May return a Promise. */
   authenticate(login: Frame): LoginDecision | PromiseLike<LoginDecision>
-  /** @default memoryEngine() */
+  /** Streams, the duplicate window, rooms and fan-out: `memoryEngine()` or `redisEngine({ url })`. @default memoryEngine() */
   engine?: Engine
   /** Handlers by operator. A message with no handler is acked and otherwise ignored. */
   handlers?: Record<string, ServerHandler>
@@ -56,29 +58,53 @@ export interface ServerOptions {
   maxFrameBytes?: number
   /** At most `frames` inbound frames per `interval` ms per connection; more close it with 1008. @default { frames: 200, interval: 1000 } */
   rate?: { frames: number; interval: number }
-  /** A handler that threw, a frame refused: for logs. @default none */
+  /** A handler that threw, a frame refused, an engine failure: for logs. @default none */
   onError?: (error: Error, user: string | undefined) => void
+  /**
+   * ms `close()` waits for handlers still running before it closes the engine, so that their
+   * messages are marked handled (a resend is then acked, not refused until its claim expires). @default 5000
+   */
+  closeTimeout?: number
 }
 
 export interface MpbusServer {
   /** The port listened on (that of `server` when attached, if it was listening). */
   readonly port: number
-  /** Pushes to every connection of `user`; kept in the user's stream for those offline. */
-  push(user: string, op: string, payload?: Record<string, unknown>): Position
-  /** Pushes to every member of `room`, connected or not (kept in the room's stream). */
-  publish(room: string, op: string, payload?: Record<string, unknown>): Position
-  join(user: string, room: string): void
-  leave(user: string, room: string): void
-  /** Sends `SessionEnd` to every connection of `user` and closes them: their buses stop for good. */
-  end(user: string, reason?: string): void
-  /** Connections of `user` that are logged in. */
+  /**
+   * Pushes to every connection of `user` (on every node of the engine); kept in the user's stream
+   * for those offline. Rejects (and reports to `onError`) when the engine cannot store it.
+   */
+  push(user: string, op: string, payload?: Record<string, unknown>): Promise<Position>
+  /** Pushes to every member of `room`, connected or not (kept in the room's stream). Rejects like `push`. */
+  publish(room: string, op: string, payload?: Record<string, unknown>): Promise<Position>
+  join(user: string, room: string): Promise<void>
+  leave(user: string, room: string): Promise<void>
+  /** Sends `SessionEnd` to every connection of `user`, on every node, and closes them: their buses stop for good. */
+  end(user: string, reason?: string): Promise<void>
+  /** Connections of `user` that are logged in to this node. */
   connections(user: string): number
+  /** Closes every connection, stops listening, and closes the engine (its Redis connections). */
   close(): Promise<void>
 }
 
 /** The protocol's names (docs/protocol.md). */
 const ID = 'MsgId'
 const LOGIN = 'userLogin'
+
+/** Close codes: the engine failed or a connection may have missed live frames; the client reconnects and resumes. */
+const ENGINE_DOWN = 1013
+const RESUME = 1012
+
+/** A logged-in connection, as the fan-out sees it. */
+interface Conn {
+  ws: WebSocket
+  user: string
+  /** Live frames heard while the resume is read, sent after it; null once the resume is out. */
+  pending: Array<{ stream: string; position: Position; out: string }> | null
+  /** The last position sent per stream: a frame at or before it is a repeat. */
+  at: Map<string, Position>
+  streams: Set<string>
+}
 
 export async function createServer(options: ServerOptions): Promise<MpbusServer> {
   if (!options || typeof options.authenticate !== 'function')
@@ -90,16 +116,12 @@ export async function createServer(options: ServerOptions): Promise<MpbusServer>
   if (!(rate.frames >= 1 && rate.interval >= 1 && maxPayload >= 1))
     throw new MpbusError('BAD_OPTION', 'rate.frames, rate.interval and maxFrameBytes must be >= 1')
   const onError = options.onError || (() => {})
-  const wss = new WebSocketServer(
-    options.server
-      ? { server: options.server, maxPayload }
-      : { port: options.port || 0, host: options.host, maxPayload },
-  )
-  if (!options.server) await new Promise<void>((resolve) => wss.once('listening', resolve))
-  const address = (options.server ? options.server.address() : wss.address()) as AddressInfo | null
-  const port = address ? address.port : 0
-  /** Logged-in connections by user. */
-  const byUser = new Map<string, Set<WebSocket>>()
+  const closeTimeout = options.closeTimeout === undefined ? 5000 : options.closeTimeout
+  /** The frame chains of every connection, until they settle: `close()` waits for them. */
+  const running = new Set<Promise<void>>()
+  /** Logged-in connections of this node, by user and by the streams they read. */
+  const byUser = new Map<string, Set<Conn>>()
+  const byStream = new Map<string, Set<Conn>>()
 
   function send(ws: WebSocket, frame: Frame): void {
     if (ws.readyState === ws.OPEN) ws.send(JSON.stringify(frame))
@@ -109,34 +131,120 @@ export async function createServer(options: ServerOptions): Promise<MpbusServer>
     return Object.assign({}, payload, { [OP]: op })
   }
 
-  /** Appends to a stream and sends to the logged-in connections of `users`. */
-  function deliver(stream: string, users: string[], op: string, payload?: Record<string, unknown>) {
-    const frame = frameOf(op, payload)
-    const position = engine.append(stream, frame)
-    const out = JSON.stringify(positioned(frame, stream, position))
-    for (const user of users)
-      for (const ws of byUser.get(user) || []) if (ws.readyState === ws.OPEN) ws.send(out)
-    return position
+  function add<K, V>(map: Map<K, Set<V>>, key: K, value: V): void {
+    let set = map.get(key)
+    if (!set) {
+      set = new Set()
+      map.set(key, set)
+    }
+    set.add(value)
+  }
+
+  function remove<K, V>(map: Map<K, Set<V>>, key: K, value: V): void {
+    const set = map.get(key)
+    if (set && set.delete(value) && !set.size) map.delete(key)
+  }
+
+  function listen(conn: Conn, stream: string): void {
+    conn.streams.add(stream)
+    add(byStream, stream, conn)
+  }
+
+  function drop(conn: Conn): void {
+    remove(byUser, conn.user, conn)
+    for (const stream of conn.streams) remove(byStream, stream, conn)
+  }
+
+  /** Sends a live frame unless the connection already has it; a gap (or another epoch) means it must resume. */
+  function deliver(conn: Conn, stream: string, position: Position, out: string): void {
+    if (conn.pending) {
+      conn.pending.push({ stream, position, out })
+      return
+    }
+    const last = conn.at.get(stream)
+    if (last && last.epoch === position.epoch && position.offset <= last.offset) return
+    if (last && (last.epoch !== position.epoch || position.offset !== last.offset + 1)) {
+      onError(
+        new Error(
+          `${stream}: ${last.offset}@${last.epoch} then ${position.offset}@${position.epoch}: resume`,
+        ),
+        conn.user,
+      )
+      conn.ws.close(RESUME, 'resume')
+      return
+    }
+    conn.at.set(stream, position)
+    if (conn.ws.readyState === conn.ws.OPEN) conn.ws.send(out)
+  }
+
+  /** What every node hears from the engine, in the engine's order. */
+  function hear(event: EngineEvent): void {
+    if (event.type === 'frame') {
+      const set = byStream.get(event.stream)
+      if (!set) return
+      const out = JSON.stringify(positioned(event.frame, event.stream, event.position))
+      for (const conn of Array.from(set)) deliver(conn, event.stream, event.position, out)
+    } else if (event.type === 'join' || event.type === 'leave') {
+      const stream = roomStream(event.room)
+      for (const conn of Array.from(byUser.get(event.user) || [])) {
+        if (event.type === 'join') listen(conn, stream)
+        else {
+          conn.streams.delete(stream)
+          conn.at.delete(stream)
+          remove(byStream, stream, conn)
+        }
+      }
+    } else if (event.type === 'end') {
+      for (const conn of Array.from(byUser.get(event.user) || [])) {
+        send(conn.ws, { [OP]: 'SessionEnd', reason: event.reason })
+        conn.ws.close(4001, 'session ended')
+      }
+    } else if (event.type === 'error') onError(event.error, undefined)
+    else if (event.type === 'reset')
+      for (const set of Array.from(byUser.values()))
+        for (const conn of Array.from(set)) conn.ws.close(RESUME, 'engine reset')
+  }
+
+  // Before the first connection: a node hears everything appended after it accepts a login.
+  const unsubscribe = await engine.subscribe(hear)
+  const wss = new WebSocketServer(
+    options.server
+      ? { server: options.server, maxPayload }
+      : { port: options.port || 0, host: options.host, maxPayload },
+  )
+  if (!options.server) await new Promise<void>((resolve) => wss.once('listening', resolve))
+  const address = (options.server ? options.server.address() : wss.address()) as AddressInfo | null
+  const port = address ? address.port : 0
+
+  /** Runs an engine call; a failure is reported and rethrown, never swallowed. */
+  async function store<T>(user: string | undefined, call: () => T | PromiseLike<T>): Promise<T> {
+    try {
+      return await call()
+    } catch (e) {
+      onError(e as Error, user)
+      throw e
+    }
   }
 
   const push = (user: string, op: string, payload?: Record<string, unknown>) =>
-    deliver(userStream(user), [user], op, payload)
+    store(user, () => engine.append(userStream(user), frameOf(op, payload)))
 
   wss.on('connection', (ws) => {
-    let user: string | undefined
-    let phase: 'login' | 'authenticating' | 'ready' = 'login'
+    let conn: Conn | undefined
+    /** `closed`: the connection is being refused; nothing queued behind runs (it would run out of order). */
+    let phase: 'login' | 'authenticating' | 'ready' | 'closed' = 'login'
     let windowStart = Date.now()
     let count = 0
     /** Frames run one after another, so acks leave in order and a handler sees order. */
     let chain: Promise<void> = Promise.resolve()
 
-    const refuse = (code: number, reason: string) => {
-      onError(new Error(`refused: ${reason}`), user)
+    const refuse = (code: number, reason: string, error: Error = new Error(`refused: ${reason}`)) => {
+      phase = 'closed'
+      onError(error, conn && conn.user)
       ws.close(code, reason)
     }
 
-    function context(): HandlerContext {
-      const me = user as string
+    function context(me: string): HandlerContext {
       return {
         user: me,
         reply: (op, payload) => send(ws, frameOf(op, payload)),
@@ -161,40 +269,72 @@ export async function createServer(options: ServerOptions): Promise<MpbusServer>
         ws.close(1008, 'login refused')
         return
       }
-      user = name
-      phase = 'ready'
-      let set = byUser.get(name)
-      if (!set) {
-        set = new Set()
-        byUser.set(name, set)
-      }
-      set.add(ws)
+      const me: Conn = { ws, user: name, pending: [], at: new Map(), streams: new Set() }
+      conn = me
+      add(byUser, name, me)
       const fields =
         typeof decision === 'object' && decision && 'fields' in decision ? decision.fields : undefined
-      // All in one turn: no live frame can come between the answer, the resyncs and the replay.
-      for (const out of resume(engine, name, frame, fields)) send(ws, out)
+      let resumed: Resumed
+      try {
+        // Live frames heard meanwhile wait in `pending`: none overtakes the answer or the replay.
+        resumed = await resume(engine, name, frame, fields, (streams) => {
+          for (const stream of streams) listen(me, stream)
+        })
+      } catch (e) {
+        // The client backs off and logs in again: a login the engine cannot serve is refused, not half served.
+        return refuse(ENGINE_DOWN, 'engine unavailable', e as Error)
+      }
+      if (ws.readyState !== ws.OPEN) return
+      for (const out of resumed.frames) send(ws, out)
+      for (const [stream, position] of resumed.at) me.at.set(stream, position)
+      const pending = me.pending || []
+      me.pending = null
+      for (const p of pending) deliver(me, p.stream, p.position, p.out)
+      phase = 'ready'
     }
 
     async function message(frame: Frame): Promise<void> {
-      const me = user as string
+      const me = (conn as Conn).user
       const op = frame[OP] as string
       const id = typeof frame[ID] === 'string' && frame[ID] ? (frame[ID] as string) : undefined
-      if (id && !engine.remember(me, id)) {
-        send(ws, { [OP]: 'Ack', [ID]: id })
-        return
+      if (id) {
+        let fresh: boolean | 'busy'
+        try {
+          fresh = await engine.remember(me, id)
+        } catch (e) {
+          // Not handled, not acked: the client resends it, in order, on its next connection.
+          return refuse(ENGINE_DOWN, 'engine unavailable', e as Error)
+        }
+        // Being handled elsewhere: acking could lose it (that handler may fail), handling it now
+        // could run it twice, and skipping it would let the next message overtake it.
+        if (fresh === 'busy') return refuse(ENGINE_DOWN, `message ${id} is being handled`)
+        if (!fresh) {
+          send(ws, { [OP]: 'Ack', [ID]: id })
+          return
+        }
       }
       const handler = handlers.get(op)
       try {
-        if (handler) await handler(frame, context())
+        if (handler) await handler(frame, context(me))
       } catch (e) {
-        if (id) engine.forget(me, id)
         onError(e as Error, me)
+        if (id) await store(me, () => engine.forget(me, id)).catch(() => {})
         return
+      }
+      if (id && engine.handled) {
+        const mark = engine.handled.bind(engine)
+        try {
+          await mark(me, id)
+        } catch (e) {
+          // Handled but not marked: no ack; the resend is handled again once the claim expires.
+          return refuse(ENGINE_DOWN, 'engine unavailable', e as Error)
+        }
       }
       if (id) send(ws, { [OP]: 'Ack', [ID]: id })
     }
 
     ws.on('message', (data: RawData, binary: boolean) => {
+      if (phase === 'closed') return
       const now = Date.now()
       if (now - windowStart >= rate.interval) {
         windowStart = now
@@ -221,7 +361,7 @@ export async function createServer(options: ServerOptions): Promise<MpbusServer>
       if (op === 'Heart') {
         if (phase === 'ready') send(ws, { [OP]: 'HeartOK' })
         else if (phase === 'authenticating')
-          chain = chain.then(() => (user ? send(ws, { [OP]: 'HeartOK' }) : undefined))
+          chain = chain.then(() => (phase === 'ready' ? send(ws, { [OP]: 'HeartOK' }) : undefined))
         return
       }
       if (phase === 'login' && op === LOGIN) {
@@ -231,34 +371,43 @@ export async function createServer(options: ServerOptions): Promise<MpbusServer>
       }
       if (phase === 'login') return refuse(1008, 'login first')
       // Frames right behind the login wait for its answer: the chain runs them after it.
-      chain = chain.then(() => (user ? message(frame) : undefined))
+      chain = chain.then(() => (phase === 'ready' ? message(frame) : undefined))
+      const current = chain.catch(() => {})
+      running.add(current)
+      current.then(() => running.delete(current))
     })
     ws.on('close', () => {
-      if (!user) return
-      const set = byUser.get(user)
-      if (set) set.delete(ws)
-      if (set && !set.size) byUser.delete(user)
+      if (phase !== 'closed') phase = 'closed'
+      if (conn) drop(conn)
     })
-    ws.on('error', (e) => onError(e, user))
+    ws.on('error', (e) => onError(e, conn && conn.user))
   })
 
   return {
     port,
     push,
-    publish: (room, op, payload) => deliver(roomStream(room), engine.members(room), op, payload),
-    join: (user, room) => engine.join(user, room),
-    leave: (user, room) => engine.leave(user, room),
-    end(user, reason) {
-      for (const ws of byUser.get(user) || []) {
-        send(ws, { [OP]: 'SessionEnd', reason })
-        ws.close(4001, 'session ended')
-      }
-    },
+    publish: (room, op, payload) =>
+      store(undefined, () => engine.append(roomStream(room), frameOf(op, payload))),
+    join: (user, room) => store(user, () => engine.join(user, room)),
+    leave: (user, room) => store(user, () => engine.leave(user, room)),
+    end: (user, reason) => store(user, () => engine.end(user, reason)),
     connections: (user) => (byUser.get(user) || new Set()).size,
-    close: () =>
-      new Promise<void>((resolve) => {
+    async close() {
+      unsubscribe()
+      await new Promise<void>((resolve) => {
         for (const ws of wss.clients) ws.terminate()
         wss.close(() => resolve())
-      }),
+      })
+      // Frames queued behind are skipped (their connections are closed); the one running finishes.
+      let timer: ReturnType<typeof setTimeout> | undefined
+      await Promise.race([
+        Promise.all(Array.from(running)),
+        new Promise<void>((resolve) => {
+          timer = setTimeout(resolve, closeTimeout)
+        }),
+      ])
+      clearTimeout(timer)
+      if (engine.close) await engine.close()
+    },
   }
 }

@@ -4,7 +4,7 @@
  * old epoch is told to resync (docs/protocol.md, "Pushes and resume").
  */
 import { randomBytes } from 'node:crypto'
-import type { Engine, Position, Stored } from './types'
+import type { Engine, EngineEvent, Position, Stored } from './types'
 
 export interface MemoryEngineOptions {
   /** Frames kept per stream for resume; older ones are trimmed. @default 1000 */
@@ -18,7 +18,22 @@ export interface MemoryEngineOptions {
 
 const DAY = 24 * 60 * 60 * 1000
 
-export function memoryEngine(options: MemoryEngineOptions = {}): Engine {
+/** The memory engine answers at once: its methods return values, not Promises. */
+export interface MemoryEngine extends Engine {
+  subscribe(listener: (event: EngineEvent) => void): () => void
+  append(stream: string, frame: Record<string, unknown>): Position
+  tip(stream: string): Position
+  since(stream: string, from: Position): Stored[] | undefined
+  remember(user: string, id: string): boolean
+  forget(user: string, id: string): void
+  join(user: string, room: string): void
+  leave(user: string, room: string): void
+  rooms(user: string): string[]
+  members(room: string): string[]
+  end(user: string, reason?: string): void
+}
+
+export function memoryEngine(options: MemoryEngineOptions = {}): MemoryEngine {
   const history = options.history === undefined ? 1000 : options.history
   const dedupTtl = options.dedupTtl === undefined ? 8 * DAY : options.dedupTtl
   if (!(history >= 1)) throw new RangeError(`history must be >= 1: ${history}`)
@@ -27,6 +42,11 @@ export function memoryEngine(options: MemoryEngineOptions = {}): Engine {
   const seen = new Map<string, number>()
   const rooms = new Map<string, Set<string>>()
   let sweptAt = Date.now()
+  /** One process, so "every node" is every server on this engine, told synchronously, in order. */
+  const listeners = new Set<(event: EngineEvent) => void>()
+  const emit = (event: EngineEvent) => {
+    for (const listener of Array.from(listeners)) listener(event)
+  }
 
   function stream(name: string) {
     let s = streams.get(name)
@@ -48,12 +68,18 @@ export function memoryEngine(options: MemoryEngineOptions = {}): Engine {
   }
 
   return {
+    subscribe(listener) {
+      listeners.add(listener)
+      return () => void listeners.delete(listener)
+    },
     append(name, frame) {
       const s = stream(name)
       s.offset++
       s.frames.push({ offset: s.offset, frame })
       if (s.frames.length > history) s.frames.shift()
-      return { offset: s.offset, epoch }
+      const position = { offset: s.offset, epoch }
+      emit({ type: 'frame', stream: name, position, frame })
+      return position
     },
     tip: (name) => ({ offset: stream(name).offset, epoch }),
     since(name, from: Position) {
@@ -85,10 +111,12 @@ export function memoryEngine(options: MemoryEngineOptions = {}): Engine {
         rooms.set(user, set)
       }
       set.add(room)
+      emit({ type: 'join', user, room })
     },
     leave(user, room) {
       const set = rooms.get(user)
       if (set) set.delete(room)
+      emit({ type: 'leave', user, room })
     },
     rooms: (user) => Array.from(rooms.get(user) || []),
     members(room) {
@@ -96,5 +124,6 @@ export function memoryEngine(options: MemoryEngineOptions = {}): Engine {
       for (const [user, set] of rooms) if (set.has(room)) out.push(user)
       return out
     },
+    end: (user, reason) => emit({ type: 'end', user, reason }),
   }
 }

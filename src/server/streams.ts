@@ -2,7 +2,7 @@
  * Streams on the server's side (docs/protocol.md, "Pushes and resume"): the names of a user's
  * and a room's streams, a frame with its position, and what a login gets before any live frame.
  */
-import type { Engine, Position } from './types'
+import type { Engine, Position, Stored } from './types'
 
 export type Frame = Record<string, any>
 
@@ -31,28 +31,54 @@ function positionsOf(login: Frame): Map<string, Position> {
   return out
 }
 
+/** What a login gets: the frames to send first, in order, and the position each stream is left at. */
+export interface Resumed {
+  frames: Frame[]
+  at: Map<string, Position>
+}
+
 /**
  * What a login gets, in order: the answer (`LoginOK` with `fields`) with the tips of the streams
  * the client named no position for, a `Resync` for each stream whose gap the history no longer
  * covers, then what it missed, oldest first. Only the user's own stream and its rooms: a
- * position of any other stream is ignored.
+ * position of any other stream is ignored. `listen(streams)` runs once the streams are known and
+ * before any of them is read, so that a live frame is either in what is read or heard after it.
  */
-export function resume(engine: Engine, user: string, login: Frame, fields: object | undefined): Frame[] {
+export async function resume(
+  engine: Engine,
+  user: string,
+  login: Frame,
+  fields: object | undefined,
+  listen: (streams: string[]) => void,
+): Promise<Resumed> {
   const given = positionsOf(login)
+  const streams = [userStream(user)].concat((await engine.rooms(user)).map(roomStream))
+  listen(streams)
   const tips: Record<string, Position> = {}
+  const at = new Map<string, Position>()
   const resyncs: Frame[] = []
   const replay: Frame[] = []
-  for (const stream of [userStream(user)].concat(engine.rooms(user).map(roomStream))) {
-    const from = given.get(stream)
-    if (!from) {
-      tips[stream] = engine.tip(stream)
+  // Read in parallel (one round trip to Redis), assembled in order.
+  const read = await Promise.all(
+    streams.map(async (stream) => {
+      const from = given.get(stream)
+      if (!from) return { stream, tip: await engine.tip(stream) }
+      const missed = await engine.since(stream, from)
+      return missed ? { stream, from, missed } : { stream, tip: await engine.tip(stream), resync: true }
+    }),
+  )
+  for (const r of read) {
+    if (r.tip) {
+      at.set(r.stream, r.tip)
+      if (r.resync) resyncs.push(positioned({ [OP]: 'Resync' }, r.stream, r.tip))
+      else tips[r.stream] = r.tip
       continue
     }
-    const missed = engine.since(stream, from)
-    if (!missed) resyncs.push(positioned({ [OP]: 'Resync' }, stream, engine.tip(stream)))
-    else
-      for (const { offset, frame } of missed)
-        replay.push(positioned(frame, stream, { offset, epoch: from.epoch }))
+    const { from, missed } = r as { from: Position; missed: Stored[] }
+    at.set(r.stream, missed.length ? { offset: missed[missed.length - 1]!.offset, epoch: from.epoch } : from)
+    for (const { offset, frame } of missed)
+      replay.push(positioned(frame, r.stream, { offset, epoch: from.epoch }))
   }
-  return [Object.assign({}, fields, { [OP]: 'LoginOK', [STREAMS]: tips }) as Frame].concat(resyncs, replay)
+  const answer = Object.assign({}, fields, { [OP]: 'LoginOK', [STREAMS]: tips }) as Frame
+  return { frames: [answer].concat(resyncs, replay), at }
 }

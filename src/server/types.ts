@@ -1,4 +1,4 @@
-/** What the server keeps in its engine: stream histories, the duplicate window, room membership. */
+/** What the server keeps in its engine: stream histories, the duplicate window, room membership, fan-out. */
 
 /** Where a frame stands in its stream: offsets count from 1 within an epoch; a new epoch means the history was lost. */
 export interface Position {
@@ -12,23 +12,57 @@ export interface Stored {
   frame: Record<string, unknown>
 }
 
+/** A value now (the memory engine) or later (Redis). */
+export type Awaitable<T> = T | PromiseLike<T>
+
 /**
- * Everything the server must share between nodes. Synchronous: the memory engine answers at
- * once, which keeps a resume and the live frames after it in order without a buffer.
+ * What every node hears, in one order for all nodes: a frame appended to a stream (in offset
+ * order per stream), a membership change, a session to end, an engine failure, and `reset`: the
+ * node may have missed events (its link to the engine dropped), so its connections must resume.
+ */
+export type EngineEvent =
+  | { type: 'frame'; stream: string; position: Position; frame: Record<string, unknown> }
+  | { type: 'join' | 'leave'; user: string; room: string }
+  | { type: 'end'; user: string; reason?: string }
+  | { type: 'error'; error: Error }
+  | { type: 'reset' }
+
+/**
+ * Everything the server must share between nodes. Methods may answer at once (the memory engine)
+ * or with a Promise (Redis); the server keeps the order either way: a connection buffers live
+ * frames while its resume is read, and drops what its replay already sent (by position).
  */
 export interface Engine {
-  /** Appends a frame to a stream and returns its position. */
-  append(stream: string, frame: Record<string, unknown>): Position
+  /**
+   * Starts hearing events (of every node on the same store); resolves once nothing appended from
+   * then on can be missed. Returns the function that stops it.
+   */
+  subscribe(listener: (event: EngineEvent) => void): Awaitable<() => void>
+  /** Appends a frame to a stream and returns its position; every subscriber hears it (a `frame` event). */
+  append(stream: string, frame: Record<string, unknown>): Awaitable<Position>
   /** The position of the last frame of a stream (offset 0 before any). */
-  tip(stream: string): Position
+  tip(stream: string): Awaitable<Position>
   /** The frames after `from`, in order; undefined when the history no longer covers them (trimmed, another epoch). */
-  since(stream: string, from: Position): Stored[] | undefined
-  /** Records a message id for a user: false if it is already in the window (a duplicate). */
-  remember(user: string, id: string): boolean
+  since(stream: string, from: Position): Awaitable<Stored[] | undefined>
+  /**
+   * Records a message id for a user: true to handle it, false if it is already in the window (a
+   * duplicate: ack it again), `'busy'` if it is being handled elsewhere (neither handle nor ack).
+   */
+  remember(user: string, id: string): Awaitable<boolean | 'busy'>
   /** Takes an id out of the window again (its handler failed: the resend must run it). */
-  forget(user: string, id: string): void
-  join(user: string, room: string): void
-  leave(user: string, room: string): void
-  rooms(user: string): string[]
-  members(room: string): string[]
+  forget(user: string, id: string): Awaitable<void>
+  /**
+   * Marks a remembered id handled, before its ack leaves. An engine that has it keeps an id only
+   * briefly until then (a claim), so that a node dying mid-handler does not leave it marked handled.
+   */
+  handled?(user: string, id: string): Awaitable<void>
+  /** Adds a user to a room; every subscriber hears it (a `join` event). */
+  join(user: string, room: string): Awaitable<void>
+  leave(user: string, room: string): Awaitable<void>
+  rooms(user: string): Awaitable<string[]>
+  members(room: string): Awaitable<string[]>
+  /** Tells every node to end a user's sessions (an `end` event). */
+  end(user: string, reason?: string): Awaitable<void>
+  /** Releases what the engine holds (connections). `server.close()` calls it. */
+  close?(): Awaitable<void>
 }

@@ -17,6 +17,8 @@ export type {
   MySocketTask,
 } from './my-runtime'
 export { createMyRuntime } from './my-runtime'
+export type { RedisServer, RedisServerOptions } from './redis-server'
+export { startRedisServer } from './redis-server'
 export type { RuntimeControl, RuntimeCounters, RuntimeOptions } from './runtime-core'
 export { createStorageArea, StorageArea } from './runtime-core'
 export type {

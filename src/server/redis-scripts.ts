@@ -1,0 +1,88 @@
+/**
+ * The Redis engine's Lua scripts. Each runs atomically, so what a script appends and what it
+ * publishes are in one order for every node: the fan-out channel delivers a stream's frames in
+ * offset order, and a membership change before or after a publication, never in between.
+ *
+ * Keys: `<prefix>:m:<stream>` a hash with the stream's epoch `e` and last offset `n`;
+ * `<prefix>:s:<stream>` its history, a Redis Stream whose entry ids are `<offset>-0`. The epoch is
+ * made by the first script that finds the hash missing (first use, expired, or Redis lost it).
+ * The epoch a client sees is that one and `<prefix>:gen`, the count of Redis restarts that may
+ * have lost recent writes (BOOT): after such a restart offsets may be handed out again, so
+ * every position from before it must resync rather than skip the new frames as repeats.
+ */
+
+/**
+ * KEYS: boot (the run id of the Redis process the epochs were made under), gen. ARGV: this
+ * process's run id, '1' if its persistence loses nothing (appendfsync always). Returns gen.
+ */
+export const BOOT = `
+local b = redis.call('GET', KEYS[1])
+if b ~= ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[1])
+  if b and ARGV[2] ~= '1' then redis.call('INCR', KEYS[2]) end
+end
+return redis.call('GET', KEYS[2]) or '0'
+`
+
+/** KEYS: meta, history, gen. ARGV: new epoch, history bound, ttl ms (0: none), channel, stream name (JSON), frame (JSON). */
+export const APPEND = `
+if redis.call('HSETNX', KEYS[1], 'e', ARGV[1]) == 1 then redis.call('DEL', KEYS[2]) end
+local n = redis.call('HINCRBY', KEYS[1], 'n', 1)
+local e = redis.call('HGET', KEYS[1], 'e') .. '.' .. (redis.call('GET', KEYS[3]) or '0')
+redis.call('XADD', KEYS[2], 'MAXLEN', ARGV[2], n .. '-0', 'f', ARGV[6])
+if ARGV[3] ~= '0' then
+  redis.call('PEXPIRE', KEYS[1], ARGV[3])
+  redis.call('PEXPIRE', KEYS[2], ARGV[3])
+end
+redis.call('PUBLISH', ARGV[4], 'f ' .. n .. ' ' .. e .. ' ' .. ARGV[5] .. '\\n' .. ARGV[6])
+return {n, e}
+`
+
+/** KEYS: meta, gen. ARGV: new epoch, ttl ms. Returns {offset, epoch}. */
+export const TIP = `
+if redis.call('HSETNX', KEYS[1], 'e', ARGV[1]) == 1 and ARGV[2] ~= '0' then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+local e = redis.call('HGET', KEYS[1], 'e') .. '.' .. (redis.call('GET', KEYS[2]) or '0')
+return {tonumber(redis.call('HGET', KEYS[1], 'n') or '0'), e}
+`
+
+/**
+ * KEYS: meta, history, gen. ARGV: from offset, from epoch, new epoch, ttl ms. Returns the frames after
+ * `from`, or nil when the history does not cover them all (another epoch, ahead of the tip,
+ * trimmed, or entries missing): a gap is never answered as if it were none.
+ */
+export const SINCE = `
+if redis.call('HSETNX', KEYS[1], 'e', ARGV[3]) == 1 and ARGV[4] ~= '0' then redis.call('PEXPIRE', KEYS[1], ARGV[4]) end
+local e = redis.call('HGET', KEYS[1], 'e') .. '.' .. (redis.call('GET', KEYS[3]) or '0')
+local n = tonumber(redis.call('HGET', KEYS[1], 'n') or '0')
+local from = tonumber(ARGV[1])
+if e ~= ARGV[2] or from > n then return false end
+if from == n then return {} end
+local entries = redis.call('XRANGE', KEYS[2], (from + 1) .. '-0', '+')
+if #entries ~= n - from then return false end
+local out = {}
+for i = 1, #entries do out[i] = entries[i][2][2] end
+return out
+`
+
+/** KEYS: the user's rooms, the room's members. ARGV: room, user, channel, message. */
+export const JOIN = `
+redis.call('SADD', KEYS[1], ARGV[1])
+redis.call('SADD', KEYS[2], ARGV[2])
+redis.call('PUBLISH', ARGV[3], ARGV[4])
+`
+
+export const LEAVE = `
+redis.call('SREM', KEYS[1], ARGV[1])
+redis.call('SREM', KEYS[2], ARGV[2])
+redis.call('PUBLISH', ARGV[3], ARGV[4])
+`
+
+/**
+ * KEYS: the message id's key. ARGV: claim ttl ms. 1: claimed now (handle it); 0: handled already
+ * (`d`, ack again); 2: claimed by a handler still running, here or on another node.
+ */
+export const CLAIM = `
+if redis.call('SET', KEYS[1], 'h', 'NX', 'PX', ARGV[1]) then return 1 end
+if redis.call('GET', KEYS[1]) == 'd' then return 0 end
+return 2
+`

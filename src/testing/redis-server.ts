@@ -1,0 +1,129 @@
+/**
+ * A real `redis-server` for tests and the demo (Debian's package; `.ci/run` installs it): on a
+ * free loopback port, in a temporary directory, without persistence unless asked. `kill()`
+ * (SIGKILL) and `restart()` (same port, same directory) make the faults a Redis engine must survive.
+ */
+import { type ChildProcess, spawn } from 'node:child_process'
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs'
+import { createServer } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+
+export interface RedisServerOptions {
+  /** Redis's `appendonly` persistence: `'no'`, or on with `appendfsync everysec` or `always`. @default 'no' */
+  appendonly?: 'no' | 'everysec' | 'always'
+  /** The binary. @default process.env.REDIS_SERVER or 'redis-server' */
+  command?: string
+  /** ms to wait for "Ready to accept connections". @default 10000 */
+  timeout?: number
+}
+
+export interface RedisServer {
+  /** `redis://127.0.0.1:<port>` */
+  readonly url: string
+  readonly port: number
+  /** Its working directory (the append-only file lives here). */
+  readonly dir: string
+  /** Stops it (SIGTERM) and removes its directory. */
+  stop(): Promise<void>
+  /** SIGKILL: no shutdown, no final write, like a crash. The directory stays for `restart()`. */
+  kill(): Promise<void>
+  /** Starts it again on the same port and directory (stopping it first if it runs): with `appendonly` it reloads, without it is empty. */
+  restart(): Promise<void>
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = createServer()
+    probe.once('error', reject)
+    probe.listen(0, '127.0.0.1', () => {
+      const { port } = probe.address() as { port: number }
+      probe.close(() => resolve(port))
+    })
+  })
+}
+
+export async function startRedisServer(options: RedisServerOptions = {}): Promise<RedisServer> {
+  const command = options.command || process.env.REDIS_SERVER || 'redis-server'
+  const appendonly = options.appendonly || 'no'
+  const timeout = options.timeout || 10_000
+  const dir = mkdtempSync(join(tmpdir(), 'mpbus-redis-'))
+  const port = await freePort()
+  let child: ChildProcess | undefined
+
+  function launch(): Promise<void> {
+    mkdirSync(dir, { recursive: true })
+    const args = [
+      '--port',
+      String(port),
+      '--bind',
+      '127.0.0.1',
+      '--dir',
+      dir,
+      '--save',
+      '',
+      '--daemonize',
+      'no',
+    ]
+    args.push('--appendonly', appendonly === 'no' ? 'no' : 'yes')
+    if (appendonly !== 'no') args.push('--appendfsync', appendonly)
+    const proc = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] })
+    child = proc
+    return new Promise((resolve, reject) => {
+      let output = ''
+      const timer = setTimeout(
+        () => fail(new Error(`redis-server not ready in ${timeout} ms:\n${output}`)),
+        timeout,
+      )
+      const fail = (error: Error) => {
+        clearTimeout(timer)
+        proc.kill('SIGKILL')
+        reject(error)
+      }
+      proc.once('error', (e) =>
+        fail(new Error(`${command} could not start (apt-get install redis-server): ${e.message}`)),
+      )
+      let ready = false
+      proc.once('exit', (code) => {
+        if (!ready) fail(new Error(`redis-server exited with ${code}:\n${output}`))
+      })
+      proc.stdout!.on('data', (chunk: Buffer) => {
+        output += chunk
+        if (/Ready to accept connections/.test(output)) {
+          clearTimeout(timer)
+          ready = true
+          resolve()
+        }
+      })
+      proc.stderr!.on('data', (chunk: Buffer) => {
+        output += chunk
+      })
+    })
+  }
+
+  function end(signal: NodeJS.Signals): Promise<void> {
+    const proc = child
+    child = undefined
+    if (!proc || proc.exitCode !== null || proc.signalCode !== null) return Promise.resolve()
+    return new Promise((resolve) => {
+      proc.once('exit', () => resolve())
+      proc.kill(signal)
+    })
+  }
+
+  await launch()
+  return {
+    url: `redis://127.0.0.1:${port}`,
+    port,
+    dir,
+    async stop() {
+      await end('SIGTERM')
+      rmSync(dir, { recursive: true, force: true })
+    },
+    kill: () => end('SIGKILL'),
+    async restart() {
+      await end('SIGTERM')
+      await launch()
+    },
+  }
+}

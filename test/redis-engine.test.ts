@@ -1,0 +1,262 @@
+// The Redis engine against a real redis-server (Debian's, started by the test kit): offsets,
+// epochs, trimming and ttl, the duplicate window shared by two engines, rooms, the fan-out's
+// order across nodes, and what an outage and an emptied Redis do.
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { type EngineEvent, type RedisEngine, type RedisEngineOptions, redisEngine } from '../src/server/index'
+import { type RedisServer, startRedisServer } from '../src/testing/index'
+import { sleep, until } from './helpers/e2e'
+
+let redis: RedisServer
+beforeAll(async () => {
+  redis = await startRedisServer()
+})
+afterAll(async () => {
+  await redis.stop()
+})
+
+const engines: RedisEngine[] = []
+afterEach(async () => {
+  while (engines.length) await engines.pop()!.close()
+})
+
+let prefixes = 0
+/** An engine on its own key prefix (each test starts from an empty store), or on `prefix` to share one. */
+function engine(options: RedisEngineOptions = {}) {
+  const e = redisEngine({ url: redis.url, prefix: `t${++prefixes}`, ...options })
+  engines.push(e)
+  return e
+}
+
+/** Retries `call` until it resolves (Redis coming back takes real time). */
+async function eventually<T>(call: () => PromiseLike<T>, what: string, timeout = 8000): Promise<T> {
+  const start = Date.now()
+  for (;;) {
+    try {
+      return await call()
+    } catch (e) {
+      if (Date.now() - start > timeout) throw new Error(`timed out waiting for ${what}: ${e}`)
+      await sleep(50)
+    }
+  }
+}
+
+/** What an engine's subscriber hears. */
+async function listen(e: RedisEngine) {
+  const events: EngineEvent[] = []
+  await e.subscribe((event) => void events.push(event))
+  return events
+}
+
+describe('redis engine: streams', () => {
+  it('numbers each stream from 1, replays what is after a position, and refuses a gap the history lost', async () => {
+    const e = engine({ history: 3 })
+    await e.subscribe(() => {})
+    const { epoch } = await e.tip('s')
+    expect(await e.tip('s')).toEqual({ offset: 0, epoch })
+    for (let n = 1; n <= 5; n++) expect(await e.append('s', { n })).toEqual({ offset: n, epoch })
+    expect((await e.append('other', {})).offset).toBe(1)
+    const missed = await e.since('s', { offset: 2, epoch })
+    expect(missed).toEqual([
+      { offset: 3, frame: { n: 3 } },
+      { offset: 4, frame: { n: 4 } },
+      { offset: 5, frame: { n: 5 } },
+    ])
+    expect(await e.since('s', { offset: 5, epoch })).toEqual([])
+    // Offset 2 was trimmed (MAXLEN 3): from 1 the gap is not covered.
+    expect(await e.since('s', { offset: 1, epoch })).toBeUndefined()
+    expect(await e.since('s', { offset: 6, epoch })).toBeUndefined()
+    expect(await e.since('s', { offset: 4, epoch: 'other' })).toBeUndefined()
+  })
+
+  it('two engines on one prefix share offsets and epoch; another prefix is another store', async () => {
+    const a = engine()
+    const b = engine({ prefix: `t${prefixes}` })
+    const c = engine()
+    const p1 = await a.append('s', { from: 'a' })
+    const p2 = await b.append('s', { from: 'b' })
+    expect(p2).toEqual({ offset: 2, epoch: p1.epoch })
+    expect((await c.append('s', {})).offset).toBe(1)
+    await b.subscribe(() => {})
+    expect((await b.since('s', { offset: 0, epoch: p1.epoch }))!.map((s) => s.frame)).toEqual([
+      { from: 'a' },
+      { from: 'b' },
+    ])
+  })
+
+  it('a stream idle past historyTtl is gone, with its epoch: a position in it resyncs', async () => {
+    const e = engine({ historyTtl: 150 })
+    await e.subscribe(() => {})
+    const first = await e.append('s', { n: 1 })
+    await sleep(100)
+    await e.append('s', { n: 2 }) // refreshes the ttl
+    await sleep(100)
+    expect(await e.since('s', first)).toHaveLength(1)
+    await sleep(250)
+    expect(await e.since('s', first)).toBeUndefined()
+    const tip = await e.tip('s')
+    expect(tip.offset).toBe(0)
+    expect(tip.epoch).not.toBe(first.epoch)
+  })
+
+  it('refuses bad options with BAD_OPTION', () => {
+    expect(() => redisEngine({ history: 0 })).toThrow(expect.objectContaining({ code: 'BAD_OPTION' }))
+    expect(() => redisEngine({ dedupTtl: -1 })).toThrow(expect.objectContaining({ code: 'BAD_OPTION' }))
+    expect(() => redisEngine({ claimTtl: 0 })).toThrow(expect.objectContaining({ code: 'BAD_OPTION' }))
+  })
+})
+
+describe('redis engine: the duplicate window and rooms', () => {
+  it('keeps a handled message id per user, shared by every engine on the store, until dedupTtl', async () => {
+    const a = engine({ dedupTtl: 300 })
+    const b = engine({ prefix: `t${prefixes}`, dedupTtl: 300 })
+    expect(await a.remember('alice', 'm1')).toBe(true)
+    await a.handled('alice', 'm1')
+    expect(await b.remember('alice', 'm1')).toBe(false)
+    // Per user, and no (user, id) pair collides with another: 'a:b' + 'c' is not 'a' + 'b:c'.
+    expect(await b.remember('bob', 'm1')).toBe(true)
+    expect(await a.remember('a:b', 'c')).toBe(true)
+    expect(await a.remember('a', 'b:c')).toBe(true)
+    await b.forget('alice', 'm1')
+    expect(await a.remember('alice', 'm1')).toBe(true)
+    await a.handled('alice', 'm1')
+    await sleep(400)
+    expect(await b.remember('alice', 'm1')).toBe(true)
+  })
+
+  it('an id being handled is busy for every engine until handled, or until claimTtl if its node died', async () => {
+    const a = engine({ claimTtl: 200 })
+    const b = engine({ prefix: `t${prefixes}`, claimTtl: 200 })
+    expect(await a.remember('alice', 'm1')).toBe(true)
+    expect(await b.remember('alice', 'm1')).toBe('busy')
+    await a.handled('alice', 'm1')
+    expect(await b.remember('alice', 'm1')).toBe(false)
+    // Claimed, never marked handled (the node died mid-handler): free again after claimTtl.
+    expect(await a.remember('alice', 'm2')).toBe(true)
+    expect(await b.remember('alice', 'm2')).toBe('busy')
+    await sleep(300)
+    expect(await b.remember('alice', 'm2')).toBe(true)
+  })
+
+  it('rooms and members; a join, a publication and a leave reach every engine in one order', async () => {
+    const a = engine()
+    const b = engine({ prefix: `t${prefixes}` })
+    const heard = await listen(b)
+    await a.join('alice', 'r1')
+    await a.join('bob', 'r1')
+    await a.join('alice', 'r2')
+    const p = await a.append('room:r1', { n: 1 })
+    await a.leave('bob', 'r1')
+    expect(await b.rooms('alice')).toEqual(['r1', 'r2'])
+    expect(await b.members('r1')).toEqual(['alice'])
+    await until(() => heard.length === 5, 'events')
+    expect(heard).toEqual([
+      { type: 'join', user: 'alice', room: 'r1' },
+      { type: 'join', user: 'bob', room: 'r1' },
+      { type: 'join', user: 'alice', room: 'r2' },
+      { type: 'frame', stream: 'room:r1', position: p, frame: { n: 1 } },
+      { type: 'leave', user: 'bob', room: 'r1' },
+    ])
+  })
+
+  it('appends from two engines at once: every subscriber hears one stream in offset order', async () => {
+    const a = engine()
+    const b = engine({ prefix: `t${prefixes}` })
+    const onA = await listen(a)
+    const onB = await listen(b)
+    const writes: Promise<unknown>[] = []
+    for (let n = 0; n < 200; n++) writes.push((n % 2 ? a : b).append('user:x', { n }))
+    await Promise.all(writes)
+    const offsets = (events: EngineEvent[]) =>
+      events.map((e) => (e.type === 'frame' ? e.position.offset : -1))
+    await until(() => onA.length === 200 && onB.length === 200, 'all 200 on both')
+    const inOrder = Array.from({ length: 200 }, (_, i) => i + 1)
+    expect(offsets(onA)).toEqual(inOrder)
+    expect(offsets(onB)).toEqual(inOrder)
+  })
+})
+
+describe('redis engine: outages', () => {
+  it('Redis killed and restarted empty: reported, every node told to reset, a new epoch, then it works again', async () => {
+    const own = await startRedisServer()
+    try {
+      const e = redisEngine({ url: own.url })
+      engines.push(e)
+      const heard = await listen(e)
+      const before = await e.append('user:alice', { n: 1 })
+      await own.kill()
+      await until(() => heard.some((h) => h.type === 'reset'), 'reset')
+      expect(heard.find((h) => h.type === 'error')).toMatchObject({ error: { code: 'ENGINE_DOWN' } })
+      // Nothing is taken in silently while Redis is away.
+      await expect(e.append('user:alice', { n: 2 })).rejects.toMatchObject({ code: 'ENGINE_DOWN' })
+      await expect(e.rooms('alice')).rejects.toMatchObject({ code: 'ENGINE_DOWN' })
+      await expect(e.remember('alice', 'm')).rejects.toMatchObject({ code: 'ENGINE_DOWN' })
+      await own.restart()
+      // Live again once the subscription is back (the probe), and the lost history is a new epoch.
+      await eventually(() => e.tip('user:alice'), 'live again')
+      expect(await e.since('user:alice', before)).toBeUndefined()
+      const after = await e.append('user:alice', { n: 2 })
+      expect(after.offset).toBe(1)
+      expect(after.epoch).not.toBe(before.epoch)
+      await until(
+        () => heard.some((h) => h.type === 'frame' && h.position.epoch === after.epoch),
+        'heard again',
+      )
+    } finally {
+      await own.stop()
+    }
+  })
+
+  it('with appendonly always, a SIGKILL loses nothing: same epoch, same history', async () => {
+    const own = await startRedisServer({ appendonly: 'always' })
+    try {
+      const e = redisEngine({ url: own.url })
+      engines.push(e)
+      await e.subscribe(() => {})
+      for (let n = 1; n <= 3; n++) await e.append('user:alice', { n })
+      await e.remember('alice', 'm1')
+      await e.handled('alice', 'm1')
+      await own.kill()
+      await own.restart()
+      await eventually(() => e.tip('user:alice'), 'live again')
+      const { epoch } = await e.tip('user:alice')
+      expect((await e.since('user:alice', { offset: 1, epoch }))!.map((s) => s.frame)).toEqual([
+        { n: 2 },
+        { n: 3 },
+      ])
+      expect(await e.remember('alice', 'm1')).toBe(false)
+    } finally {
+      await own.stop()
+    }
+  })
+
+  it('with appendonly everysec, a Redis restart is a new epoch: offsets it may have lost are never skipped as repeats', async () => {
+    const own = await startRedisServer({ appendonly: 'everysec' })
+    try {
+      const e = redisEngine({ url: own.url })
+      engines.push(e)
+      await e.subscribe(() => {})
+      for (let n = 1; n <= 3; n++) await e.append('user:alice', { n })
+      const before = await e.tip('user:alice')
+      await own.kill()
+      await own.restart()
+      const after = await eventually(() => e.tip('user:alice'), 'live again')
+      expect(after.epoch).not.toBe(before.epoch)
+      expect(await e.since('user:alice', before)).toBeUndefined()
+      // And only once: reconnecting to the same Redis process changes nothing.
+      const again = redisEngine({ url: own.url })
+      engines.push(again)
+      await again.subscribe(() => {})
+      expect(await again.tip('user:alice')).toEqual(after)
+    } finally {
+      await own.stop()
+    }
+  })
+
+  it('createServer fails with ENGINE_DOWN when Redis is not there at start', async () => {
+    const own = await startRedisServer()
+    await own.stop()
+    const e = redisEngine({ url: own.url, connectTimeout: 300 })
+    engines.push(e)
+    await expect(e.subscribe(() => {})).rejects.toMatchObject({ code: 'ENGINE_DOWN' })
+  })
+})
