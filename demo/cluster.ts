@@ -13,7 +13,7 @@ import net from 'node:net'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { build } from 'esbuild'
-import { createFaultProxy, type FaultProxy } from '../src/testing/index'
+import { createFaultProxy, type FaultProxy, startRedisServer } from '../src/testing/index'
 import type { FromNode, NodeConfig, Pos, ToNode } from './server-node'
 
 export type EngineKind = 'memory' | 'redis'
@@ -77,19 +77,10 @@ async function bundleNode(): Promise<string> {
   return outfile
 }
 
-/** `startRedisServer` comes with the `redis` branch; loaded by path so this file compiles without it. */
-async function startRedis(): Promise<{ url: string; stop(): unknown }> {
-  const file = '../src/testing/redis-server'
-  const kit = await import(file).catch(() => undefined)
-  if (!kit?.startRedisServer)
-    throw new Error('--engine redis needs startRedisServer (src/testing/redis-server.ts)')
-  return kit.startRedisServer()
-}
-
 export async function createCluster(options: ClusterOptions) {
   if (options.servers > 1 && options.engine === 'memory')
     throw new Error('several servers need a shared engine: use --engine redis with --servers > 1')
-  const redis = options.engine === 'redis' ? await startRedis() : undefined
+  const redis = options.engine === 'redis' ? await startRedisServer() : undefined
   const script = await bundleNode()
   const nodes: Node[] = []
   for (let i = 0; i < options.servers; i++)

@@ -15,8 +15,7 @@
  * The node's config is JSON in the environment variable MPBUS_DEMO_NODE: `{ port, engine: 'memory' | 'redis', redisUrl?, prefix? }`.
  */
 
-import type { Engine, MpbusServer } from '../src/server/index'
-import * as serverModule from '../src/server/index'
+import { createServer, type Engine, type MpbusServer, memoryEngine, redisEngine } from '../src/server/index'
 
 export interface NodeConfig {
   port: number
@@ -77,14 +76,8 @@ function counting(engine: Engine): Engine {
 }
 
 function engineFor(config: NodeConfig): Engine {
-  if (config.engine === 'memory') return serverModule.memoryEngine()
-  // The Redis engine comes with the `redis` branch (issue 14); looked up by name so this file
-  // compiles without it.
-  const redisEngine = (serverModule as Record<string, unknown>).redisEngine as
-    | ((options: { url: string; prefix?: string }) => Engine)
-    | undefined
-  if (!redisEngine) throw new Error('this build of mpbus/server has no redisEngine')
-  return redisEngine({ url: config.redisUrl!, prefix: config.prefix })
+  if (config.engine === 'memory') return memoryEngine()
+  return redisEngine({ url: config.redisUrl, prefix: config.prefix })
 }
 
 export async function startNode(config: NodeConfig): Promise<MpbusServer> {
@@ -92,7 +85,7 @@ export async function startNode(config: NodeConfig): Promise<MpbusServer> {
   let release = () => {}
   let gate = Promise.resolve()
   let server: MpbusServer | undefined
-  server = await serverModule.createServer({
+  server = await createServer({
     port: config.port,
     host: '127.0.0.1',
     engine: counting(engineFor(config)),
@@ -140,8 +133,8 @@ export async function startNode(config: NodeConfig): Promise<MpbusServer> {
 // On SIGTERM (a deploy) it closes its sockets and exits.
 if (process.env.MPBUS_DEMO_NODE) {
   const config = JSON.parse(process.env.MPBUS_DEMO_NODE) as NodeConfig
-  const redis = 'redis' // by name: an optional peer, absent unless installed
-  const warm = config.engine === 'redis' ? import(redis).catch(() => {}) : Promise.resolve()
+  // The Redis engine loads node-redis on first use: here, before the node is needed.
+  const warm = config.engine === 'redis' ? import('redis').catch(() => {}) : Promise.resolve()
   void warm.then(() => tell({ t: 'loaded' }))
   const listen = (message: ToNode) => {
     if (message.t !== 'listen') return
