@@ -184,7 +184,9 @@ export async function createCluster(options: ClusterOptions) {
   const all = (fn: (i: number) => Promise<void>) => Promise.all(nodes.map((_, i) => fn(i))).then(() => {})
 
   // Each node's first process and its spare load side by side, before the run starts.
-  nodes.forEach((node, i) => node.spares.push(prepare(i), prepare(i)))
+  nodes.forEach((node, i) => {
+    node.spares.push(prepare(i), prepare(i))
+  })
   await all(start)
   await Promise.all(nodes.map((node) => Promise.all(node.spares)))
   let proxy: FaultProxy

@@ -35,6 +35,8 @@ export interface Stage {
   share?: number
   /** Only with several server nodes. */
   multiNode?: boolean
+  /** Who it hits, in words, for the event line. @default the clients hit */
+  who?: string
   /**
    * The clients can recover as soon as it begins (another node is up): recovery is measured from
    * the start, and the stage's end (the node back) is not the fault's end.
@@ -170,6 +172,7 @@ export const STAGES: Stage[] = [
     length: 0.06,
     multiNode: true,
     instant: true,
+    who: 'one node: its clients move to the other',
     async begin(w) {
       const i = Math.floor(w.random() * w.cluster.size)
       await w.cluster.kill(i)

@@ -177,7 +177,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
     if (timeline && options.onEvent) {
       for (; announced < timeline.faults.length; announced++) {
         const f = timeline.faults[announced]!
-        const who = f.clients.length === count ? 'all clients' : `clients ${f.clients.join(', ')}`
+        const who = f.who ?? (f.clients.length === count ? 'all clients' : `clients ${f.clients.join(', ')}`)
         options.onEvent(`${(f.start / 1000).toFixed(1).padStart(5)} s  ${f.label} (${who})`)
       }
     }

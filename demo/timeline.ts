@@ -15,11 +15,13 @@ export interface Fault {
   start: number
   /**
    * When the cause went away (pass, links dropped, online, show, cold start, server listening);
-   * a reset ends as it starts.
+   * a reset, and a node killed while another is up, end as they start.
    */
   end?: number
   /** The clients it hit. */
   clients: number[]
+  /** Who it hit, in words, when its client list does not say it (a node's clients). */
+  who?: string
   /** For a kill: messages the killed apps' outboxes held, which the cold start must send. */
   carried?: number
 }
@@ -80,6 +82,7 @@ export function runTimeline(world: World, duration: number) {
         label: stage.label,
         start: world.clock(),
         clients: hit.map((c) => c.index),
+        who: stage.who,
       }
       faults.push(fault)
       active = fault
