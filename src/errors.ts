@@ -28,7 +28,7 @@
  * - `URL_ERROR`: the URL provider threw, its Promise rejected, or it gave no string.
  * - `LOGIN_ERROR`: the `login` function threw or its Promise rejected; counts as a failed connect.
  * - `UNAUTHORIZED`: the server answered the login with one of `ready.fail`.
- * - `SESSION_ENDED`: the server sent the `sessionEnd` frame (or a stop code): no reconnect until `reconnect()`.
+ * - `SESSION_ENDED`: the server sent the `sessionEnd` frame: no reconnect until `reconnect()` (a stop code also ends in `failed`, with no error).
  * - `TIMEOUT`: a request got no reply in time, or the login / `ready.ok` did not come within `ready.timeout`.
  * - `CLOSED`: the bus was closed before the operation could finish.
  * - `ENGINE_DOWN`: (`mpbus/server`) the engine cannot be reached (Redis down): a push rejects, a login is closed with 1013.

@@ -171,6 +171,28 @@ export async function checkVm({ root }) {
         failures.push('new MpbusError(code, message) is not an Error with that code')
       }
     }
+    // The wx family's build: the Alipay dialect and the browser adapter are stubs that say where
+    // the real ones are (README, Size), and none of their code is in the file.
+    for (const name of ['alipayPlatform', 'webSocketPlatform']) {
+      let code
+      try {
+        index[name]({ connectSocket() {} })
+      } catch (error) {
+        code = error?.code
+      }
+      if (code !== 'NO_PLATFORM')
+        failures.push(`${name} in miniprogram_dist does not refuse with NO_PLATFORM`)
+    }
+    const shipped = readFileSync(join(dir, 'index.js'), 'utf8')
+    const foreign = ['APDataStorage', 'sendSocketMessage', 'getItem', 'binaryType'].filter((w) =>
+      shipped.includes(w),
+    )
+    if (foreign.length)
+      failures.push(`miniprogram_dist/index.js carries Alipay or browser code: ${foreign.join(', ')}`)
+    else
+      details.push(
+        'alipayPlatform and webSocketPlatform refuse with NO_PLATFORM; no Alipay or browser code in index.js',
+      )
     if (existsSync(join(dir, 'compat.js'))) {
       // WeChat's module-local require resolves siblings inside miniprogram_npm/mpbus.
       const compat = loadModule(context, join(dir, 'compat.js'), (spec) => {

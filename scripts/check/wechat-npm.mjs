@@ -1,6 +1,8 @@
 // Check 3: WeChat's npm builder accepts the published tarball. A scratch mini program project
 // depends on the packed tarball, and miniprogram-ci's packNpmManually (the same code as DevTools'
 // "Build npm") must produce miniprogram_npm/mpbus with our miniprogram_dist in it, byte for byte.
+// Then WeChat's upload filter (miniprogram-ci's filterUnusedFile) must drop compat.js from an app
+// that never requires 'mpbus/compat', and keep it in one that does.
 
 import { execFile } from 'node:child_process'
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
@@ -87,8 +89,40 @@ export async function checkWechatNpm({ root, tmp, tarball, pkg }) {
   }
   if (!failures.length)
     details.push(`miniprogram_npm/${pkg.name}/{${ours.join(',')}} identical to ${pkg.miniprogram}/`)
+
+  // What the upload keeps (the README's size figures count on it): WeChat drops files no code
+  // requires unless project.config.json sets `ignoreUploadUnusedFiles` to false. An app that only
+  // requires 'mpbus' uploads index.js without compat.js; one that requires 'mpbus/compat' both.
+  const filter = fileURLToPath(new URL('./filter-unused.cjs', import.meta.url))
+  const uploaded = async () => {
+    const { stdout } = await run(process.execPath, [filter, project, appRoot], { cwd: root, timeout: 60_000 })
+    const out = stdout.split('\n').find((l) => l.startsWith('FILTER_RESULT '))
+    if (!out) throw new Error(`the upload filter printed no result: ${stdout.trim()}`)
+    return JSON.parse(out.slice('FILTER_RESULT '.length)).filter((f) =>
+      f.startsWith(`miniprogram_npm/${pkg.name}/`),
+    )
+  }
+  const expectUpload = (files, want, why) => {
+    const got = files.map((f) => f.slice(`miniprogram_npm/${pkg.name}/`.length)).join(', ')
+    if (got !== want.join(', '))
+      failures.push(`upload filter, ${why}: kept [${got}], expected [${want.join(', ')}]`)
+    else details.push(`upload filter (ignoreUploadUnusedFiles, on by default), ${why}: keeps ${got}`)
+  }
+  try {
+    expectUpload(await uploaded(), ['index.js'], "require('mpbus') only")
+    mkdirSync(join(appRoot, 'pages', 'index'), { recursive: true })
+    writeFileSync(
+      join(appRoot, 'pages', 'index', 'index.js'),
+      "const compat = require('mpbus/compat')\nPage({})\n",
+    )
+    expectUpload(await uploaded(), ['compat.js', 'index.js'], "require('mpbus/compat') too")
+  } catch (error) {
+    failures.push(`upload filter failed: ${(error.stderr || error.message).trim()}`)
+  }
   return {
-    summary: failures.length ? undefined : `miniprogram_npm/${pkg.name} built by miniprogram-ci`,
+    summary: failures.length
+      ? undefined
+      : `miniprogram_npm/${pkg.name} built by miniprogram-ci; the upload drops compat.js unless required`,
     details,
     failures,
   }

@@ -12,7 +12,7 @@ interface Entry<T> {
 /**
  * Routes frames by operator to handlers kept in a `Map`, so an operator named
  * `__proto__`, `constructor` or `toString` is an ordinary key, never a path into
- * an object (the seeds keep handlers in a plain object and lose exactly those).
+ * an object (a plain object of handlers loses exactly those).
  *
  * Handlers of one operator run in the order they were added, then the `'*'` ones.
  * While a frame is dispatched, a handler added meanwhile waits for the next frame,

@@ -88,7 +88,7 @@ export interface BusOptions {
   /** Close codes that end the session under the default `shouldReconnect` (best effort: not every platform reports codes). @default [4001] */
   stopCodes?: number[]
   /** Bounds and policies of the outbox: `prefix`, `maxMessages`, `maxBytes`, `ttl`, `overflow`, `window`. */
-  outbox?: Omit<OutboxOptions, 'storage' | 'ack'>
+  outbox?: Omit<OutboxOptions, 'storage' | 'ack' | 'now'>
   /** Inbound frames larger than this are refused with `FRAME_TOO_LARGE`. @default 1048576 (1 MB) */
   maxInboundBytes?: number
   /** @default JSON */
@@ -135,27 +135,46 @@ const ACK_DEFAULTS = { op: 'Ack', timeout: 10_000 }
 /** The longest delay a timer can take: setTimeout fires at once for anything longer (and for Infinity). */
 const LONGEST = 2147483647
 
-/** Throws `BAD_OPTION` unless `value` is a number from `min` to `max` (a whole one, when asked). */
-function range(name: string, value: number, min: number, integer?: boolean, max = Infinity): void {
+/** What an option must be: a name (a non-empty string), a function, an array, or a number in `[min, max]` (a whole one, when asked). */
+type Rule = 'name' | 'function' | 'array' | [min: number, max: number, integer?: boolean]
+
+/**
+ * Every check, by rule, over the options' paths. A value left undefined is not checked: where an
+ * option has a default it is never undefined here, and the outbox's bounds are its own to apply.
+ * `reconnect.maxDelay` is also checked against `minDelay` below.
+ */
+const RULES: [Rule, string][] = [
+  ['name', 'idKey opKey ready.ok ack.op'],
+  ['function', 'login shouldReconnect debug codec.encode codec.decode'],
+  ['array', 'stopCodes ready.fail'],
+  // Delays some timer waits: at least 1 ms (0 for the backoff's), and short enough for setTimeout.
+  [[1, LONGEST], 'connectTimeout ready.timeout ack.timeout heartbeat.interval heartbeat.timeout'],
+  [[0, LONGEST], 'reconnect.minDelay reconnect.maxDelay'],
+  [[1, Infinity], 'maxInboundBytes reconnect.factor outbox.maxBytes outbox.ttl'],
+  [[0, Infinity], 'reconnect.stableAfter'],
+  [[0, Infinity, true], 'reconnect.maxAttempts'],
+  [[1, Infinity, true], 'outbox.maxMessages outbox.window'],
+]
+
+/** Throws `BAD_OPTION` naming `option` unless `value` keeps `rule` (Infinity counts as whole). */
+function check(option: string, value: any, rule: Rule): void {
   if (
-    typeof value !== 'number' ||
-    !(value >= min && value <= max) ||
-    (integer && value !== Infinity && value !== Math.floor(value))
+    typeof rule === 'string'
+      ? rule === 'name'
+        ? typeof value !== 'string' || !value
+        : rule === 'array'
+          ? !Array.isArray(value)
+          : typeof value !== rule
+      : typeof value !== 'number' ||
+        !(value >= rule[0] && value <= rule[1]) ||
+        (rule[2] && value !== Infinity && value !== Math.floor(value))
   )
-    throw new MpbusError('BAD_OPTION', `${name} not in ${min}..${max}: ${value}`)
-}
-
-/** A delay some timer waits: at least `min` ms, and short enough for setTimeout. */
-const delay = (name: string, value: number, min = 1) => range(name, value, min, false, LONGEST)
-
-function name(option: string, value: unknown): void {
-  if (typeof value !== 'string' || !value) throw new MpbusError('BAD_OPTION', `${option}: not a name`)
-}
-
-/** Throws `BAD_OPTION` unless `value` is undefined or of the JavaScript type `type`. */
-function kind(option: string, value: unknown, type: string): void {
-  if (value !== undefined && (type === 'array' ? !Array.isArray(value) : typeof value !== type))
-    throw new MpbusError('BAD_OPTION', `${option}: not ${type}`)
+    throw new MpbusError(
+      'BAD_OPTION',
+      typeof rule === 'string'
+        ? `${option}: not ${rule}`
+        : `${option} not in ${rule[0]}..${rule[1]}: ${String(value)}`,
+    )
 }
 
 /** Applies the defaults and checks every range, once; throws `BAD_OPTION` naming the option. */
@@ -163,27 +182,8 @@ export function resolveOptions(options: BusOptions): Resolved {
   if (!options || !options.url || (typeof options.url !== 'string' && typeof options.url !== 'function'))
     throw new MpbusError('BAD_OPTION', 'url')
   const top = withDefaults(DEFAULTS, options)
-  name('idKey', top.idKey)
-  name('opKey', top.opKey)
-  delay('connectTimeout', top.connectTimeout)
-  range('maxInboundBytes', top.maxInboundBytes, 1)
-  kind('stopCodes', top.stopCodes, 'array')
-  kind('login', options.login, 'function')
-  kind('shouldReconnect', options.shouldReconnect, 'function')
-  if (typeof options.debug !== 'boolean') kind('debug', options.debug, 'function')
-  if (options.codec)
-    for (const fn of ['encode', 'decode'] as const) kind(`codec.${fn}`, options.codec[fn], 'function')
   const ready = options.ready && withDefaults(READY_DEFAULTS, options.ready)
-  if (ready) {
-    name('ready.ok', ready.ok)
-    kind('ready.fail', ready.fail, 'array')
-    delay('ready.timeout', ready.timeout)
-  }
   const ack = options.ack ? withDefaults(ACK_DEFAULTS, options.ack === true ? {} : options.ack) : undefined
-  if (ack) {
-    name('ack.op', ack.op)
-    delay('ack.timeout', ack.timeout)
-  }
   const heartbeat =
     options.heartbeat !== false &&
     withDefaults(
@@ -191,48 +191,41 @@ export function resolveOptions(options: BusOptions): Resolved {
       Object.assign({}, HEARTBEAT_DEFAULTS, { message: JSON.stringify({ [top.opKey]: 'Heart' }) }),
       options.heartbeat,
     )
-  if (heartbeat) {
-    delay('heartbeat.interval', heartbeat.interval)
-    delay('heartbeat.timeout', heartbeat.timeout)
-  }
   const reconnect = withDefaults(RECONNECT_DEFAULTS, options.reconnect)
-  delay('reconnect.minDelay', reconnect.minDelay, 0)
-  delay('reconnect.maxDelay', reconnect.maxDelay, reconnect.minDelay)
-  range('reconnect.factor', reconnect.factor, 1)
-  range('reconnect.maxAttempts', reconnect.maxAttempts, 0, reconnect.maxAttempts !== Infinity)
-  range('reconnect.stableAfter', reconnect.stableAfter, 0)
   const outbox = options.outbox || {}
-  for (const [option, min, integer] of [
-    ['maxMessages', 1, true],
-    ['maxBytes', 1],
-    ['ttl', 1],
-    ['window', 1, true],
-  ] as const) {
-    const value = outbox[option]
-    if (value !== undefined) range(`outbox.${option}`, value, min, integer)
-  }
+  const debug = options.debug
+  // What the paths of RULES are read from (`debug` may also be a boolean).
+  const all: any = Object.assign({}, options, top, {
+    debug: typeof debug === 'boolean' ? undefined : debug,
+    ready,
+    ack,
+    heartbeat,
+    reconnect,
+    outbox,
+  })
+  for (const [rule, paths] of RULES)
+    for (const path of paths.split(' ')) {
+      const value = path.split('.').reduce((o, key) => (o == null ? undefined : o[key]), all)
+      if (value !== undefined) check(path, value, rule)
+    }
+  check('reconnect.maxDelay', reconnect.maxDelay, [reconnect.minDelay, LONGEST])
   if (outbox.overflow !== undefined && outbox.overflow !== 'reject' && outbox.overflow !== 'dropOldest')
     throw new MpbusError('BAD_OPTION', `outbox.overflow: ${outbox.overflow}`)
   const platform = options.platform ? toPlatform(options.platform) : detectPlatform()
-  const debug = options.debug
-  return {
+  const storage = options.storage || platform.storage
+  // `top` holds idKey, opKey, sessionEnd, connectTimeout, stopCodes and maxInboundBytes.
+  return Object.assign(top, {
     url: options.url,
     platform,
-    storage: options.storage || platform.storage,
+    storage,
     login: options.login,
     ready,
     sessionTimeout: ready ? ready.timeout : READY_DEFAULTS.timeout,
     ack,
-    idKey: top.idKey,
-    opKey: top.opKey,
-    sessionEnd: top.sessionEnd,
     heartbeat,
     reconnect,
-    connectTimeout: top.connectTimeout,
     shouldReconnect: options.shouldReconnect,
-    stopCodes: top.stopCodes,
-    outbox: Object.assign({}, outbox, { storage: options.storage || platform.storage, ack: !!ack }),
-    maxInboundBytes: top.maxInboundBytes,
+    outbox: Object.assign({}, outbox, { storage, ack: !!ack }),
     codec: options.codec,
     // A debug function that throws must not break what it logs.
     log: debug
@@ -242,5 +235,5 @@ export function resolveOptions(options: BusOptions): Resolved {
           } catch {}
         }
       : undefined,
-  }
+  })
 }

@@ -2,7 +2,7 @@ import { MpbusError } from '../errors'
 import { miniProgramPlatform } from './mini-program'
 import type { Platform } from './types'
 // The mini program build (miniprogram_dist) swaps this for websocket.stub.ts.
-import { webSocketPlatform } from './websocket'
+import { isWebBuild, webSocketPlatform } from './websocket'
 
 declare const my: any
 declare const tt: any
@@ -47,7 +47,7 @@ function read(name: string): any {
  */
 export function toPlatform(value: any): Platform {
   if (value && typeof value.connect === 'function') return value
-  if (value && isWebBuild(value)) return webSocketPlatform()
+  if (value && isWebBuild(value, read('uni'))) return webSocketPlatform()
   if (!value || typeof value.connectSocket !== 'function') {
     throw new MpbusError('NO_PLATFORM', 'not a platform')
   }
@@ -64,21 +64,6 @@ export function toPlatform(value: any): Platform {
   return miniProgramPlatform(
     value,
     name || (value.offSocketClose && !value.$on && !value.getEnv ? 'my' : 'wx'),
-  )
-}
-
-/**
- * Taro's and uni-app's web (H5) builds are browsers: their H5 `connectSocket` wraps `WebSocket`,
- * and their `onNetworkStatusChange` watches `navigator.connection`, which says connected while the
- * browser is offline, so the browser platform (its own `online`/`offline`) replaces them. A compiled
- * Taro H5 app's default `Taro` has no `connectSocket` (its babel plugin imports each API by name)
- * but says `getEnv() === 'WEB'` (https://docs.taro.zone/docs/apis/about/env); a tree-shaken uni-app
- * H5 build leaves the global `uni` an empty object.
- */
-function isWebBuild(value: any): boolean {
-  return (
-    typeof WebSocket !== 'undefined' &&
-    (value === read('uni') || (typeof value.getEnv === 'function' && value.getEnv() === 'WEB'))
   )
 }
 

@@ -1,6 +1,5 @@
-export { alipayPlatform, decodeBase64 } from './alipay'
 export { detectPlatform, toPlatform } from './detect'
 export { createMemoryStorage } from './memory-storage'
-export { miniProgramPlatform } from './mini-program'
+export { alipayPlatform, miniProgramPlatform } from './mini-program'
 export type { CloseInfo, Platform, Socket, SocketData, SocketListeners, Storage } from './types'
 export { localStorageStorage, webSocketPlatform } from './websocket'

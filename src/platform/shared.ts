@@ -1,7 +1,6 @@
 /**
  * Pieces every adapter shares: the per-socket guard (which also normalises what platforms report),
- * the SocketTask calls, Alipay's message shapes, the storage wrapper, and the on/off subscriptions
- * of the mini program APIs.
+ * the SocketTask send, the storage wrapper, and the on/off subscriptions of the mini program APIs.
  */
 import { describe, MpbusError, type MpbusErrorCode } from '../errors'
 import type { CloseInfo, SocketData, SocketListeners, Storage } from './types'
@@ -93,7 +92,7 @@ export function sendTask(
   task: any,
   data: SocketData,
   done?: (error?: MpbusError) => void,
-  base64?: boolean,
+  base64?: (data: ArrayBuffer) => string,
 ): void {
   const d = once(done)
   const fail = (e: unknown) => d(toError('SOCKET_ERROR', e))
@@ -101,7 +100,7 @@ export function sendTask(
     if (!task) throw 'not connected'
     const binary = base64 && typeof data !== 'string'
     task.send({
-      data: binary ? encodeBase64(data as ArrayBuffer) : data,
+      data: binary ? base64(data as ArrayBuffer) : data,
       isBuffer: binary || undefined,
       success: () => d(),
       fail,
@@ -109,83 +108,6 @@ export function sendTask(
   } catch (e) {
     fail(e)
   }
-}
-
-/**
- * Detaches, then closes a SocketTask. `task.close` may throw: the platform already dropped the task,
- * or there is none yet (Taro's is still pending: it is closed when it arrives). Nobody listens any more.
- */
-export function closeTask(task: any, g: Guard, code = 1000, reason?: string): void {
-  g.detach()
-  try {
-    task.close({ code, reason })
-  } catch {}
-}
-
-/**
- * Attaches the four SocketTask listeners at once. A task given up on while connecting that opens
- * later is closed again: WeChat and Baidu document that a close before open does not close
- * (docs/platforms.md), and such a task would hold one of the few sockets the platform allows.
- */
-export function attach(task: any, g: Guard): void {
-  task.onOpen(() => (g.done() ? closeTask(task, g) : g.open()))
-  task.onMessage((r: any) => g.message(unwrap(r)))
-  task.onClose(g.close)
-  task.onError(g.error)
-}
-
-/**
- * A message event's data: `{data}` (wx family, and Alipay as its docs say) or `{data: {data, isBuffer}}`
- * (Alipay as its typings say: docs/platforms.md, unverified on devices, so both); `isBuffer` data is base64.
- */
-export function unwrap(r: any): SocketData {
-  let d = r.data
-  if (d && d.data != null) {
-    r = d
-    d = d.data
-  }
-  return r.isBuffer && typeof d === 'string' ? decodeBase64(d) : d
-}
-
-const B64 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/'
-
-/** Bytes to padded base64 (the inverse of `decodeBase64`). */
-export function encodeBase64(data: ArrayBuffer): string {
-  let s = ''
-  let bits = 0
-  let n = 0
-  for (const b of new Uint8Array(data)) {
-    // As in `decodeBase64`: only the low n + 8 bits matter.
-    bits = (bits << 8) | b
-    n += 8
-    while (n >= 6) {
-      n -= 6
-      s += B64[(bits >> n) & 63]
-    }
-  }
-  if (n) s += B64[(bits << (6 - n)) & 63]
-  return s + '=='.slice(0, -s.length & 3)
-}
-
-/** Base64 (padded or not, whitespace ignored) to bytes: mini programs have no `atob` or `Buffer`. */
-export function decodeBase64(s: string): ArrayBuffer {
-  const bytes: number[] = []
-  let bits = 0
-  let n = 0
-  for (const c of s) {
-    const v = B64.indexOf(c)
-    // Padding and whitespace are not in the alphabet.
-    if (v >= 0) {
-      // Only the low n + 6 bits matter; `<<` drops the rest, and Uint8Array keeps the low 8 of each byte.
-      bits = (bits << 6) | v
-      n += 6
-      if (n >= 8) {
-        n -= 8
-        bytes.push(bits >> n)
-      }
-    }
-  }
-  return new Uint8Array(bytes).buffer
 }
 
 /**

@@ -1,7 +1,8 @@
 /**
  * Stands in for websocket.ts in the mini program build (miniprogram_dist): mini programs reach
  * sockets and storage through their own API (`wx`, `my`, ...), never through a browser `WebSocket`
- * or `localStorage`, so the build swaps this module in and ships neither adapter.
+ * or `localStorage`, so the build swaps this module in and ships neither adapter, nor the check for
+ * Taro's and uni-app's web builds (no mini program is one).
  * Same exports and signatures as websocket.ts.
  */
 import { MpbusError } from '../errors'
@@ -17,4 +18,8 @@ export function webSocketPlatform(_WebSocketCtor?: any, _storage?: Storage): Pla
 
 export function localStorageStorage(_ls?: any): Storage {
   return missing()
+}
+
+export function isWebBuild(_value: any, _uni: any): boolean {
+  return false
 }

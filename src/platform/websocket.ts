@@ -2,6 +2,23 @@ import { MpbusError } from '../errors'
 import { guard, makeStorage, once, toError } from './shared'
 import type { Platform, Socket, SocketListeners, Storage } from './types'
 
+declare const WebSocket: unknown
+
+/**
+ * Taro's and uni-app's web (H5) builds are browsers: their H5 `connectSocket` wraps `WebSocket`,
+ * and their `onNetworkStatusChange` watches `navigator.connection`, which says connected while the
+ * browser is offline, so the browser platform (its own `online`/`offline`) replaces them. A compiled
+ * Taro H5 app's default `Taro` has no `connectSocket` (its babel plugin imports each API by name)
+ * but says `getEnv() === 'WEB'` (https://docs.taro.zone/docs/apis/about/env); a tree-shaken uni-app
+ * H5 build leaves the global `uni` (passed as `uni`) an empty object.
+ */
+export function isWebBuild(value: any, uni: any): boolean {
+  return (
+    typeof WebSocket !== 'undefined' &&
+    (value === uni || (typeof value.getEnv === 'function' && value.getEnv() === 'WEB'))
+  )
+}
+
 /** The global object, looked up when needed (never at import): `globalThis` is missing on old mini program clients. */
 function root(): any {
   return typeof globalThis !== 'undefined' ? globalThis : {}

@@ -285,7 +285,7 @@ export function createRuntimeCore(options: RuntimeOptions, defaults: RuntimeDefa
           deliverClose(1006, 'abnormal closure')
         }),
       suspend() {
-        // The platform closes the socket itself, so the server gets a close frame (field reports, §1/§5).
+        // The platform closes the socket itself, so the server gets a close frame (docs/platforms.md, WeChat and Douyin).
         const open = state === 'open'
         if (open) {
           try {

@@ -1,5 +1,5 @@
 /**
- * The reference server: a `ws` server that speaks the seeds' protocol (shared/seeds/004), JSON frames
+ * The reference server: a `ws` server that speaks the protocol of docs/protocol.md, JSON frames
  * routed by their `Operator` field. It is the test kit's server, the demo's server, and the place to
  * start a Node backend from.
  *

@@ -2,7 +2,15 @@
 // a compiled Taro H5 app has it, and records that Taro's storage wrapped. The runtime is installed
 // in test/h5 (its own package.json and lockfile), out of the library's install.
 import { beforeAll, describe, expect, it } from 'vitest'
-import { arrived, h5Bundle, openPageWith, range, startServer, until } from './harness'
+import {
+  arrived,
+  expectOfflineThenRecovery,
+  h5Bundle,
+  openPageWith,
+  range,
+  startServer,
+  until,
+} from './harness'
 
 declare const window: any
 declare const mpbus: any
@@ -56,5 +64,19 @@ describe('mpbus on @tarojs/taro-h5 in Chromium', () => {
     await page.evaluate((url) => window.startBus(url), proxy.url())
     await until(() => arrived(server).length >= 5, '5 messages')
     expect(arrived(server)).toEqual(range(5))
+  })
+
+  it("platform: Taro with taro-h5's own connectSocket and network events: no attempts while offline, delivery soon after online", async () => {
+    // Taro's H5 onNetworkStatusChange watches navigator.connection, which stays "connected" while
+    // the browser is offline: the bus must use the browser's own online/offline signal.
+    const { server, proxy } = await startServer()
+    const { context, page } = await withTaro()
+    const shape = await page.evaluate((url) => {
+      const api = window.TaroApi
+      window.startBus(url, { platform: api })
+      return [typeof api.connectSocket, typeof api.onNetworkStatusChange, api.getEnv()]
+    }, proxy.url())
+    expect(shape).toEqual(['function', 'function', 'WEB'])
+    await expectOfflineThenRecovery(context, page, server)
   })
 })

@@ -3,9 +3,9 @@
  * the end-to-end proofs against the emulations are in quirks.e2e.test.ts.
  */
 import { afterEach, describe, expect, it } from 'vitest'
+import { decodeBase64, encodeBase64 } from '../../src/platform/alipay'
 import { toPlatform } from '../../src/platform/detect'
 import { miniProgramPlatform } from '../../src/platform/mini-program'
-import { decodeBase64, encodeBase64 } from '../../src/platform/shared'
 import { fakeMiniProgram, fakeMy, recorder } from './fakes'
 
 const g = globalThis as any

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import type { MpbusError } from '../../src/errors'
-import { alipayPlatform } from '../../src/platform/alipay'
+import { alipayPlatform } from '../../src/platform/mini-program'
 import { fakeMy, recorder, tick } from './fakes'
 
 describe('alipayPlatform with multiple: true tasks', () => {

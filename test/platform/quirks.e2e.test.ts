@@ -106,10 +106,11 @@ describe('WeChat suspension (events delivered on show, connects failing briefly 
   }
 
   it('notices on show a link that died silently while hidden (a ping on show)', async () => {
-    const { server, logins, shown } = await deadWhileHidden()
+    const { server, logins, shown, sends } = await deadWhileHidden()
     // A new link and a new login within the ping's timeout: the 60 s interval alone would not find it.
     await until(() => framesOf(server, 'userLogin').length === logins + 1, 'a new login')
     expect(Date.now() - shown).toBeLessThan(1000)
+    await Promise.all(sends) // settled before the teardown closes the bus (else: CLOSED, unhandled)
   })
 
   it('loses nothing sent while hidden onto a link that died silently', async () => {

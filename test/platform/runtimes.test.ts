@@ -4,8 +4,7 @@
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import type { MpbusError } from '../../src/errors'
-import { alipayPlatform } from '../../src/platform/alipay'
-import { miniProgramPlatform } from '../../src/platform/mini-program'
+import { alipayPlatform, miniProgramPlatform } from '../../src/platform/mini-program'
 import type { Platform, Socket, SocketData } from '../../src/platform/types'
 import { createMyRuntime, createTestServer, createWxRuntime, type TestServer } from '../../src/testing'
 import { until } from '../testing/util'
