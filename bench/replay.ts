@@ -1,6 +1,7 @@
 // Replay throughput: 10,000 messages queued while offline, flushed to the test server on
 // loopback after the network comes back, against a raw `ws` client sending the same frames.
-// Target (issue 4): mpbus at least half the raw rate.
+// Targets (issue 13): with ack at least 0.6 x the raw rate, without at least 0.9 x. `busAck` is
+// acknowledged one frame per message, `busAckBatched` by a server batching its acks.
 import { pathToFileURL } from 'node:url'
 import WebSocket from 'ws'
 import { createBus, webSocketPlatform } from '../src/index'
@@ -70,11 +71,15 @@ async function viaBus(
 
 export async function benchReplay() {
   const server = await createTestServer({ ack: { op: 'Ack', idKey: 'MsgId' } })
+  // The same server acknowledging the messages of one macrotask in one frame (MsgIds, docs/protocol.md).
+  const batching = await createTestServer({ ack: { batch: true } })
   const received = () => server.received.length
   const runs = {
     raw: () => raw(server.url, received),
     bus: () => viaBus(server.url, received, false, 'ws'),
     busAck: () => viaBus(server.url, received, true, 'ws'),
+    rawBatching: () => raw(batching.url, () => batching.received.length),
+    busAckBatched: () => viaBus(batching.url, () => batching.received.length, true, 'ws'),
     wxRuntime: () => viaBus(server.url, received, false, 'wx'),
     wxRuntimeAck: () => viaBus(server.url, received, true, 'wx'),
   }
@@ -83,15 +88,17 @@ export async function benchReplay() {
   for (let round = 0; round < 5; round++)
     for (const [name, run] of Object.entries(runs)) best[name] = Math.min(best[name] ?? Infinity, await run())
   await server.close()
+  await batching.close()
   const result: Record<string, unknown> = { messages: COUNT }
   for (const [name, ms] of Object.entries(best)) {
     result[name] = {
       ms: Math.round(ms),
       perSecond: Math.round((COUNT / ms) * 1000),
-      ofRaw: +(best.raw! / ms).toFixed(2),
+      // Against the raw client on the same server (the batching one for busAckBatched).
+      ofRaw: +((name === 'busAckBatched' ? best.rawBatching! : best.raw!) / ms).toFixed(2),
     }
   }
-  result.target = 'bus (on ws) at least 0.5 x the raw rate'
+  result.target = 'bus (on ws): with ack >= 0.6 x the raw rate, without >= 0.9 x'
   return result
 }
 

@@ -4,6 +4,8 @@
  */
 export function byteLength(text: string): number {
   let bytes = text.length
+  // Most text is ASCII: one native scan instead of a loop in JavaScript.
+  if (!/[^\0-\x7f]/.test(text)) return bytes
   for (let i = 0; i < text.length; i++) {
     const code = text.charCodeAt(i)
     if (code >= 0xd800 && code <= 0xdbff) {

@@ -20,7 +20,8 @@ const step = fc.oneof(
   fc.record({ kind: fc.constant('open' as const) }),
   fc.record({ kind: fc.constant('politeClose' as const) }),
   fc.record({ kind: fc.constant('failSends' as const), on: fc.boolean() }),
-  fc.record({ kind: fc.constant('ack' as const), lose: fc.boolean() }),
+  // `batch`: the acks go as one batched frame (MsgIds), with an id the client never sent among them.
+  fc.record({ kind: fc.constant('ack' as const), lose: fc.boolean(), batch: fc.boolean() }),
   fc.record({ kind: fc.constant('app' as const), visible: fc.boolean() }),
   fc.record({ kind: fc.constant('wait' as const), ms: fc.constantFrom(0, 10, 600, 3000) }),
 )
@@ -62,18 +63,22 @@ it('first arrivals in order, nothing lost, whatever the link does', async () => 
               firsts.push(frame.n)
             }
         }
-        const ackAll = () => {
+        const ackAll = (batch = false) => {
           const socket = sp.alive().find((s) => s.opened)
           if (!socket) return
+          const ids: string[] = []
           // As a server does: every frame it got on this socket is acknowledged on it, repeats included.
           for (const data of socket.received) {
             const { MsgId } = JSON.parse(data as string)
             const key = `${socket.id}/${MsgId}`
             if (MsgId && !acked.has(key) && socket.alive) {
               acked.add(key)
-              socket.message(JSON.stringify({ Operator: 'Ack', MsgId }))
+              if (batch) ids.push(MsgId)
+              else socket.message(JSON.stringify({ Operator: 'Ack', MsgId }))
             }
           }
+          if (ids.length && socket.alive)
+            socket.message(JSON.stringify({ Operator: 'Ack', MsgIds: [...ids, 'never-sent'] }))
         }
         for (const s of steps) {
           if (s.kind === 'send') for (let i = 0; i < s.count; i++) send(next++)
@@ -84,7 +89,7 @@ it('first arrivals in order, nothing lost, whatever the link does', async () => 
           else if (s.kind === 'politeClose') sp.alive()[0]?.close(1000)
           else if (s.kind === 'failSends') sp.failSends(s.on)
           else if (s.kind === 'ack') {
-            if (!s.lose) ackAll()
+            if (!s.lose) ackAll(s.batch)
           } else if (s.kind === 'app') sp.app(s.visible)
           else await vi.advanceTimersByTimeAsync(s.ms)
           arrivals()
@@ -96,7 +101,7 @@ it('first arrivals in order, nothing lost, whatever the link does', async () => 
           sp.alive()
             .find((socket) => !socket.opened)
             ?.open()
-          if (ack) ackAll()
+          if (ack) ackAll(round % 2 === 1)
           await vi.advanceTimersByTimeAsync(100)
           arrivals()
         }

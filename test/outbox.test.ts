@@ -66,7 +66,7 @@ const drain = (outbox: ReturnType<typeof open>) => {
 }
 
 describe('enqueue', () => {
-  it('makes an envelope with a nanoid, the next seq, the time and the default ttl', () => {
+  it('makes an envelope with a fresh id, the next seq, the time and the default ttl', () => {
     const outbox = open()
     const a = outbox.enqueue('Chat', { text: 'hi' })
     const b = outbox.enqueue('Chat', [1, 2])
@@ -78,8 +78,10 @@ describe('enqueue', () => {
       createdAt: time,
       expiresAt: time + 7 * DAY,
     })
-    expect(a.id).toMatch(/^[\w-]{21}$/)
+    expect(a.id).toMatch(/^[a-z0-9]{8,}-1$/)
     expect(b.id).not.toBe(a.id)
+    // Another outbox (another bus, device or life) draws another random part.
+    expect(open().enqueue('Chat', 1).id.split('-')[0]).not.toBe(a.id.split('-')[0])
     expect(b.seq).toBe(2)
     expect(outbox.size).toBe(2)
     expect(outbox.bytes).toBe(JSON.stringify(a).length + JSON.stringify(b).length)
@@ -96,6 +98,13 @@ describe('enqueue', () => {
     expect(outbox.enqueue('a', 1).expiresAt).toBe(time + 1000)
     expect(outbox.enqueue('a', 1, { ttl: 5 }).expiresAt).toBe(time + 5)
     expect(outbox.enqueue('a', 1, { ttl: Number.POSITIVE_INFINITY })).not.toHaveProperty('expiresAt')
+  })
+
+  it('hands out a message without expiry (ttl Infinity) however late', () => {
+    const outbox = open({ ttl: Number.POSITIVE_INFINITY })
+    const e = outbox.enqueue('a', 1)
+    time += 365 * 24 * 3600e3
+    expect(outbox.next()).toBe(e)
   })
 
   it('keeps a copy: changing the payload afterwards does not change what is queued', () => {

@@ -265,6 +265,27 @@ describe('transport: heartbeat', () => {
     expect(t.state).toBe('open')
   })
 
+  it('inbound frames arm no timer: the one timer, when it fires, waits out the rest of the interval', () => {
+    const { sp } = opened({ heartbeat: hb })
+    const set = vi.spyOn(globalThis, 'setTimeout')
+    const clear = vi.spyOn(globalThis, 'clearTimeout')
+    for (let i = 0; i < 100; i++) {
+      vi.advanceTimersByTime(5)
+      sp.last!.message('x')
+    }
+    expect(set).not.toHaveBeenCalled()
+    expect(clear).not.toHaveBeenCalled()
+    vi.advanceTimersByTime(500) // the open's timer: the last frame came 500 ms ago
+    expect(set).toHaveBeenCalledTimes(1)
+    expect(sp.last!.sent).toEqual([])
+    vi.advanceTimersByTime(499)
+    expect(sp.last!.sent).toEqual([])
+    vi.advanceTimersByTime(1) // exactly interval after the last frame
+    expect(sp.last!.sent).toEqual(['{"Operator":"Heart"}'])
+    set.mockRestore()
+    clear.mockRestore()
+  })
+
   it('a frozen link is abandoned at interval + timeout and the next socket opens at once', () => {
     const { t, sp, of } = opened({ heartbeat: hb })
     const first = sp.last!

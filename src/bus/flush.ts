@@ -9,7 +9,10 @@
  *
  * With `ack` on, one timer watches the link: while anything is in flight, some ack must come
  * within `ack.timeout`, or the link is dropped (`ACK_TIMEOUT`) and what was in flight is sent
- * again on the next one, in order, with the same ids.
+ * again on the next one, in order, with the same ids. An ack only notes its time; the timer,
+ * when it fires, waits out the rest from there: one timer per `ack.timeout`, not a re-arm per ack.
+ * The acks of one frame (a batched ack) are settled in the order the frame lists them, then the
+ * window refills in one pass: one burst of writes per batched ack.
  */
 import { MpbusError } from '../errors'
 import type { Outbox } from '../outbox'
@@ -27,8 +30,8 @@ export interface Flush {
   pump(): void
   /** Pumps at the next macrotask: one pass for every send of this one. */
   schedule(): void
-  /** The server acknowledged `id`. */
-  acked(id: string): void
+  /** The server acknowledged these ids (one frame's worth); unknown ones are ignored. */
+  acked(ids: unknown[]): void
 }
 
 export function createFlush(
@@ -43,20 +46,24 @@ export function createFlush(
   let pumping = false
   let pumpTimer: ReturnType<typeof setTimeout> | undefined
   let ackTimer: ReturnType<typeof setTimeout> | undefined
+  /** When the watch started, or the last ack came (Date.now()). */
+  let heard = 0
   /** Sent on this link and not yet acknowledged. */
   let unacked = 0
 
-  function watchAcks(restart: boolean): void {
-    if (restart) {
-      clearTimeout(ackTimer)
-      ackTimer = undefined
-    }
-    if (ackTimer !== undefined || !unacked || !link) return
-    const watched = link
+  function stopWatch(): void {
+    clearTimeout(ackTimer)
+    ackTimer = undefined
+  }
+
+  function watch(wait: number): void {
+    const watched = link!
     ackTimer = setTimeout(() => {
+      const left = heard + ackTimeout! - Date.now()
+      if (left > 0) return watch(left)
       ackTimer = undefined
       watched.drop(new MpbusError('ACK_TIMEOUT', `no ack within ${ackTimeout} ms`))
-    }, ackTimeout)
+    }, wait)
   }
 
   function result(sentOn: Link, id: string) {
@@ -74,7 +81,7 @@ export function createFlush(
   }
 
   function pump(): void {
-    clearTimeout(pumpTimer)
+    if (pumpTimer !== undefined) clearTimeout(pumpTimer)
     pumpTimer = undefined
     const current = link
     if (!current || pumping || !isReady()) return
@@ -87,7 +94,7 @@ export function createFlush(
         const { id } = envelope
         let data: SocketData
         try {
-          data = framing.encode(envelope.op, envelope.payload, id)
+          data = framing.encode(envelope.op, envelope.payload, id, true)
         } catch (e) {
           // A codec that throws on this message fails its send; it never blocks the ones after it.
           outbox.remove(id)
@@ -100,9 +107,10 @@ export function createFlush(
           outbox.rewind()
           break
         }
-        if (ackTimeout !== undefined) {
-          unacked++
-          watchAcks(false)
+        // `link === current`: a send that failed synchronously has dropped the link by now.
+        if (ackTimeout !== undefined && link === current && !unacked++) {
+          heard = Date.now()
+          watch(ackTimeout)
         }
       }
     } finally {
@@ -114,24 +122,32 @@ export function createFlush(
     attach(next) {
       link = next
       unacked = 0
-      watchAcks(true)
+      stopWatch()
     },
     detach() {
       link = undefined
       clearTimeout(pumpTimer)
       pumpTimer = undefined
       outbox.rewind()
-      watchAcks(true)
+      unacked = 0
+      stopWatch()
     },
     pump,
     schedule() {
       if (pumpTimer === undefined && link) pumpTimer = setTimeout(pump, 0)
     },
-    acked(id) {
-      if (!outbox.ack(id)) return
-      pending.delivered(id)
-      if (unacked) unacked--
-      watchAcks(true)
+    acked(ids) {
+      let any = false
+      for (const each of ids) {
+        const id = String(each)
+        if (!outbox.ack(id)) continue
+        any = true
+        pending.delivered(id)
+        if (unacked) unacked--
+      }
+      if (!any) return
+      heard = Date.now()
+      if (!unacked) stopWatch()
       pump()
     },
   }

@@ -11,8 +11,11 @@ import type { Frame } from './dispatcher'
 import type { Resolved } from './options'
 
 export interface Framing {
-  /** The frame of a message, encoded. Throws `BAD_PAYLOAD` (the payload rule, or a codec that threw). */
-  encode(op: string, payload: unknown, id?: string): SocketData
+  /**
+   * The frame of a message, encoded. Throws `BAD_PAYLOAD` (the payload rule, or a codec that threw).
+   * `queued`: the payload is an outbox envelope's, parsed from JSON already, so the rule holds.
+   */
+  encode(op: string, payload: unknown, id?: string, queued?: boolean): SocketData
   /** The frame in `data`, or undefined after reporting `BAD_FRAME` / `FRAME_TOO_LARGE`. */
   decode(data: SocketData): Frame | undefined
 }
@@ -42,8 +45,9 @@ export function createFraming(options: Resolved, report: (error: MpbusError) => 
   }
 
   return {
-    encode(op, payload, id) {
-      if (!codec) return toJson(frameOf(op, payload, id))
+    encode(op, payload, id, queued) {
+      // A queued payload needs no check (and no replacer, a call per value): it came from JSON.
+      if (!codec) return (queued ? JSON.stringify : toJson)(frameOf(op, payload, id))
       toJson(payload)
       let data: SocketData
       try {

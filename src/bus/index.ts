@@ -97,9 +97,11 @@ export function createBus<Out extends OpMap = OpMap, In extends OpMap = OpMap>(
     if (!frame || closed) return
     const op = frame[opKey] as string
     if (ack && op === ack.op) {
-      flush.acked(String(frame[idKey]))
+      // One id (`MsgId`), or a batch (`MsgIds`: docs/protocol.md), settled in the order listed.
+      const ids = frame[idKey + 's']
+      flush.acked(Array.isArray(ids) ? ids : [frame[idKey]])
       // Acknowledgements are bookkeeping: users see them only when they ask for them by name.
-      dispatcher.dispatch(op, frame, false)
+      if (dispatcher.has(op)) dispatcher.dispatch(op, frame, false)
       return
     }
     // The session first, so the handlers of `ready.ok` find the bus ready.

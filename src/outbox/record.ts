@@ -1,6 +1,4 @@
 /** How an envelope and a record are written and read back (layout v1: see index.ts). */
-import { MpbusError } from '../errors'
-import { toJson } from '../payload'
 import type { Envelope } from './types'
 
 /**
@@ -16,9 +14,6 @@ export interface Item {
   f?: boolean
   g?: boolean
 }
-
-/** Serializes an envelope under the payload rule (src/payload.ts): `BAD_PAYLOAD` for what JSON would change. */
-export const encode = (envelope: Envelope): string => toJson(envelope)
 
 /**
  * A record: its envelopes, and their sizes in UTF-8 bytes (`n`, so a load needs neither to encode

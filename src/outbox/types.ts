@@ -3,7 +3,7 @@ import type { MpbusError } from '../errors'
 import type { Storage } from '../platform/types'
 
 export interface Envelope<P = unknown> {
-  /** A nanoid made at enqueue and kept on every resend, so a server can drop repeats. */
+  /** Made at enqueue (a random part per outbox and a counter) and kept on every resend, so a server can drop repeats. */
   id: string
   /** Orders the queue; never wraps or restarts, across reloads too. */
   seq: number
@@ -41,7 +41,11 @@ export interface OutboxOptions {
   overflow?: 'reject' | 'dropOldest'
   /** A message leaves the queue on `ack(id)` instead of on `sent(id)`. @default false */
   ack?: boolean
-  /** Most envelopes in flight at once. @default 32 */
+  /**
+   * Most envelopes in flight at once. Acks come back once per round trip, so the window caps
+   * throughput at `window` per round trip (32 on a 200 ms phone link: 160 messages a second); a
+   * drop resends at most this many, with the same ids. @default 256
+   */
   window?: number
   /** @default Date.now */
   now?: () => number
@@ -101,7 +105,7 @@ export const DEFAULTS: Settings = {
   ttl: 7 * 24 * 3600e3,
   overflow: 'reject',
   ack: false,
-  window: 32,
+  window: 256,
   now: Date.now,
   storage: undefined,
 }

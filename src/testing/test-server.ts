@@ -6,6 +6,7 @@
  *   client ─ {Operator:'userLogin', userCode?, userOpenId?} ─▶  ◀─ {Operator:'LoginOK', openId}
  *   client ─ {Operator:'Heart'} ────────────────────────────▶  ◀─ {Operator:'HeartOK'}
  *   client ─ {Operator:…, MsgId:'m1', …} ───────────────────▶  ◀─ {Operator:'Ack', MsgId:'m1'}  (when `ack` is on)
+ *                                                                  ◀─ {Operator:'Ack', MsgIds:['m1','m2']}  (`ack.batch`)
  *
  * What happens to one frame, in order:
  * 1. Duplicate removal. A frame with an id (`MsgId`) whose id is in its user's window of recent ids
@@ -39,8 +40,14 @@ import { WebSocket, WebSocketServer } from 'ws'
 export interface TestServerOptions {
   /** @default 0 (any free port) */
   port?: number
-  /** Ack frames that carry an id. `false` turns acks off (and duplicate removal, which needs ids). @default { op: 'Ack', idKey: 'MsgId' } */
-  ack?: { op?: string; idKey?: string } | false
+  /**
+   * Ack frames that carry an id. `false` turns acks off (and duplicate removal, which needs ids).
+   * `batch: true` coalesces the acks of one macrotask per connection into one frame,
+   * `{Operator:'Ack', MsgIds:[…]}` (the id field's name with an `s`; a lone id still goes as
+   * `MsgId`), as a server under load would (docs/protocol.md).
+   * @default { op: 'Ack', idKey: 'MsgId', batch: false }
+   */
+  ack?: { op?: string; idKey?: string; batch?: boolean } | false
   /**
    * Decides a login: return fields to merge into the `LoginOK` reply, or `null` to refuse it with
    * `{Operator: 'LoginError'}`. An `openId` among the fields names the user (a `code2session`
@@ -223,6 +230,21 @@ export async function createTestServer(options: TestServerOptions = {}): Promise
     const client = nextClient++
     let user = `client:${client}`
     const reply = (f: object | string) => send(ws, f)
+    /** Ids to acknowledge at the end of this macrotask (`ack.batch`). */
+    let batch: string[] = []
+    const acknowledge = (id: unknown) => {
+      if (!ack!.batch) return reply({ Operator: ack!.op, [ack!.idKey]: id })
+      if (batch.push(id as string) > 1) return
+      setImmediate(() => {
+        const ids = batch
+        batch = []
+        reply(
+          ids.length > 1
+            ? { Operator: ack!.op, [`${ack!.idKey}s`]: ids }
+            : { Operator: ack!.op, [ack!.idKey]: ids[0] },
+        )
+      })
+    }
     const context: RouteContext = {
       client,
       get user() {
@@ -261,8 +283,7 @@ export async function createTestServer(options: TestServerOptions = {}): Promise
       // A repeat is not routed again: its effect already happened the first time.
       const route = fresh && typeof op === 'string' ? routes.get(op) : undefined
       if (route) route(frame, context)
-      if (ack && id !== undefined && !Array.from(withheld).some((m) => m(user)))
-        reply({ Operator: ack.op, [ack.idKey]: id })
+      if (ack && id !== undefined && !Array.from(withheld).some((m) => m(user))) acknowledge(id)
     })
   }
 

@@ -150,6 +150,9 @@ export function createTransport(options: TransportOptions): Transport {
   let generation = 0
   /** When the current socket opened (Date.now()), 0 while it has not. */
   let opened = 0
+  /** When the last inbound frame (or the open) came, and whether one came since the last ping. */
+  let heard = 0
+  let answered = true
   /** Reconnect attempts since the last stable link. */
   let attempt = 0
   let timer: ReturnType<typeof setTimeout> | undefined
@@ -224,12 +227,21 @@ export function createTransport(options: TransportOptions): Transport {
   }
 
   /**
-   * `open`, and the heartbeat (the recipe in the `ws` README): a ping after `interval` ms without
-   * any inbound frame, so every frame calls this again. A TCP link can freeze without a close event
-   * for 30 s or more (or for ever, on a phone that changed networks): only an answer proves it alive.
+   * `open`, and the heartbeat: a ping after `interval` ms without any inbound frame. A TCP link can
+   * freeze without a close event for 30 s or more (or for ever, on a phone that changed networks):
+   * only an answer proves it alive. A frame only notes its time (`heard`); the timer, when it
+   * fires, waits out the rest of the interval from there, so the ping still goes exactly
+   * `interval` after the last frame, at the cost of one timer per interval instead of a
+   * clearTimeout + setTimeout per inbound frame.
    */
   function idle(): void {
-    heartbeat ? set('open', heartbeat.interval, ping) : set('open')
+    heartbeat ? set('open', heartbeat.interval, check) : set('open')
+  }
+
+  function check(): void {
+    const left = heard + heartbeat!.interval - Date.now()
+    // min(): a clock set back must not push the ping beyond one interval.
+    left > 0 ? set('open', Math.min(left, heartbeat!.interval), check) : ping()
   }
 
   /**
@@ -243,9 +255,12 @@ export function createTransport(options: TransportOptions): Transport {
     const { message, timeout } = heartbeat!
     const armed = Date.now()
     const pinged = socket!
+    answered = false
     // The deadline is armed before the ping is sent, so a ping whose send ends the link
     // synchronously leaves no timer behind.
     set('open', timeout, () => {
+      // Some frame came after the ping: the next ping is due `interval` after the last one.
+      if (answered) return check()
       // `!== true`: old Firefox passes setTimeout callbacks a lateness number.
       if (again !== true && Date.now() - armed >= 2 * timeout) return ping(true)
       // A ping that went unanswered: reconnect now, even when it was the ping on a return.
@@ -345,7 +360,7 @@ export function createTransport(options: TransportOptions): Transport {
       address,
       {
         open: live(() => {
-          opened = Date.now()
+          heard = opened = Date.now()
           resumed = false
           idle()
           emit('open', linkOf(gen))
@@ -353,7 +368,8 @@ export function createTransport(options: TransportOptions): Transport {
         message: live((data: SocketData) => {
           // A frame proves a kept socket alive: a later loss is no longer part of the return.
           resumed = false
-          if (state === 'open') idle()
+          heard = Date.now()
+          answered = true
           emit('message', data)
         }),
         close: live((info: CloseInfo) => {
