@@ -25,6 +25,14 @@ export interface ClusterOptions {
   onGot(user: string, client: number, n: number): void
   /** A repeat a node's duplicate window dropped (and acked again). */
   onRepeat(user: string): void
+  /**
+   * ms the Redis engine keeps a message id claimed while its handler runs. A node killed
+   * mid-handler leaves its claim behind: the resend is refused (and the client's later messages
+   * wait behind it, in order) until the claim expires, then handled once. The engine's 30 s
+   * default would outlast the demo's drain; it must still outlast the slowest handler, the ones
+   * held by "acks lost". @default 30000
+   */
+  claimTtl?: number
 }
 
 /** What a push batch got: the position of each user's push, in the order asked, and the room's. */
@@ -120,6 +128,7 @@ export async function createCluster(options: ClusterOptions) {
       engine: options.engine,
       redisUrl: redis?.url,
       prefix: 'mpbus-demo',
+      claimTtl: options.claimTtl,
     }
     const child = fork(script, [], {
       cwd: path.join(here, '..'),

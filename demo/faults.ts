@@ -48,6 +48,8 @@ export interface Stage {
    */
   begin(world: World, hit: Client[], ms: number): unknown
   end?(world: World, hit: Client[], began: unknown): unknown
+  /** Waits, after the fault's end, before the next stage may begin. */
+  settle?(world: World, hit: Client[]): Promise<void>
 }
 
 export const STAGES: Stage[] = [
@@ -147,6 +149,14 @@ export const STAGES: Stage[] = [
     },
     end: (_w, hit) => {
       for (const c of hit) c.coldStart()
+    },
+    // The next fault waits (up to 5 s) for the cold-started apps to be logged in again: a server
+    // restart that came first would make what was pushed to them while dead a resync, and this
+    // stage is there to show it recovered.
+    async settle(_w, hit) {
+      const until = Date.now() + 5000
+      while (!hit.every((c) => c.ready) && Date.now() < until) await sleep(20)
+      await sleep(200) // the replay right behind the login answer
     },
   },
   {

@@ -128,6 +128,8 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
       engine,
       onGot: (_user, client, n) => tallies[client]?.add(n),
       onRepeat: (user) => repeats.set(user, (repeats.get(user) ?? 0) + 1),
+      // "acks lost" holds handlers for 8% of the run: a claim twice that, at least 3 s.
+      claimTtl: Math.max(3000, duration * 1000 * 0.16),
     })
   }
   const url = options.url ?? cluster!.url()

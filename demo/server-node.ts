@@ -22,6 +22,8 @@ export interface NodeConfig {
   engine: 'memory' | 'redis'
   redisUrl?: string
   prefix?: string
+  /** The Redis engine's claim on a message id while its handler runs (see cluster.ts). */
+  claimTtl?: number
 }
 
 /** The room every client joins at login. */
@@ -77,7 +79,7 @@ function counting(engine: Engine): Engine {
 
 function engineFor(config: NodeConfig): Engine {
   if (config.engine === 'memory') return memoryEngine()
-  return redisEngine({ url: config.redisUrl, prefix: config.prefix })
+  return redisEngine({ url: config.redisUrl, prefix: config.prefix, claimTtl: config.claimTtl })
 }
 
 export async function startNode(config: NodeConfig): Promise<MpbusServer> {
@@ -89,6 +91,10 @@ export async function startNode(config: NodeConfig): Promise<MpbusServer> {
     port: config.port,
     host: '127.0.0.1',
     engine: counting(engineFor(config)),
+    // MPBUS_DEMO_DEBUG=1 prints what the server refused and why (a handler that threw, a busy id).
+    onError: process.env.MPBUS_DEMO_DEBUG
+      ? (e, user) => console.error(`node ${config.port}: ${user}: ${e.message}`)
+      : undefined,
     // The demo's code2session: `client-07.3` (a fresh wx.login code) is user `o-client-07`. It
     // believes a `userOpenId` the client sends, as a demo may; a real server must not.
     async authenticate(login) {

@@ -96,6 +96,7 @@ export function runTimeline(world: World, duration: number) {
       }
       if (!stage.instant) fault.end = world.clock()
       active = undefined
+      await stage.settle?.(world, hit)
     }
     await until(duration)
   }

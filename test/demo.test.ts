@@ -9,9 +9,18 @@ import type { ClientEvent, Resync, Seen } from '../demo/client'
 import { pushResult, pushVerdict, renderPushTable } from '../demo/push-report'
 import type { PushRecord } from '../demo/pusher'
 import { createTally, renderTable, verdict, worstNotice, worstRecovery } from '../demo/report'
-import { runDemo } from '../demo/run'
+import { type DemoResult, runDemo } from '../demo/run'
 import { type Fault, faultKinds, seeded } from '../demo/timeline'
 import { createTestServer } from '../src/testing/index'
+
+/** What a failed run lost, and when its faults were, for the assertion message. */
+const why = (r: DemoResult) =>
+  JSON.stringify({
+    wallMs: Math.round(r.wallMs),
+    lost: r.rows.filter((x) => x.lost).map((x) => [x.name, x.lost]),
+    pushLost: r.pushRows?.filter((x) => x.lost).map((x) => [x.name, x.lostFrames]),
+    faults: r.faults.map((f) => [f.kind, Math.round(f.start), Math.round(f.end ?? -1)]),
+  })
 
 describe('npm run demo', () => {
   it('survives every fault of the timeline with zero lost and zero reordered both ways (6 s, 5 clients)', async () => {
@@ -28,7 +37,7 @@ describe('npm run demo', () => {
     expect(kinds).toEqual(['freeze', 'reset', 'acks', 'refuse', 'offline', 'hide', 'kill', 'restart'])
     expect(faultKinds(2)).toEqual([...kinds, 'node'])
     expect(lines).toHaveLength(kinds.length)
-    expect(result.drained).toBe(true)
+    expect(result.drained, why(result)).toBe(true)
     expect(result.lost).toBe(0)
     expect(result.outOfOrder).toBe(0)
     expect(result.pushLost).toBe(0)
@@ -98,7 +107,7 @@ describe('npm run demo', () => {
       })
       expect(result.kinds).toEqual(faultKinds(2))
       expect(result.kinds).toContain('node')
-      expect(result.drained).toBe(true)
+      expect(result.drained, why(result)).toBe(true)
       expect(result.lost).toBe(0)
       expect(result.outOfOrder).toBe(0)
       expect(result.pushLost).toBe(0)
