@@ -4,7 +4,8 @@
  * the person using the app keeps going, the app's process is what dies).
  *
  * It keeps a log of when its bus became ready and when it stopped being ready, which the report
- * turns into "time to notice" and "time to recover".
+ * turns into "time to notice" and "time to recover"; and what its handlers saw of the server's
+ * pushes (`Tick` to its user, `RoomTick` to the room), its `resync` events, and when it was dead.
  */
 import path from 'node:path'
 import { type Bus, createBus } from '../src/index'
@@ -36,6 +37,25 @@ export interface ClientOptions {
   clock: () => number
 }
 
+/** A pushed frame a handler saw: its number, its stream position, when. */
+export interface Seen {
+  k: number
+  offset: number
+  epoch: string
+  at: number
+}
+
+/** A `resync` the bus emitted: the stream's history no longer covered the gap, so the app must reload. */
+export interface Resync {
+  stream: 'user' | 'room'
+  offset: number
+  epoch: string
+  at: number
+}
+
+/** The user the demo server makes of client `index` (see demo/server-node.ts). */
+export const userOf = (index: number) => `o-client-${String(index).padStart(2, '0')}`
+
 /** `ready`: the bus became ready. `down`: it stopped being ready (a close, a hide, a kill). */
 export interface ClientEvent {
   at: number
@@ -53,6 +73,11 @@ export function createClient(options: ClientOptions) {
   const resolved: number[] = []
   /** Codes of send() rejections other than CLOSED (a closed bus leaves its messages in storage). */
   const rejected: string[] = []
+  /** What the handlers saw, in order, over every life. */
+  const seen: { user: Seen[]; room: Seen[] } = { user: [], room: [] }
+  const resyncs: Resync[] = []
+  /** From the kill to the cold start. */
+  const deaths: Array<{ from: number; to?: number }> = []
   let sent = 0
   /** Each bus created counts as a life; events of an earlier life are ignored. */
   let life = 0
@@ -86,6 +111,16 @@ export function createClient(options: ClientOptions) {
     })
     bus.on('LoginOK', (frame: any) => {
       if (frame.openId) runtime.setStorageSync('openId', frame.openId)
+    })
+    const record = (list: Seen[]) => (frame: any) => {
+      if (current === life)
+        list.push({ k: frame.k, offset: frame.Stream?.offset, epoch: frame.Stream?.epoch, at: clock() })
+    }
+    bus.on('Tick', record(seen.user))
+    bus.on('RoomTick', record(seen.room))
+    bus.events.on('resync', ({ stream, offset, epoch }) => {
+      const kind = stream.startsWith('room:') ? 'room' : 'user'
+      if (current === life) resyncs.push({ stream: kind, offset, epoch, at: clock() })
     })
     bus.events.on('ready', () => {
       if (current === life) log.push({ at: clock(), kind: 'ready' })
@@ -125,6 +160,9 @@ export function createClient(options: ClientOptions) {
     /** The openId this client's server knows it by, once it has logged in. */
     openId: (): string | undefined => wx.getStorageSync('openId') || undefined,
     log,
+    seen,
+    resyncs,
+    deaths,
     resolved,
     rejected,
     get sent() {
@@ -159,12 +197,15 @@ export function createClient(options: ClientOptions) {
       if (bus.state === 'ready') log.push({ at: clock(), kind: 'down' })
       life++ // nothing from the dead bus is logged
       wx.control.kill()
+      deaths.push({ from: clock() })
       // Only to cancel its timers: the runtime is dead, so this writes and sends nothing.
       bus.close()
       return queued
     },
     /** A cold start: a new runtime and a new bus on the same storage file. */
     coldStart(): void {
+      const death = deaths[deaths.length - 1]
+      if (death) death.to = clock()
       boot()
       startSending(0)
     },

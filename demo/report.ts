@@ -1,9 +1,12 @@
 /**
- * Turns what the run saw into numbers and a table: per client, what was sent and what the server
- * got (or, against a user's server, what the delivery promises said), how fast faults were noticed
- * and recovered from, and a verdict.
+ * Client → server, in numbers and a table: per client, what was sent and what the servers got
+ * (or, against a user's server, what the delivery promises said), how fast faults were noticed
+ * and recovered from; and the verdict over both directions (the other is demo/push-report.ts).
  */
 import type { ClientEvent } from './client'
+import type { PushResult } from './push-report'
+import { pushVerdict } from './push-report'
+import { render } from './table'
 import type { Fault } from './timeline'
 
 export interface ClientResult {
@@ -15,6 +18,11 @@ export interface ClientResult {
   lost: number
   /** Repeats the server dropped by message id (resends after lost acks); undefined with --url (their server knows). */
   repeats?: number
+  /**
+   * Messages a server handler ran for a second time: a resend that the duplicate window no longer
+   * knew (the memory engine's window goes with a restart). At least once allows it; it is shown.
+   */
+  twice?: number
   /** First arrivals whose n was below one that arrived before it. */
   outOfOrder: number
   /** Times the bus came back to ready after losing it (a cold start counts). */
@@ -30,12 +38,18 @@ export function createTally() {
   const seen = new Set<number>()
   let highest = -1
   let outOfOrder = 0
+  let twice = 0
   return {
-    add(n: number): void {
-      if (seen.has(n)) return
+    /** Records an arrival; false when `n` had arrived before. */
+    add(n: number): boolean {
+      if (seen.has(n)) {
+        twice++
+        return false
+      }
       seen.add(n)
       if (n < highest) outOfOrder++
       else highest = n
+      return true
     },
     /** Distinct messages numbered below `sent`. */
     delivered(sent: number): number {
@@ -48,6 +62,10 @@ export function createTally() {
     },
     get outOfOrder() {
       return outOfOrder
+    },
+    /** Arrivals of a number that had arrived before. */
+    get twice() {
+      return twice
     },
   }
 }
@@ -112,6 +130,7 @@ export function totals(rows: ClientResult[]): ClientResult {
     delivered: sum((r) => r.delivered),
     lost: sum((r) => r.lost),
     repeats: rows.some((r) => r.repeats !== undefined) ? sum((r) => r.repeats) : undefined,
+    twice: rows.some((r) => r.twice !== undefined) ? sum((r) => r.twice) : undefined,
     outOfOrder: sum((r) => r.outOfOrder),
     reconnects: sum((r) => r.reconnects),
     noticeMs: worst((r) => r.noticeMs),
@@ -128,34 +147,34 @@ const COLUMNS: Array<[string, (r: ClientResult) => string]> = [
   ['delivered', (r) => String(r.delivered)],
   ['lost', (r) => String(r.lost)],
   ['repeats dropped', (r) => (r.repeats === undefined ? '-' : String(r.repeats))],
+  ['handled twice', (r) => (r.twice === undefined ? '-' : String(r.twice))],
   ['out of order', (r) => String(r.outOfOrder)],
   ['reconnects', (r) => String(r.reconnects)],
   ['worst notice (freeze)', (r) => seconds(r.noticeMs)],
   ['worst recovery', (r) => seconds(r.recoverMs)],
 ]
 
-/** The per-client table with a totals row (worst times, summed counts), as text. */
-export function renderTable(rows: ClientResult[]): string {
-  const all = [...rows, totals(rows)]
-  const cells = all.map((r) => COLUMNS.map(([, cell]) => cell(r)))
-  const widths = COLUMNS.map(([title], i) => Math.max(title.length, ...cells.map((row) => row[i]!.length)))
-  // The name column is left-aligned, numbers right-aligned.
-  const line = (row: string[]) =>
-    row.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ')
-  const rule = widths.map((w) => '-'.repeat(w)).join('  ')
-  const body = cells.slice(0, -1).map(line)
-  return [line(COLUMNS.map(([title]) => title)), rule, ...body, rule, line(cells[cells.length - 1]!)].join(
-    '\n',
-  )
-}
+/** The client → server table with a totals row (worst times, summed counts). */
+export const renderTable = (rows: ClientResult[]) => render(COLUMNS, [...rows, totals(rows)])
 
-export function verdict(rows: ClientResult[], faults: Fault[]): { ok: boolean; text: string } {
+/**
+ * The verdict over both directions: PASS only with nothing lost and nothing out of order either
+ * way (and, server → client, no frame seen twice). `push` is absent with --url: the demo cannot
+ * know what the user's server pushed.
+ */
+export function verdict(
+  rows: ClientResult[],
+  faults: Fault[],
+  push?: PushResult[],
+): { ok: boolean; text: string } {
   const t = totals(rows)
   const kinds = Array.from(new Set(faults.map((f) => f.label)))
-  const through = kinds.length ? ` through ${kinds.length} kinds of fault (${kinds.join('; ')})` : ''
-  const ok = t.lost === 0 && t.outOfOrder === 0
-  const text =
-    `${ok ? 'PASS' : 'FAIL'}: ${t.sent} sent, ${t.delivered} delivered, ${t.lost} lost, ` +
-    `${t.outOfOrder} out of order${through}.`
+  const through = kinds.length ? ` Through ${kinds.length} kinds of fault: ${kinds.join('; ')}.` : ''
+  const down = push ? pushVerdict(push) : undefined
+  const ok = t.lost === 0 && t.outOfOrder === 0 && (!down || down.ok)
+  const up =
+    `client → server ${t.sent} sent, ${t.delivered} delivered, ${t.lost} lost, ` +
+    `${t.outOfOrder} out of order`
+  const text = `${ok ? 'PASS' : 'FAIL'}: ${up}; ${down ? down.text : 'server → client not checked (--url)'}.${through}`
   return { ok, text }
 }

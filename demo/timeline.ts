@@ -1,12 +1,12 @@
 /**
- * The scripted fault timeline: what users' phones and networks do to a socket, one after another,
- * with quiet time in between so each fault's effect can be seen (and measured) on its own.
- * Times are fractions of the run, so `--duration 6` plays the same script faster.
+ * The scripted fault timeline: plays the stages of demo/faults.ts one after another, with quiet
+ * time in between so each fault's effect can be seen (and measured) on its own. Times are
+ * fractions of the run, so `--duration 6` plays the same script faster.
  */
-import type { FaultProxy, TestServer } from '../src/testing/index'
 import type { Client } from './client'
+import { type FaultKind, STAGES, type World } from './faults'
 
-export type FaultKind = 'freeze' | 'reset' | 'acks' | 'refuse' | 'offline' | 'hide' | 'kill' | 'restart'
+export { type FaultKind, faultKinds, type World } from './faults'
 
 export interface Fault {
   kind: FaultKind
@@ -15,153 +15,16 @@ export interface Fault {
   start: number
   /**
    * When the cause went away (pass, links dropped, online, show, cold start, server listening);
-   * a reset ends as it starts.
+   * a reset, and a node killed while another is up, end as they start.
    */
   end?: number
   /** The clients it hit. */
   clients: number[]
+  /** Who it hit, in words, when its client list does not say it (a node's clients). */
+  who?: string
   /** For a kill: messages the killed apps' outboxes held, which the cold start must send. */
   carried?: number
 }
-
-export interface World {
-  proxy: FaultProxy
-  server: TestServer
-  clients: Client[]
-  random: () => number
-  /** ms since the start of the run. */
-  clock: () => number
-}
-
-interface Stage {
-  kind: FaultKind
-  label: string
-  /** Start and length as fractions of the run. */
-  at: number
-  length: number
-  /** The share of clients it hits; every client when absent (a server-side or proxy fault). */
-  share?: number
-  /**
-   * `ms` is the stage's length. What `begin` resolves to is handed to `end`, and kept as the
-   * fault's `carried` when it is a number.
-   */
-  begin(world: World, hit: Client[], ms: number): unknown
-  end?(world: World, hit: Client[], began: unknown): unknown
-}
-
-const STAGES: Stage[] = [
-  {
-    // A dead NAT mapping: no FIN, no RST, bytes vanish. Only the heartbeat can notice.
-    kind: 'freeze',
-    label: 'frozen link',
-    at: 0.06,
-    length: 0.09,
-    begin: (w) => w.proxy.freeze(),
-    end: (w) => w.proxy.pass(),
-  },
-  {
-    // Every connection torn down with RST (a network switch, a load balancer restart).
-    kind: 'reset',
-    label: 'connections reset',
-    at: 0.2,
-    length: 0,
-    begin: (w) => w.proxy.reset(),
-  },
-  {
-    // The server got the messages but its Acks never came back (they died on the way, or the
-    // server crashed between its work and its reply). The link still answers heartbeats, so
-    // nothing looks wrong; the clients keep the messages. When the links then drop, the clients
-    // reconnect, log in and resend them with their original ids: the server has seen those ids
-    // (its per-user window), so it drops them as repeats and acks them. At least once, no double.
-    kind: 'acks',
-    label: 'acks lost',
-    at: 0.25,
-    length: 0.08,
-    share: 0.3,
-    begin: (w, hit) => {
-      const users = new Set(hit.map((c) => c.openId()))
-      return w.server.withholdAcks((user) => users.has(user))
-    },
-    end: (w, hit, release) => {
-      // Links first, then the Acks: an Ack let out before the drop would settle its message and
-      // leave nothing to resend.
-      for (const c of hit) {
-        const openId = c.openId()
-        if (openId) w.server.terminate(openId)
-      }
-      ;(release as () => void)()
-    },
-  },
-  {
-    // The server's address refuses connections for a while: reconnects must back off, not hammer.
-    kind: 'refuse',
-    label: 'refused outage',
-    at: 0.38,
-    length: 0.09,
-    begin: (w) => w.proxy.refuse(),
-    end: (w) => w.proxy.pass(),
-  },
-  {
-    // Airplane mode, a lift: the phone knows it is offline; sends queue up in storage.
-    kind: 'offline',
-    label: 'network off',
-    at: 0.52,
-    length: 0.08,
-    share: 0.3,
-    begin: (_w, hit) => {
-      for (const c of hit) c.offline()
-    },
-    end: (_w, hit) => {
-      for (const c of hit) c.online()
-    },
-  },
-  {
-    // The user switches apps long enough for WeChat to close the socket (platform-facts §5).
-    kind: 'hide',
-    label: 'app hidden',
-    at: 0.63,
-    length: 0.07,
-    share: 0.3,
-    begin: (_w, hit) => {
-      for (const c of hit) c.hide()
-    },
-    end: (_w, hit) => {
-      for (const c of hit) c.show()
-    },
-  },
-  {
-    // The app is killed and later launched again. It goes offline first, so its outbox holds
-    // messages that never left the phone: the cold start must read them back from the storage
-    // file and send them, before the new ones, once logged in.
-    kind: 'kill',
-    label: 'app killed + cold start',
-    at: 0.73,
-    length: 0.07,
-    share: 0.2,
-    async begin(_w, hit, ms) {
-      for (const c of hit) c.offline()
-      await sleep((ms * 2) / 3)
-      const queued = await Promise.all(hit.map((c) => c.kill()))
-      return queued.reduce((a, b) => a + b, 0)
-    },
-    end: (_w, hit) => {
-      for (const c of hit) c.coldStart()
-    },
-  },
-  {
-    // A deploy: the server process goes away (clients see 1006) and comes back on the same port.
-    kind: 'restart',
-    label: 'server restart',
-    at: 0.84,
-    length: 0.06,
-    begin: (w) => w.server.stop(),
-    end: (w) => w.server.start(),
-  },
-]
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
-
-export const FAULT_KINDS: FaultKind[] = STAGES.map((s) => s.kind)
 
 /** mulberry32: a tiny seeded PRNG, so `--seed` replays the same choices. Returns floats in [0, 1). */
 export function seeded(seed: number): () => number {
@@ -196,15 +59,18 @@ export function runTimeline(world: World, duration: number) {
   let wake: (() => void) | undefined
   let timer: ReturnType<typeof setTimeout> | undefined
 
+  /** Stage times count from the timeline's start. */
+  const origin = world.clock()
   const until = (at: number) =>
     new Promise<void>((resolve) => {
       if (stopped) return resolve()
       wake = resolve
-      timer = setTimeout(resolve, Math.max(0, at - world.clock()))
+      timer = setTimeout(resolve, Math.max(0, origin + at - world.clock()))
     })
 
   async function play(): Promise<void> {
     for (const stage of STAGES) {
+      if (stage.multiNode && world.cluster.size < 2) continue
       await until(stage.at * duration)
       if (stopped) return
       const hit =
@@ -216,17 +82,21 @@ export function runTimeline(world: World, duration: number) {
         label: stage.label,
         start: world.clock(),
         clients: hit.map((c) => c.index),
+        who: stage.who,
       }
       faults.push(fault)
       active = fault
       const began = await stage.begin(world, hit, stage.length * duration)
       if (typeof began === 'number') fault.carried = began
+      if (stage.instant) fault.end = fault.start
       if (stage.end) {
-        await until((stage.at + stage.length) * duration)
+        // Its full length even when it began late (a busy machine, a slow restart before it).
+        await until(fault.start - origin + stage.length * duration)
         await stage.end(world, hit, began)
       }
-      fault.end = world.clock()
+      if (!stage.instant) fault.end = world.clock()
       active = undefined
+      await stage.settle?.(world, hit)
     }
     await until(duration)
   }

@@ -1,27 +1,61 @@
-// The demo, run in-process and shortened: the same script of faults, played in 6 s by 5 clients,
-// must end with nothing lost and nothing reordered. Plus the report's arithmetic, on made-up logs,
-// so a demo that could not see a loss or a reordering would fail here.
+// The demo, run in-process and shortened: the same script of faults, played in 6 s by 5 clients
+// against a real mpbus/server process, must end with nothing lost and nothing reordered in either
+// direction. Plus the reports' arithmetic, on made-up logs, so a demo that could not see a loss,
+// a reordering or a frame seen twice would fail here.
+import fs from 'node:fs'
+import path from 'node:path'
 import { describe, expect, it } from 'vitest'
-import type { ClientEvent } from '../demo/client'
+import type { ClientEvent, Resync, Seen } from '../demo/client'
+import { pushResult, pushVerdict, renderPushTable } from '../demo/push-report'
+import type { PushRecord } from '../demo/pusher'
 import { createTally, renderTable, verdict, worstNotice, worstRecovery } from '../demo/report'
-import { runDemo } from '../demo/run'
-import { FAULT_KINDS, type Fault, seeded } from '../demo/timeline'
+import { type DemoResult, runDemo } from '../demo/run'
+import { type Fault, faultKinds, seeded } from '../demo/timeline'
 import { createTestServer } from '../src/testing/index'
 
+/** What a failed run lost, and when its faults were, for the assertion message. */
+const why = (r: DemoResult) =>
+  JSON.stringify({
+    wallMs: Math.round(r.wallMs),
+    lost: r.rows.filter((x) => x.lost).map((x) => [x.name, x.lost]),
+    pushLost: r.pushRows?.filter((x) => x.lost).map((x) => [x.name, x.lostFrames]),
+    faults: r.faults.map((f) => [f.kind, Math.round(f.start), Math.round(f.end ?? -1)]),
+  })
+
 describe('npm run demo', () => {
-  it('survives every fault of the timeline with zero lost and zero reordered (6 s, 5 clients)', async () => {
+  it('survives every fault of the timeline with zero lost and zero reordered both ways (6 s, 5 clients)', async () => {
     const lines: string[] = []
-    const result = await runDemo({ duration: 6, clients: 5, seed: 42, onEvent: (l) => lines.push(l) })
-    expect(result.kinds).toEqual(FAULT_KINDS)
-    expect(FAULT_KINDS).toEqual(['freeze', 'reset', 'acks', 'refuse', 'offline', 'hide', 'kill', 'restart'])
-    expect(lines).toHaveLength(FAULT_KINDS.length)
-    expect(result.drained).toBe(true)
+    const result = await runDemo({
+      duration: 6,
+      clients: 5,
+      seed: 42,
+      pushRate: 10,
+      onEvent: (l) => lines.push(l),
+    })
+    const kinds = faultKinds(1)
+    expect(result.kinds).toEqual(kinds)
+    expect(kinds).toEqual(['freeze', 'reset', 'acks', 'refuse', 'offline', 'hide', 'kill', 'restart'])
+    expect(faultKinds(2)).toEqual([...kinds, 'node'])
+    expect(lines).toHaveLength(kinds.length)
+    expect(result.drained, why(result)).toBe(true)
     expect(result.lost).toBe(0)
     expect(result.outOfOrder).toBe(0)
+    expect(result.pushLost).toBe(0)
+    expect(result.pushOutOfOrder).toBe(0)
     expect(result.ok).toBe(true)
+    // Server → client: every client got its pushes and the room's, each once, in order. The
+    // restart of the memory engine is a new epoch: every client was told (resync on both of its
+    // streams), and what was pushed behind a resync is counted apart, never as delivered.
+    for (const row of result.pushRows!) {
+      expect(row.pushed).toBeGreaterThan(40)
+      expect(row.twice).toBe(0)
+      expect(row.delivered + row.behindResync).toBe(row.pushed)
+      expect(row.delivered).toBeGreaterThan(row.pushed / 2)
+      expect(row.resyncs).toBeGreaterThanOrEqual(2)
+    }
     for (const row of result.rows) {
       // 6 s at 5 messages/s, less the time a killed client was down.
-      expect(row.sent).toBeGreaterThan(20)
+      expect(row.sent).toBeGreaterThan(15)
       expect(row.delivered).toBe(row.sent)
       // Every client went through the freeze, the refused outage and the server restart (and the
       // reset, unless it was still reconnecting then): at least three returns to ready.
@@ -35,6 +69,13 @@ describe('npm run demo', () => {
     expect(kill.clients.length).toBeGreaterThanOrEqual(1)
     // The killed apps were offline first: their outboxes held messages only storage could save.
     expect(kill.carried).toBeGreaterThan(0)
+    // While they were dead the server pushed to them; after the cold start they got all of it
+    // (the positions came back from their storage files).
+    for (const i of kill.clients) {
+      const dead = result.pushRows![i]!.whileDead!
+      expect(dead.pushed).toBeGreaterThan(0)
+      expect(dead.recovered).toBe(dead.pushed)
+    }
     // Acks lost, then the links dropped: the clients hit resent their unacknowledged messages with
     // the same ids, and the server dropped every resend as a repeat (nothing counted twice, so
     // delivered === sent above, and first arrivals stayed in order).
@@ -48,7 +89,50 @@ describe('npm run demo', () => {
       expect(row.outOfOrder).toBe(0)
     }
     expect(renderTable(result.rows)).toMatch(/^total .* 0 /m)
-  }, 20_000)
+    expect(renderPushTable(result.pushRows!)).toMatch(/^total +\d+ +\d+ +0 +0 +0 /m)
+  }, 30_000)
+
+  // The Redis engine and startRedisServer come with the `redis` branch (issue 14).
+  const redisKit = fs.existsSync(path.join(__dirname, '../src/testing/redis-server.ts'))
+  it.skipIf(!redisKit)(
+    'two nodes on one real redis-server: a node killed, a restart, nothing lost either way, no resync',
+    async () => {
+      const result = await runDemo({
+        duration: 8,
+        clients: 4,
+        seed: 7,
+        servers: 2,
+        engine: 'redis',
+        pushRate: 10,
+      })
+      expect(result.kinds).toEqual(faultKinds(2))
+      expect(result.kinds).toContain('node')
+      expect(result.drained, why(result)).toBe(true)
+      expect(result.lost).toBe(0)
+      expect(result.outOfOrder).toBe(0)
+      expect(result.pushLost).toBe(0)
+      expect(result.pushOutOfOrder).toBe(0)
+      expect(result.ok).toBe(true)
+      // Connections alternated between the nodes.
+      expect(result.routed).toHaveLength(2)
+      for (const n of result.routed) expect(n).toBeGreaterThan(4)
+      for (const row of result.pushRows!) {
+        expect(row.pushed).toBeGreaterThan(40)
+        // The history and its epoch live in Redis: a restart of every node is no resync.
+        expect(row.resyncs).toBe(0)
+        expect(row.delivered).toBe(row.pushed)
+        expect(row.twice).toBe(0)
+      }
+      const kill = result.faults.find((f) => f.kind === 'kill')!
+      for (const i of kill.clients) {
+        const dead = result.pushRows![i]!.whileDead!
+        expect(dead.recovered).toBe(dead.pushed)
+      }
+      // The window is in Redis too: a resend after the restart is a repeat, never handled twice.
+      for (const row of result.rows) expect(row.twice).toBe(0)
+    },
+    60_000,
+  )
 
   it('with a url, soaks that server without faults, counting from the delivery promises', async () => {
     const server = await createTestServer()
@@ -56,6 +140,7 @@ describe('npm run demo', () => {
       const result = await runDemo({ url: server.url, duration: 1, clients: 2, seed: 1 })
       expect(result.mode).toBe('url')
       expect(result.faults).toEqual([])
+      expect(result.pushRows).toBeUndefined()
       expect(result.ok).toBe(true)
       for (const row of result.rows) {
         expect(row.sent).toBeGreaterThanOrEqual(3)
@@ -76,6 +161,7 @@ describe('demo report', () => {
     for (const n of [0, 1, 3, 2, 3, 4, 1]) tally.add(n)
     expect(tally.size).toBe(5)
     expect(tally.outOfOrder).toBe(1)
+    expect(tally.twice).toBe(2)
     expect(tally.delivered(4)).toBe(4)
     expect(tally.delivered(6)).toBe(5)
   })
@@ -124,11 +210,78 @@ describe('demo report', () => {
     const row = { name: 'a', sent: 10, delivered: 10, lost: 0, repeats: 2, outOfOrder: 0, reconnects: 3 }
     expect(verdict([row, { ...row, name: 'b' }], []).ok).toBe(true)
     expect(verdict([row, { ...row, name: 'b', lost: 1, delivered: 9 }], []).text).toMatch(
-      /^FAIL: 20 sent, 19 delivered, 1 lost/,
+      /^FAIL: client → server 20 sent, 19 delivered, 1 lost/,
     )
     expect(verdict([row, { ...row, name: 'b', outOfOrder: 1 }], []).ok).toBe(false)
     const table = renderTable([row, { ...row, name: 'b', noticeMs: 1234 }]).split('\n')
-    expect(table[table.length - 1]).toMatch(/^total\s+20\s+20\s+0\s+4\s+0\s+6\s+1\.23 s\s+-$/)
+    expect(table[table.length - 1]).toMatch(/^total\s+20\s+20\s+0\s+4\s+-\s+0\s+6\s+1\.23 s\s+-$/)
+  })
+
+  // Pushes to one client: k 0..5 in epoch E1 (offsets 1..6), then k 6..7 in E2 after a restart.
+  const at = (k: number) => k * 100
+  const pushes: PushRecord[] = [0, 1, 2, 3, 4, 5, 6, 7].map((k) => ({
+    k,
+    at: at(k),
+    epoch: k < 6 ? 'E1' : 'E2',
+    offset: k < 6 ? k + 1 : k - 5,
+  }))
+  const saw = (...ks: number[]): Seen[] =>
+    ks.map((k) => ({ k, offset: pushes[k]!.offset, epoch: pushes[k]!.epoch, at: at(k) + 50 }))
+  const input = (
+    seen: Seen[],
+    resyncs: Resync[] = [],
+    deaths: Array<{ from: number; to?: number }> = [],
+  ) => ({
+    name: 'c',
+    user: pushes,
+    room: [],
+    seen: { user: seen, room: [] },
+    resyncs,
+    deaths,
+  })
+
+  it('server → client: counts a frame never seen as lost, once twice, and a late first sight as out of order', () => {
+    const all = pushResult(input(saw(0, 1, 2, 3, 4, 5, 6, 7)))
+    expect(all).toMatchObject({ pushed: 8, delivered: 8, lost: 0, twice: 0, outOfOrder: 0, behindResync: 0 })
+    expect(pushVerdict([all]).ok).toBe(true)
+    const bad = pushResult(input(saw(0, 2, 1, 3, 3, 5, 6, 7)))
+    expect(bad).toMatchObject({
+      delivered: 7,
+      lost: 1,
+      twice: 1,
+      outOfOrder: 1,
+      lostFrames: ['user k=4 @5/E1'],
+    })
+    expect(pushVerdict([bad]).text).toMatch(/8 pushed, 7 delivered, 1 lost, 1 seen twice, 1 out of order/)
+    expect(pushVerdict([pushResult(input(saw(0, 1, 2, 3, 4, 5, 6, 7, 7)))]).ok).toBe(false)
+    expect(renderPushTable([bad, all]).split('\n').pop()).toMatch(/^total\s+16\s+15\s+1\s+1\s+1\s+0\s+0\s+-$/)
+  })
+
+  it('server → client: a gap is behind a resync only when the resync the client got covers it', () => {
+    // Missed k 4, 5 (old epoch, before the resync arrived) and k 6 (new epoch, at or before the
+    // resync's tip): all behind it. k 7 is after the tip: missing it is a loss.
+    const resync: Resync = { stream: 'user', epoch: 'E2', offset: 1, at: 650 }
+    const r = pushResult(input(saw(0, 1, 2, 3, 7), [resync]))
+    expect(r).toMatchObject({ delivered: 5, behindResync: 3, lost: 0, resyncs: 1 })
+    expect(pushVerdict([r]).ok).toBe(true)
+    expect(pushVerdict([r]).text).toMatch(/1 resyncs \(3 pushed frames behind them\)/)
+    expect(pushResult(input(saw(0, 1, 2, 3), [resync]))).toMatchObject({ behindResync: 3, lost: 1 })
+    // A resync of the room does not cover the user's stream; one that came before the frame does not either.
+    expect(pushResult(input(saw(0, 1, 2, 3, 6, 7), [{ ...resync, stream: 'room' }])).lost).toBe(2)
+    expect(pushResult(input(saw(0, 1, 2, 3, 6, 7), [{ ...resync, at: 350 }])).lost).toBe(2)
+    // k 2 was skipped while the client went on to k 3 of the same epoch: a silent loss, which a
+    // later resync does not excuse (k 4 and 5 are still behind it).
+    expect(pushResult(input(saw(0, 1, 3, 6, 7), [resync]))).toMatchObject({ lost: 1, behindResync: 2 })
+  })
+
+  it('server → client: counts what was pushed while the app was dead and what its cold start got back', () => {
+    const r = pushResult(input(saw(0, 1, 2, 3, 4, 5, 6, 7), [], [{ from: 250, to: 520 }]))
+    expect(r.whileDead).toEqual({ pushed: 3, recovered: 3 })
+    expect(pushResult(input(saw(0, 1, 2, 5, 6, 7), [], [{ from: 250, to: 520 }])).whileDead).toEqual({
+      pushed: 3,
+      recovered: 1,
+    })
+    expect(pushResult(input(saw(0))).whileDead).toBeUndefined()
   })
 
   it('seeds reproducibly', () => {
