@@ -12,11 +12,13 @@ import { createTransport, type Link } from '../transport'
 import { createDispatcher, type Frame, type Handler } from './dispatcher'
 import { createFlush } from './flush'
 import { checkOperator, createFraming } from './framing'
+import { createLifecycle } from './lifecycle'
 import { type BusOptions, resolveOptions } from './options'
 import { createPending } from './pending'
 import { createSession } from './session'
 import { createStreams } from './streams'
-import type { Bus, BusEvents, BusState, OpMap, SendOptions } from './types'
+import type { Bus, BusState, OpMap, SendOptions } from './types'
+import { createVolatile } from './volatile'
 
 export type { BusOptions, Codec, LoginFrame } from './options'
 export type { Bus, BusEmitter, BusEvents, BusState, OpMap, SendOptions } from './types'
@@ -34,22 +36,7 @@ export function createBus<Out extends OpMap = OpMap, In extends OpMap = OpMap>(
   let state: BusState = 'idle'
   let link: Link | undefined
 
-  // Lifecycle events ride on a dispatcher: a listener that throws is reported and the rest run.
-  const events = createDispatcher<any>((error) => report(error))
-  let reporting = false
-  function report(error: MpbusError): void {
-    if (log) log(error.code, error.message)
-    // A throwing `error` listener is only logged: reporting it would recurse.
-    if (reporting) return
-    reporting = true
-    try {
-      events.dispatch('error', error, false)
-    } finally {
-      reporting = false
-    }
-  }
-  const emit = <K extends keyof BusEvents>(type: K, event: BusEvents[K]) =>
-    events.dispatch(type, event, false)
+  const { emitter, emit, report } = createLifecycle(log, () => closed)
 
   const framing = createFraming(options, report)
   const dispatcher = createDispatcher(report)
@@ -171,27 +158,12 @@ export function createBus<Out extends OpMap = OpMap, In extends OpMap = OpMap>(
     }
   }
 
-  let volatiles = 0
-
-  /** Straight to the socket, never stored: settled by the socket's result, or by close(). */
-  function sendVolatile(op: string, payload: unknown): Promise<void> {
-    checkOperator(op)
-    const data = framing.encode(op, payload)
-    const id = `volatile:${++volatiles}`
-    const sent = pending.send(id)
-    if (
-      !(
-        state === 'ready' &&
-        link &&
-        link.send(data, (error) => (error ? pending.failed(id, error) : pending.delivered(id)))
-      )
-    ) {
-      const error = new MpbusError('DROPPED', `${op}: bus ${state}`)
-      pending.failed(id, error)
-      emit('drop', { reason: 'offline', envelopes: [], error })
-    }
-    return sent
-  }
+  const sendVolatile = createVolatile(
+    framing,
+    pending,
+    () => (state === 'ready' && link ? link : state),
+    (drop) => emit('drop', drop),
+  )
 
   const bus: Bus<Out, In> = {
     get state() {
@@ -200,14 +172,7 @@ export function createBus<Out extends OpMap = OpMap, In extends OpMap = OpMap>(
     get queued() {
       return outbox.size
     },
-    events: {
-      // After close() a listener hears only errors and the change to `closed`, even of an
-      // event that was being delivered when an earlier listener closed the bus.
-      on: (type, listener) =>
-        events.on(type, (event) => {
-          if (!closed || type === 'error' || (type === 'state' && event.to === 'closed')) listener(event)
-        }),
-    },
+    events: emitter,
     send: (op: string, payload?: unknown, sendOptions?: SendOptions) =>
       attempt(() =>
         closed
