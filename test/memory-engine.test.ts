@@ -28,6 +28,7 @@ describe('memory engine', () => {
     vi.useFakeTimers()
     const engine = memoryEngine()
     expect(engine.remember('alice', 'm1')).toBe(true)
+    engine.handled('alice', 'm1')
     expect(engine.remember('alice', 'm1')).toBe(false)
     expect(engine.remember('bob', 'm1')).toBe(true)
     vi.advanceTimersByTime(7 * 24 * 3600_000 + 1)
@@ -38,12 +39,26 @@ describe('memory engine', () => {
     expect(engine.remember('alice', 'm1')).toBe(true)
   })
 
+  it("an id whose handler still runs is 'busy' (neither handled nor acked) until handled or forgotten", () => {
+    const engine = memoryEngine()
+    expect(engine.remember('alice', 'm1')).toBe(true)
+    // The client gave up waiting for the ack and resent it on a new connection.
+    expect(engine.remember('alice', 'm1')).toBe('busy')
+    engine.handled('alice', 'm1')
+    expect(engine.remember('alice', 'm1')).toBe(false)
+    expect(engine.remember('alice', 'm2')).toBe(true)
+    engine.forget('alice', 'm2') // its handler failed: the resend runs it
+    expect(engine.remember('alice', 'm2')).toBe(true)
+  })
+
   it('forgets expired ids (the window does not grow without bound)', () => {
     vi.useFakeTimers()
     const engine = memoryEngine({ dedupTtl: 1000 })
-    for (let i = 0; i < 1000; i++) engine.remember('alice', `m${i}`)
+    // As the server does: every remembered id is then handled (or forgotten).
+    const handle = (id: string) => engine.remember('alice', id) === true && engine.handled('alice', id)
+    for (let i = 0; i < 1000; i++) handle(`m${i}`)
     vi.advanceTimersByTime(61_000)
-    engine.remember('alice', 'late')
+    handle('late')
     // A forgotten id is new again; the late one is still known.
     expect(engine.remember('alice', 'm0')).toBe(true)
     expect(engine.remember('alice', 'late')).toBe(false)

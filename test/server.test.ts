@@ -421,6 +421,55 @@ describe('mpbus/server: an engine that answers later (Redis)', () => {
     expect(c.got.filter((f) => f.Operator === 'Quote').map((f) => f.Stream.offset)).toEqual([2, 3, 4, 5])
   })
 
+  it('a push nobody awaits, on an engine that fails, is reported to onError and does not end the process', async () => {
+    const errors: Error[] = []
+    const engine: Engine = { ...memoryEngine(), append: () => Promise.reject(new Error('engine down')) }
+    const { server } = await start({ engine, onError: (e) => void errors.push(e) })
+    server.push('alice', 'Quote', { n: 1 }) // fire and forget: no unhandled rejection (vitest fails the run on one)
+    await expect(server.push('alice', 'Quote', { n: 2 })).rejects.toThrow('engine down')
+    await until(() => errors.length === 2, 'both reported')
+  })
+
+  it("a resend while the first copy's handler still runs is refused (1013), then acked once that handler is done: handled once", async () => {
+    let finish!: () => void
+    const seen: string[] = []
+    const { server } = await start({
+      handlers: {
+        Slow: (f) => {
+          seen.push(f.MsgId as string)
+          return new Promise<void>((resolve) => {
+            finish = resolve
+          })
+        },
+      },
+    })
+    const first = await raw(server.port)
+    first.send({ Operator: 'userLogin', openId: 'alice' })
+    first.send({ Operator: 'Slow', MsgId: 'm1' })
+    await until(() => seen.length === 1, 'the handler running')
+    const again = await raw(server.port)
+    again.send({ Operator: 'userLogin', openId: 'alice' })
+    again.send({ Operator: 'Slow', MsgId: 'm1' })
+    await until(() => again.closed.code, 'refused')
+    expect(again.closed.code).toBe(1013)
+    finish()
+    await until(() => first.got.some((f) => f.Operator === 'Ack'), 'the first ack')
+    const third = await raw(server.port)
+    third.send({ Operator: 'userLogin', openId: 'alice' })
+    third.send({ Operator: 'Slow', MsgId: 'm1' })
+    await until(() => third.got.some((f) => f.Operator === 'Ack'), 'the resend acked')
+    expect(seen).toEqual(['m1'])
+  })
+
+  it('batchAcks: false acknowledges each message with its own MsgId frame', async () => {
+    const { server } = await start({ batchAcks: false })
+    const c = await raw(server.port)
+    c.send({ Operator: 'userLogin', openId: 'alice' })
+    for (const id of ['a', 'b', 'c']) c.send({ Operator: 'Chat', MsgId: id })
+    await until(() => c.got.length === 4, 'three acks')
+    expect(c.got.slice(1)).toEqual(['a', 'b', 'c'].map((id) => ({ Operator: 'Ack', MsgId: id })))
+  })
+
   it('a login the engine cannot serve is closed with 1013 (the client backs off and retries) and reported', async () => {
     const errors: Error[] = []
     const memory = memoryEngine()

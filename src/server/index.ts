@@ -52,6 +52,12 @@ export interface ServerOptions {
   authenticate(login: Frame): LoginDecision | PromiseLike<LoginDecision>
   /** Streams, the duplicate window, rooms and fan-out: `memoryEngine()` or `redisEngine({ url })`. @default memoryEngine() */
   engine?: Engine
+  /**
+   * Acknowledge the messages handled in one macrotask of a connection in one frame (`MsgIds`,
+   * docs/protocol.md); `false`: one `Ack` with `MsgId` per message, for clients that read only
+   * that form (a hand-written one, or an mpbus before the batched ack). @default true
+   */
+  batchAcks?: boolean
   /** Handlers by operator. A message with no handler is acked and otherwise ignored. */
   handlers?: Record<string, ServerHandler>
   /** Frames larger than this close the connection with 1009 (by `ws`). @default 1048576 */
@@ -222,14 +228,22 @@ export async function createServer(options: ServerOptions): Promise<MpbusServer>
   const address = (options.server ? options.server.address() : wss.address()) as AddressInfo | null
   const port = address ? address.port : 0
 
-  /** Runs an engine call; a failure is reported and rethrown, never swallowed. */
-  async function store<T>(user: string | undefined, call: () => T | PromiseLike<T>): Promise<T> {
-    try {
-      return await call()
-    } catch (e) {
-      onError(e as Error, user)
-      throw e
-    }
+  /**
+   * Runs an engine call; a failure is reported and rethrown, never swallowed. The Promise is marked
+   * handled: a caller that does not await `push()` (fire and forget, during a Redis blip) has the
+   * failure in `onError`, not an unhandled rejection that ends the process.
+   */
+  function store<T>(user: string | undefined, call: () => T | PromiseLike<T>): Promise<T> {
+    const result = (async () => {
+      try {
+        return await call()
+      } catch (e) {
+        onError(e as Error, user)
+        throw e
+      }
+    })()
+    result.catch(() => {})
+    return result
   }
 
   const push = (user: string, op: string, payload?: Record<string, unknown>) =>
@@ -247,6 +261,7 @@ export async function createServer(options: ServerOptions): Promise<MpbusServer>
     let acks: string[] = []
 
     function ack(id: string): void {
+      if (options.batchAcks === false) return send(ws, { [OP]: 'Ack', [ID]: id })
       if (acks.push(id) > 1) return
       setImmediate(() => {
         const ids = acks

@@ -24,8 +24,9 @@ export interface MemoryEngine extends Engine {
   append(stream: string, frame: Record<string, unknown>): Position
   tip(stream: string): Position
   since(stream: string, from: Position): Stored[] | undefined
-  remember(user: string, id: string): boolean
+  remember(user: string, id: string): boolean | 'busy'
   forget(user: string, id: string): void
+  handled(user: string, id: string): void
   join(user: string, room: string): void
   leave(user: string, room: string): void
   rooms(user: string): string[]
@@ -40,6 +41,8 @@ export function memoryEngine(options: MemoryEngineOptions = {}): MemoryEngine {
   const epoch = randomBytes(6).toString('base64url')
   const streams = new Map<string, { offset: number; frames: Stored[] }>()
   const seen = new Map<string, number>()
+  /** Ids whose handler is running: a resend of one is 'busy', neither handled nor acked. */
+  const handling = new Set<string>()
   const rooms = new Map<string, Set<string>>()
   let sweptAt = Date.now()
   /** One process, so "every node" is every server on this engine, told synchronously, in order. */
@@ -94,8 +97,12 @@ export function memoryEngine(options: MemoryEngineOptions = {}): MemoryEngine {
       const now = Date.now()
       sweep(now)
       const key = `${user}\u0000${id}`
+      // A resend while the first copy's handler still runs (its client gave up waiting for the
+      // ack): acking it could lose the message if that handler then fails.
+      if (handling.has(key)) return 'busy'
       const expires = seen.get(key)
       if (expires !== undefined && expires > now) return false
+      handling.add(key)
       // Re-inserted so that the Map stays ordered by expiry.
       seen.delete(key)
       seen.set(key, now + dedupTtl)
@@ -103,6 +110,10 @@ export function memoryEngine(options: MemoryEngineOptions = {}): MemoryEngine {
     },
     forget(user, id) {
       seen.delete(`${user}\u0000${id}`)
+      handling.delete(`${user}\u0000${id}`)
+    },
+    handled(user, id) {
+      handling.delete(`${user}\u0000${id}`)
     },
     join(user, room) {
       let set = rooms.get(user)

@@ -239,7 +239,17 @@ export function redisEngine(options: RedisEngineOptions = {}): RedisEngine {
     const { cmd } = await open()
     try {
       for (let gate = booted; ; gate = booted) {
-        await gate
+        try {
+          await gate
+        } catch (e) {
+          // The boot failed (Redis still loading its data, say): the next command boots again,
+          // so the node does not stay down until the connection happens to drop.
+          if (booted === gate) {
+            booted = boot(cmd)
+            booted.catch(() => {})
+          }
+          throw e
+        }
         if (gate === booted) break
       }
       return await cmd.sendCommand(args)
