@@ -261,7 +261,10 @@ export async function createServer(options: ServerOptions): Promise<MpbusServer>
     let acks: string[] = []
 
     function ack(id: string): void {
-      if (options.batchAcks === false) return send(ws, { [OP]: 'Ack', [ID]: id })
+      if (options.batchAcks === false) {
+        send(ws, { [OP]: 'Ack', [ID]: id })
+        return
+      }
       if (acks.push(id) > 1) return
       setImmediate(() => {
         const ids = acks
