@@ -3,7 +3,6 @@
 // to B and recovers what it missed; a cold start recovers from storage; an emptied Redis is a
 // new epoch (resync), and while Redis is down logins are refused and pushes rejected, not dropped.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import WebSocket from 'ws'
 import {
   createServer,
   type MpbusServer,
@@ -12,7 +11,7 @@ import {
   type ServerOptions,
 } from '../src/server/index'
 import { createStorageArea, type RedisServer, startRedisServer } from '../src/testing/index'
-import { bus, fast, runtime, sleep, until } from './helpers/e2e'
+import { bus, fast, raw, runtime, sleep, until } from './helpers/e2e'
 
 let redis: RedisServer
 beforeAll(async () => {
@@ -52,20 +51,6 @@ async function nodes(
     out.push(server)
   }
   return { nodes: out, errors }
-}
-
-/** A raw client: what it received, parsed, and how it closed. */
-async function raw(port: number) {
-  const ws = new WebSocket(`ws://127.0.0.1:${port}`)
-  const got: any[] = []
-  const closed: { code?: number } = {}
-  ws.on('message', (data) => got.push(JSON.parse(data.toString())))
-  ws.on('close', (code) => {
-    closed.code = code
-  })
-  await new Promise((resolve) => ws.once('open', resolve))
-  open.push({ close: async () => ws.terminate() })
-  return { ws, got, closed, send: (frame: object) => ws.send(JSON.stringify(frame)) }
 }
 
 const login = (openId: string) => () => ({ op: 'userLogin', payload: { openId } })

@@ -3,7 +3,6 @@
 import { createServer as createHttpServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { afterEach, describe, expect, it } from 'vitest'
-import WebSocket from 'ws'
 import {
   createServer,
   type Engine,
@@ -13,7 +12,7 @@ import {
 } from '../src/server/index'
 import { createFaultProxy } from '../src/testing/fault-proxy'
 import { createStorageArea } from '../src/testing/index'
-import { bus, fast, runtime, sleep, until } from './helpers/e2e'
+import { bus, fast, raw, runtime, sleep, until } from './helpers/e2e'
 
 const servers: MpbusServer[] = []
 afterEach(async () => {
@@ -30,19 +29,6 @@ async function start(options: Partial<ServerOptions> = {}) {
   const proxy = await createFaultProxy({ port: server.port })
   servers.push({ close: () => proxy.close() } as MpbusServer)
   return { server, proxy }
-}
-
-/** A raw client: what it received, parsed, and how it closed. */
-async function raw(port: number) {
-  const ws = new WebSocket(`ws://127.0.0.1:${port}`)
-  const got: any[] = []
-  const closed: { code?: number } = {}
-  ws.on('message', (data) => got.push(JSON.parse(data.toString())))
-  ws.on('close', (code) => {
-    closed.code = code
-  })
-  await new Promise((resolve) => ws.once('open', resolve))
-  return { ws, got, closed, send: (frame: object) => ws.send(JSON.stringify(frame)) }
 }
 
 const login = (openId: string) => () => ({ op: 'userLogin', payload: { openId } })

@@ -1,6 +1,7 @@
 // Shared harness for end-to-end tests: a real ws test server behind a real TCP fault
 // proxy, and buses on the wx-compatible runtime. Everything is torn down after each test.
 import { afterEach } from 'vitest'
+import WebSocket from 'ws'
 import { type BusOptions, createBus } from '../../src/index'
 import { createFaultProxy, createTestServer, createWxRuntime } from '../../src/testing/index'
 import { sleep, until as waitUntil } from '../testing/util'
@@ -48,4 +49,18 @@ export function bus(options: BusOptions) {
 /** The frames of one operator that the server received, in arrival order. */
 export function framesOf(server: { received: Array<{ frame: any }> }, op: string) {
   return server.received.map((r) => r.frame).filter((f) => f && f.Operator === op)
+}
+
+/** A raw `ws` client of a server: what it received, parsed, and how it closed; terminated after the test. */
+export async function raw(port: number) {
+  const ws = new WebSocket(`ws://127.0.0.1:${port}`)
+  const got: any[] = []
+  const closed: { code?: number } = {}
+  ws.on('message', (data) => got.push(JSON.parse(data.toString())))
+  ws.on('close', (code) => {
+    closed.code = code
+  })
+  await new Promise((resolve) => ws.once('open', resolve))
+  disposers.push(() => ws.terminate())
+  return { ws, got, closed, send: (frame: object) => ws.send(JSON.stringify(frame)) }
 }
