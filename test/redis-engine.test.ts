@@ -116,9 +116,10 @@ describe('redis engine: the duplicate window and rooms', () => {
     expect(await b.remember('bob', 'm1')).toBe(true)
     expect(await a.remember('a:b', 'c')).toBe(true)
     expect(await a.remember('a', 'b:c')).toBe(true)
-    await b.forget('alice', 'm1')
-    expect(await a.remember('alice', 'm1')).toBe(true)
-    await a.handled('alice', 'm1')
+    // A claim taken back (its handler failed) is new again, on every engine.
+    expect(await a.remember('alice', 'm2')).toBe(true)
+    await b.forget('alice', 'm2')
+    expect(await a.remember('alice', 'm2')).toBe(true)
     await sleep(400)
     expect(await b.remember('alice', 'm1')).toBe(true)
   })
@@ -134,6 +135,21 @@ describe('redis engine: the duplicate window and rooms', () => {
     expect(await a.remember('alice', 'm2')).toBe(true)
     expect(await b.remember('alice', 'm2')).toBe('busy')
     await sleep(300)
+    expect(await b.remember('alice', 'm2')).toBe(true)
+  })
+
+  it('a handler that outlived its claim and then failed does not undo the handled mark of the node that took over', async () => {
+    const a = engine({ claimTtl: 100 })
+    const b = engine({ prefix: `t${prefixes}`, claimTtl: 100 })
+    expect(await a.remember('alice', 'm1')).toBe(true)
+    await sleep(200) // a's handler runs past its claim
+    expect(await b.remember('alice', 'm1')).toBe(true)
+    await b.handled('alice', 'm1')
+    await a.forget('alice', 'm1') // a's handler fails late
+    expect(await b.remember('alice', 'm1')).toBe(false)
+    // A claim that is still a claim is taken back as before.
+    expect(await a.remember('alice', 'm2')).toBe(true)
+    await a.forget('alice', 'm2')
     expect(await b.remember('alice', 'm2')).toBe(true)
   })
 

@@ -7,7 +7,7 @@
  */
 import { randomBytes } from 'node:crypto'
 import { MpbusError } from '../errors'
-import { APPEND, BOOT, CLAIM, JOIN, LEAVE, SINCE, TIP } from './redis-scripts'
+import { APPEND, BOOT, CLAIM, FORGET, JOIN, LEAVE, SINCE, TIP } from './redis-scripts'
 import type { Engine, EngineEvent, Position, Stored } from './types'
 
 export interface RedisEngineOptions {
@@ -311,7 +311,7 @@ export function redisEngine(options: RedisEngineOptions = {}): RedisEngine {
       await command(dedupTtl ? args.concat('PX', String(dedupTtl)) : args)
     },
     async forget(user, id) {
-      await command(['DEL', seen(user, id)])
+      await script(FORGET, [seen(user, id)], [])
     },
     async join(user, room) {
       await script(

@@ -81,6 +81,15 @@ redis.call('PUBLISH', ARGV[3], ARGV[4])
  * KEYS: the message id's key. ARGV: claim ttl ms. 1: claimed now (handle it); 0: handled already
  * (`d`, ack again); 2: claimed by a handler still running, here or on another node.
  */
+/**
+ * KEYS: the message id's key. Takes back a claim (its handler failed), never a handled mark: a
+ * handler that outlived its claim and then failed must not make another node's work undone.
+ */
+export const FORGET = `
+if redis.call('GET', KEYS[1]) == 'h' then redis.call('DEL', KEYS[1]) end
+return 0
+`
+
 export const CLAIM = `
 if redis.call('SET', KEYS[1], 'h', 'NX', 'PX', ARGV[1]) then return 1 end
 if redis.call('GET', KEYS[1]) == 'd' then return 0 end
