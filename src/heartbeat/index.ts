@@ -1,8 +1,9 @@
 /**
  * The app-level heartbeat: a ping after `interval` ms without any inbound frame, and a deadline
  * `timeout` ms after it (the recipe in the `ws` README). Every frame notes its time; the timer
- * reads it when it fires, so a busy link costs no timer work per frame. A TCP link can freeze without a close event for 30 s or more (or for ever, on a
- * phone that changed networks), so only an answer proves the link is alive.
+ * reads it when it fires, so a busy link costs no timer work per frame. A TCP link can freeze
+ * without a close event for 30 s or more (or for ever, on a phone that changed networks), so only
+ * an answer proves the link is alive.
  *
  * This module declares the policy; the transport runs it on its one state timer (see `idle`
  * and `ping` in src/transport), so the heartbeat can never outlive the open state that armed it,

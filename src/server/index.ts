@@ -8,6 +8,7 @@ import type { Server as HttpServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { type RawData, type WebSocket, WebSocketServer } from 'ws'
 import { MpbusError } from '../errors'
+import { createAcks } from './acks'
 import { memoryEngine } from './memory-engine'
 import { type Frame, OP, positioned, type Resumed, resume, roomStream, userStream } from './streams'
 import type { Engine, EngineEvent, Position } from './types'
@@ -99,8 +100,6 @@ export interface MpbusServer {
 
 /** The protocol's names (docs/protocol.md). */
 const ID = 'MsgId'
-/** The batched ack's list of ids (docs/protocol.md, "Messages and acknowledgements"). */
-const IDS = 'MsgIds'
 const LOGIN = 'userLogin'
 
 /** Close codes: the engine failed or a connection may have missed live frames; the client reconnects and resumes. */
@@ -257,21 +256,7 @@ export async function createServer(options: ServerOptions): Promise<MpbusServer>
     let count = 0
     /** Set while reading is paused for the rate: its gate opens when the interval ends (or at close). */
     let throttle: { open(): void; timer: ReturnType<typeof setTimeout> } | undefined
-    /** Ids handled in this macrotask, acknowledged together at its end. */
-    let acks: string[] = []
-
-    function ack(id: string): void {
-      if (options.batchAcks === false) {
-        send(ws, { [OP]: 'Ack', [ID]: id })
-        return
-      }
-      if (acks.push(id) > 1) return
-      setImmediate(() => {
-        const ids = acks
-        acks = []
-        send(ws, ids.length === 1 ? { [OP]: 'Ack', [ID]: ids[0] } : { [OP]: 'Ack', [IDS]: ids })
-      })
-    }
+    const ack = createAcks((frame) => send(ws, frame), options.batchAcks !== false, 'Ack', ID)
     /** Frames run one after another, so acks leave in order and a handler sees order. */
     let chain: Promise<void> = Promise.resolve()
 
@@ -429,7 +414,7 @@ export async function createServer(options: ServerOptions): Promise<MpbusServer>
       current.then(() => running.delete(current))
     })
     ws.on('close', () => {
-      if (phase !== 'closed') phase = 'closed'
+      phase = 'closed'
       if (throttle) {
         clearTimeout(throttle.timer)
         throttle.open()

@@ -36,6 +36,7 @@
  */
 import type { AddressInfo } from 'node:net'
 import { WebSocket, WebSocketServer } from 'ws'
+import { createAcks } from '../server/acks'
 
 export interface TestServerOptions {
   /** @default 0 (any free port) */
@@ -230,21 +231,7 @@ export async function createTestServer(options: TestServerOptions = {}): Promise
     const client = nextClient++
     let user = `client:${client}`
     const reply = (f: object | string) => send(ws, f)
-    /** Ids to acknowledge at the end of this macrotask (`ack.batch`). */
-    let batch: string[] = []
-    const acknowledge = (id: unknown) => {
-      if (!ack!.batch) return reply({ Operator: ack!.op, [ack!.idKey]: id })
-      if (batch.push(id as string) > 1) return
-      setImmediate(() => {
-        const ids = batch
-        batch = []
-        reply(
-          ids.length > 1
-            ? { Operator: ack!.op, [`${ack!.idKey}s`]: ids }
-            : { Operator: ack!.op, [ack!.idKey]: ids[0] },
-        )
-      })
-    }
+    const acknowledge = ack ? createAcks(reply, !!ack.batch, ack.op, ack.idKey) : () => {}
     const context: RouteContext = {
       client,
       get user() {
