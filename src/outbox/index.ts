@@ -43,6 +43,7 @@ import { withDefaults } from '../defaults'
 import { describe, MpbusError } from '../errors'
 import { toJson } from '../payload'
 import type { Storage } from '../platform/types'
+import { atTaskEnd } from '../task'
 import { byteLength } from '../utf8'
 import { createLine } from './line'
 import { dirOf, gather, localOwner } from './owner'
@@ -160,13 +161,7 @@ export function createOutbox(options: OutboxOptions = {}): Outbox {
   function schedule(): void {
     if (!store || due) return
     due = true
-    const run = () => due && commit()
-    // Looked up at call time (fake clocks replace it): old mini program clients have Promise but
-    // not queueMicrotask, nor globalThis.
-    const g: any = typeof globalThis !== 'undefined' ? globalThis : {}
-    if (typeof g.queueMicrotask === 'function') g.queueMicrotask(run)
-    else if (typeof Promise !== 'undefined') Promise.resolve().then(run)
-    else setTimeout(run, 0)
+    atTaskEnd(() => due && commit())
   }
 
   function retry(): void {

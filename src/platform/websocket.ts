@@ -1,5 +1,6 @@
 import { MpbusError } from '../errors'
 import { lockedOwner } from '../outbox/locks'
+import { corkTask } from '../task'
 import { guard, makeStorage, once, storageOf, toError } from './shared'
 import type { Lock, Platform, Socket, SocketListeners, Storage } from './types'
 
@@ -56,6 +57,7 @@ export function webSocketPlatform(WebSocketCtor?: any, storage?: Storage): Platf
           try {
             // A browser drops frames sent after close without a word: only OPEN (1) may claim success.
             if (ws.readyState !== 1) throw 'WebSocket is not open'
+            corkTask(ws)
             ws.send(data)
             d()
           } catch (e) {

@@ -8,6 +8,7 @@ import type { Server as HttpServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { type RawData, type WebSocket, WebSocketServer } from 'ws'
 import { MpbusError } from '../errors'
+import { corkTask } from '../task'
 import { createAcks } from './acks'
 import { memoryEngine } from './memory-engine'
 import { type Frame, OP, positioned, type Resumed, resume, roomStream, userStream } from './streams'
@@ -135,7 +136,10 @@ export async function createServer(options: ServerOptions): Promise<MpbusServer>
   const byStream = new Map<string, Set<Conn>>()
 
   function send(ws: WebSocket, frame: Frame): void {
-    if (ws.readyState === ws.OPEN) ws.send(JSON.stringify(frame))
+    if (ws.readyState === ws.OPEN) {
+      corkTask(ws)
+      ws.send(JSON.stringify(frame))
+    }
   }
 
   function frameOf(op: string, payload: Record<string, unknown> | undefined): Frame {
@@ -185,7 +189,10 @@ export async function createServer(options: ServerOptions): Promise<MpbusServer>
       return
     }
     conn.at.set(stream, position)
-    if (conn.ws.readyState === conn.ws.OPEN) conn.ws.send(out)
+    if (conn.ws.readyState === conn.ws.OPEN) {
+      corkTask(conn.ws)
+      conn.ws.send(out)
+    }
   }
 
   /** What every node hears from the engine, in the engine's order. */

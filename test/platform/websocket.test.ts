@@ -108,6 +108,37 @@ describe('webSocketPlatform over ws', () => {
     expect(r.names()).toEqual([])
   })
 
+  it('with Node `ws`, the frames of one task reach the kernel in one write, in order, task after task', async () => {
+    const made: any[] = []
+    class Recorded extends WebSocket {
+      constructor(address: string) {
+        super(address)
+        made.push(this)
+      }
+    }
+    const r = recorder()
+    const s = webSocketPlatform(Recorded).connect(url, r.listeners)
+    await until(() => r.names().includes('open'))
+    // The client's TCP socket: Node's Writable hands each write that reaches the kernel to one of these.
+    const tcp = made[0]._socket
+    let writes = 0
+    for (const method of ['_write', '_writev']) {
+      const original = tcp[method].bind(tcp)
+      tcp[method] = (...args: unknown[]) => {
+        writes++
+        return original(...args)
+      }
+    }
+    const sent = Array.from({ length: 60 }, (_, n) => `m${n}`)
+    for (const text of sent.slice(0, 30)) s.send(text)
+    expect(writes).toBe(0)
+    await new Promise((resolve) => setTimeout(resolve, 0))
+    expect(writes).toBe(1)
+    for (const text of sent.slice(30)) s.send(text)
+    await until(() => received.length === 60)
+    expect(writes).toBe(2)
+    expect(received).toEqual(sent)
+  })
   it('looks the global WebSocket up at connect, and throws NO_PLATFORM without one', () => {
     const g = globalThis as any
     const saved = g.WebSocket
