@@ -143,7 +143,8 @@ describe('a failed read', () => {
     const e = outbox.enqueue('m', 1)
     expect(outbox.next()).toBeUndefined()
     vi.advanceTimersByTime(2000)
-    expect(outbox.next()).toEqual(e)
+    // Renumbered after what storage holds (nothing it could read): the same message.
+    expect(outbox.next()).toMatchObject({ id: e.id, op: 'm', payload: 1 })
     storage.broken = undefined
     vi.advanceTimersByTime(2000)
     expect(Array.from(storage.map.keys())).toEqual(['mpbus/1'])
@@ -206,17 +207,17 @@ describe('stored data', () => {
 })
 
 describe('sent and ack', () => {
-  it('return the envelope that left the queue, undefined for an unknown id', () => {
+  it('say whether the message left the queue: false for an unknown id, and for sent() with ack on', () => {
     const plain = open()
     const a = plain.enqueue('m', 1)
     plain.next()
-    expect(plain.sent(a.id)).toEqual(a)
-    expect(plain.sent(a.id)).toBeUndefined()
+    expect(plain.sent(a.id)).toBe(true)
+    expect(plain.sent(a.id)).toBe(false)
     const acked = open({ ack: true })
     const b = acked.enqueue('m', 2)
     acked.next()
-    expect(acked.sent(b.id)).toBeUndefined()
-    expect(acked.ack(b.id)).toEqual(b)
-    expect(acked.ack(b.id)).toBeUndefined()
+    expect(acked.sent(b.id)).toBe(false)
+    expect(acked.ack(b.id)).toBe(true)
+    expect(acked.ack(b.id)).toBe(false)
   })
 })

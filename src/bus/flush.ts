@@ -16,6 +16,7 @@
  */
 import { MpbusError } from '../errors'
 import type { Outbox } from '../outbox'
+import { idOf } from '../outbox/record'
 import type { SocketData } from '../platform/types'
 import type { Link } from '../transport'
 import type { Framing } from './framing'
@@ -89,12 +90,12 @@ export function createFlush(
     try {
       // `link === current` too: a listener called from inside the loop (a drop) may close the bus.
       while (link === current && current.current) {
-        const envelope = outbox.next()
-        if (!envelope) break
-        const { id } = envelope
+        const json = outbox.nextJson()
+        if (!json) break
+        const id = idOf(json)
         let data: SocketData
         try {
-          data = framing.encode(envelope.op, envelope.payload, id, true)
+          data = framing.queued(json, id)
         } catch (e) {
           // A codec that throws on this message fails its send; it never blocks the ones after it.
           outbox.remove(id)

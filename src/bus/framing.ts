@@ -11,11 +11,13 @@ import type { Frame } from './dispatcher'
 import type { Resolved } from './options'
 
 export interface Framing {
+  /** The frame of a message, encoded. Throws `BAD_PAYLOAD` (the payload rule, or a codec that threw). */
+  encode(op: string, payload: unknown, id?: string): SocketData
   /**
-   * The frame of a message, encoded. Throws `BAD_PAYLOAD` (the payload rule, or a codec that threw).
-   * `queued`: the payload is an outbox envelope's, parsed from JSON already, so the rule holds.
+   * The frame of a queued envelope, given its JSON (src/outbox/record.ts) and id. Without a codec
+   * it is spliced from that JSON, not decoded and encoded again. Throws as `encode`.
    */
-  encode(op: string, payload: unknown, id?: string, queued?: boolean): SocketData
+  queued(json: string, id: string): SocketData
   /** The frame in `data`, or undefined after reporting `BAD_FRAME` / `FRAME_TOO_LARGE`. */
   decode(data: SocketData): Frame | undefined
 }
@@ -27,6 +29,8 @@ export function checkOperator(op: unknown): asserts op is string {
 
 export function createFraming(options: Resolved, report: (error: MpbusError) => void): Framing {
   const { opKey, idKey, codec, maxInboundBytes } = options
+  const opName = JSON.stringify(opKey)
+  const idName = JSON.stringify(idKey)
 
   function frameOf(op: string, payload: unknown, id?: string): Record<string, unknown> {
     const frame: Record<string, unknown> = { [opKey]: op }
@@ -44,10 +48,38 @@ export function createFraming(options: Resolved, report: (error: MpbusError) => 
     return frame
   }
 
-  return {
-    encode(op, payload, id, queued) {
-      // A queued payload needs no check (and no replacer, a call per value): it came from JSON.
-      if (!codec) return (queued ? JSON.stringify : toJson)(frameOf(op, payload, id))
+  /**
+   * The frame spliced from an envelope's JSON (`{"id":…,"seq":…,"op":O[,"payload":P],"createdAt":…}`,
+   * record.ts's order): `{opKey: O, ...members of P, idKey: id}`, or P under `data` when it is no
+   * object; undefined when P names the operator or id key anywhere (the frame overrides those:
+   * decoded, then). In a JSON text a key's quotes are never escaped and a string's always are, so
+   * the first `,"payload":` is the envelope's own, and so is the last `,"createdAt":`.
+   */
+  function splice(j: string, id: string): string | undefined {
+    const op = j.indexOf(',"op":') + 6
+    const end = j.lastIndexOf(',"createdAt":')
+    const at = j.indexOf(',"payload":', op)
+    const p = at < 0 ? '{}' : j.slice(at + 11, end)
+    let members = ''
+    if (p[0] !== '{') {
+      if (opKey === 'data' || idKey === 'data') return
+      members = `,"data":${p}`
+    } else if (p !== '{}') {
+      if (p.indexOf(`${opName}:`) >= 0 || p.indexOf(`${idName}:`) >= 0) return
+      members = `,${p.slice(1, -1)}`
+    }
+    return `{${opName}:${j.slice(op, at < 0 ? end : at)}${members},${idName}:${JSON.stringify(id)}}`
+  }
+
+  const framing: Framing = {
+    queued(j, id) {
+      const spliced = codec ? undefined : splice(j, id)
+      if (spliced !== undefined) return spliced
+      const e = JSON.parse(j)
+      return framing.encode(e.op, e.payload, id)
+    },
+    encode(op, payload, id) {
+      if (!codec) return toJson(frameOf(op, payload, id))
       toJson(payload)
       let data: SocketData
       try {
@@ -90,4 +122,5 @@ export function createFraming(options: Resolved, report: (error: MpbusError) => 
       return frame
     },
   }
+  return framing
 }

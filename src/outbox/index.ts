@@ -21,8 +21,8 @@
  *
  * Storage layout v1, every key under `${prefix}/`:
  * - `${prefix}/${seq}`: a record, named by the seq of its first envelope, value
- *   `{"v":1,"m":[envelope, ...],"n":[size, ...]}` (`n`, the envelopes' UTF-8 sizes, may be missing:
- *   older records), at most RECORD bytes. Sorting the listed keys recovers the order. A commit
+ *   `{"v":1,"m":[envelope, ...]}` (older versions added `"n":[size, ...]`, ignored), at most
+ *   RECORD bytes. In memory each envelope is its JSON alone (record.ts). Sorting the listed keys recovers the order. A commit
  *   writes its new envelopes as one record, merged with the last MERGE - 1 records when they are
  *   all of its level (see `write`): one write per commit still, and few keys at any depth.
  * - `${prefix}/seq`: the mark, `[low, next]`. Every envelope below `low` has left the queue, so
@@ -47,7 +47,7 @@ import { atTaskEnd } from '../task'
 import { byteLength } from '../utf8'
 import { createLine } from './line'
 import { dirOf, gather, localOwner } from './owner'
-import { type Item, pack, unpack } from './record'
+import { decode, encode, expiryOf, type Item, idOf, pack, sizeOf, unpack } from './record'
 import { createShelf } from './shelf'
 import {
   COMPACT,
@@ -80,18 +80,21 @@ export function createOutbox(options: OutboxOptions = {}): Outbox {
    * the items of one record are neighbours.
    */
   const queue = createLine<Item>()
-  /** The queued items by id: settling one by id must not walk the queue. */
-  const byId = new Map<string, Item>()
+  /**
+   * Queued items whose id does not end with their seq (`find`): renumbered, adopted, or made by an
+   * older mpbus. The others need no entry: a Map entry per message would cost a third of its heap.
+   */
+  const moved = new Map<string, Item>()
   /** The stored records: which items each holds, and which to rewrite or delete. */
   const shelf = createShelf((method, key, value) => attempt(method, key, value))
   const dirty = shelf.dirty
   let seq = 1
   /**
-   * Ids: a random part per outbox (about 100 bits, from Math.random as nanoid/non-secure's are) and a
-   * counter: unique across buses, devices and restarts, without 21 random draws per message.
+   * Ids: a random part per outbox (about 100 bits, from Math.random as nanoid/non-secure's are) and
+   * the seq given at enqueue, which never goes back: unique across buses, devices and restarts,
+   * without 21 random draws per message, and found by their seq.
    */
   const base = `${Math.random().toString(36).slice(2)}${Math.random().toString(36).slice(2)}-`
-  let ids = 0
   /** The mark as stored (see the top of this module). */
   let low = 0
   let high = 0
@@ -106,6 +109,11 @@ export function createOutbox(options: OutboxOptions = {}): Outbox {
   const unreadable = new Set<string>()
   /** Enqueued since the last commit: `next()` must commit before it hands anything out. */
   let fresh = false
+  /**
+   * The seq of the last item handed out by `next()`: the queued ones up to it are in flight (a
+   * prefix of the queue, handed out in order; none after a rewind).
+   */
+  let sentTo = 0
   /** A commit is due at the end of the current task (a microtask is on its way). */
   let due = false
   /** The retry of a failed write or read; the outbox's only timer. */
@@ -176,29 +184,32 @@ export function createOutbox(options: OutboxOptions = {}): Outbox {
   /** The lowest seq still queued: what the mark's `low` should say. */
   function head(): number {
     const item = queue.head()
-    return item ? item.e.seq : seq
+    return item ? item.s : seq
   }
 
-  /** Queues `e`; its size is counted from `j` unless given. */
-  function track(e: Envelope, j?: string, n?: number): Item {
-    if (n === undefined) {
-      j = j || JSON.stringify(e)
-      n = byteLength(j)
-    }
-    const item: Item = { e, j: store ? j : undefined, n }
+  /** Queues the envelope of seq `s` whose JSON is `j` (`n`: its size, when counted already). */
+  function track(j: string, s: number, n = byteLength(j)): Item {
+    const item: Item = { j, s, k: undefined }
     queue.push(item)
-    byId.set(e.id, item)
-    bytes += item.n
+    const id = idOf(j)
+    if (id.slice(id.lastIndexOf('-') + 1) !== s.toString(36)) moved.set(id, item)
+    bytes += n
     return item
   }
 
-  /** Takes an item out of the queue; storage follows at the next commit. */
+  /** The queued item of `id`: by its seq, which ends the ids this outbox makes, or in `moved`. */
+  function find(id: string): Item | undefined {
+    const item = moved.get(id) || queue.find(parseInt(id.slice(id.lastIndexOf('-') + 1), 36))
+    return item && item.j && idOf(item.j) === id ? item : undefined
+  }
+
+  /** Takes an item out of the queue (emptying its text); storage follows at the next commit. */
   function take(item: Item): void {
     const first = queue.head() === item
+    if (moved.size) moved.delete(idOf(item.j))
+    bytes -= sizeOf(item)
     queue.remove(item)
-    byId.delete(item.e.id)
-    bytes -= item.n
-    if (item.e.seq >= high) lowered = true
+    if (item.s >= high) lowered = true
     // The head of the queue leaves under the low mark, with no rewrite, and its record goes once
     // nothing in it is queued; anything else leaves a gap that only a rewrite can close.
     shelf.left(item, first)
@@ -207,10 +218,11 @@ export function createOutbox(options: OutboxOptions = {}): Outbox {
 
   function drop(reason: DropReason, items: Item[]): void {
     if (!items.length) return
+    const envelopes = items.map(decode)
     items.forEach(take)
     events.emit('drop', {
       reason,
-      envelopes: items.map((item) => item.e),
+      envelopes,
       error: new MpbusError(reason === 'expired' ? 'EXPIRED' : 'DROPPED', reason),
     })
   }
@@ -229,23 +241,25 @@ export function createOutbox(options: OutboxOptions = {}): Outbox {
     if (settings.overflow === 'dropOldest')
       queue.each((item) => {
         if (!full()) return true
-        if (!item.f) {
+        if (item.s > sentTo) {
           out.push(item)
           count--
-          size -= item.n
+          size -= sizeOf(item)
         }
       })
     if (full()) throw new MpbusError('OUTBOX_FULL', 'outbox full')
     return out
   }
 
-  /** Takes `id` out of the queue, reporting it `delivered` if asked; undefined for unknown ids. */
-  function settle(id: string, delivered?: boolean): Envelope | undefined {
-    const item = byId.get(id)
-    if (!item) return
+  /** Takes `id` out of the queue, reporting it `delivered` if asked; false for unknown ids. */
+  function settle(id: string, delivered?: boolean): boolean {
+    const item = find(id)
+    if (!item) return false
+    // Decoded for a listener only (the bus has none): a parse would be most of an ack's cost.
+    const e = delivered && (events.all.get('delivered') || []).length ? decode(item) : undefined
     take(item)
-    if (delivered) events.emit('delivered', item.e)
-    return item.e
+    if (e) events.emit('delivered', e)
+    return true
   }
 
   function commit(): void {
@@ -323,9 +337,9 @@ export function createOutbox(options: OutboxOptions = {}): Outbox {
           (key, raw) => report(new MpbusError('CORRUPT_RECORD', key, raw)),
         )
         for (const e of found.m)
-          if (!byId.has(e.id)) {
+          if (!find(e.id)) {
             e.seq = seq++
-            track(e)
+            track(encode(e), e.seq)
             fresh = true
           }
         sweeping.push({ ns, keys: found.keys })
@@ -358,15 +372,14 @@ export function createOutbox(options: OutboxOptions = {}): Outbox {
     loaded = true
     held = []
     const waiting = queue.drain()
-    byId.clear()
+    moved.clear()
     bytes = 0
     if (!restore()) {
       loaded = false
       queue.drain()
-      byId.clear()
+      moved.clear()
       dirty.clear()
       bytes = low = high = 0
-      seq = 1
       retry()
     }
     let tail: Item | undefined
@@ -374,14 +387,17 @@ export function createOutbox(options: OutboxOptions = {}): Outbox {
       tail = item
       return true
     })
-    seq = Math.max(seq, high, low, tail ? tail.e.seq + 1 : 0)
+    seq = Math.max(seq, high, low, tail ? tail.s + 1 : 0)
     if (loaded) adopt(listed)
     for (const item of waiting) {
-      const e = item.e
-      // Renumbered, so encoded again; otherwise it keeps its text and size.
-      if (loaded) e.seq = seq
-      seq = e.seq + 1
-      track(e, loaded ? undefined : item.j, loaded ? undefined : item.n)
+      if (!loaded) {
+        track(item.j, item.s)
+        continue
+      }
+      // Renumbered after what storage holds, so encoded again; the id stays.
+      const e = decode(item)
+      e.seq = seq++
+      track(encode(e), e.seq)
     }
     if (loaded) {
       shelf.index(queue)
@@ -473,13 +489,12 @@ export function createOutbox(options: OutboxOptions = {}): Outbox {
       }
       size += raw.length
       let kept = false
-      record.m.forEach((e, i) => {
+      for (const e of record.m)
         if (e.seq > last) {
           last = e.seq
-          track(e, undefined, record.n[i]).k = run
+          track(encode(e), e.seq).k = run
           kept = true
         }
-      })
       if (!kept) {
         // Nothing in it is queued any more (delivered, or loaded already): deleted, and no run starts here.
         dirty.add(key)
@@ -500,66 +515,45 @@ export function createOutbox(options: OutboxOptions = {}): Outbox {
       load()
       const createdAt = settings.now()
       const life = options && options.ttl !== undefined ? options.ttl : settings.ttl
-      // The payload rule costs a call per value: it runs on the payload alone, once. The queue
-      // holds what storage holds: a later change to `payload` by the caller does not leak in.
+      // The payload rule costs a call per value: it runs on the payload alone, once, and its JSON
+      // is the envelope's. The queue holds that text: a later change to `payload` by the caller
+      // does not leak in.
       const text = toJson(payload)
-      const e = { id: base + (++ids).toString(36), seq, op } as Envelope
-      // `undefined` (or a toJSON giving it) has no JSON: a missing key, as the receiver reads it.
-      if (text) e.payload = JSON.parse(text)
-      e.createdAt = createdAt
+      const e = { id: base + seq.toString(36), seq, op, createdAt } as Envelope
       if (life < Infinity) e.expiresAt = createdAt + life
-      const j = JSON.stringify(e)
+      const j = encode(e, text)
       const n = byteLength(j)
       if (n + FRAME + EACH > RECORD) throw new MpbusError('TOO_LARGE', `${n} bytes`)
       const out = makeRoom(n)
       seq++
-      const item = track(e, j, n)
+      track(j, e.seq, n)
       fresh = true
       schedule()
       drop('overflow', out)
-      return item.e
+      // `undefined` (or a toJSON giving it) has no JSON: a missing key, as the receiver reads it.
+      if (text !== undefined) e.payload = JSON.parse(text)
+      return e
     },
     commit,
     next() {
-      load()
-      // Part of the queue is unread: whatever is handed out now could overtake it.
-      if (!loaded) return
-      // Only new messages must be stored before they are sent; removals wait for the end of the
-      // task, so the acks of one task cost one write, not one per ack.
-      if (fresh) commit()
-      const expired: Item[] = []
-      let found: Item | undefined
-      let flying = 0
-      const time = settings.now()
-      // In-flight items are a prefix of the queue: handed out in order, all waiting again on rewind.
-      queue.each((item) => {
-        if (item.f) flying++
-        else if (flying >= settings.window) return true
-        else if ((item.e.expiresAt as number) <= time) expired.push(item)
-        else {
-          found = item
-          return true
-        }
-      })
-      // In flight before the drop is reported, so a listener that calls next() gets the one after.
-      if (found) found.f = true
-      drop('expired', expired)
-      return found && found.e
+      const item = pull()
+      return item && decode(item)
     },
-    sent: (id) => (settings.ack ? undefined : settle(id, true)),
+    nextJson() {
+      const item = pull()
+      return item && item.j
+    },
+    sent: (id) => !settings.ack && settle(id, true),
     ack: (id) => settle(id, true),
     rewind() {
-      queue.each((item) => {
-        if (!item.f) return true
-        item.f = false
-      })
+      sentTo = 0
     },
-    remove: (id) => !!settle(id),
+    remove: (id) => settle(id),
     list() {
       load()
       const out: Envelope[] = []
       queue.each((item) => {
-        out.push(item.e)
+        out.push(decode(item))
       })
       return out
     },
@@ -579,5 +573,33 @@ export function createOutbox(options: OutboxOptions = {}): Outbox {
       clearTimeout(timer)
       timer = undefined
     },
+  }
+
+  /** What `next()` hands out: see its description in types.ts. */
+  function pull(): Item | undefined {
+    load()
+    // Part of the queue is unread: whatever is handed out now could overtake it.
+    if (!loaded) return
+    // Only new messages must be stored before they are sent; removals wait for the end of the
+    // task, so the acks of one task cost one write, not one per ack.
+    if (fresh) commit()
+    const expired: Item[] = []
+    let found: Item | undefined
+    let flying = 0
+    const time = settings.now()
+    // In-flight items are a prefix of the queue: handed out in order, all waiting again on rewind.
+    queue.each((item) => {
+      if (item.s <= sentTo) flying++
+      else if (flying >= settings.window) return true
+      else if (expiryOf(item.j) <= time) expired.push(item)
+      else {
+        found = item
+        return true
+      }
+    })
+    // In flight before the drop is reported, so a listener that calls next() gets the one after.
+    if (found) sentTo = found.s
+    drop('expired', expired)
+    return found
   }
 }

@@ -1,28 +1,53 @@
 /** How an envelope and a record are written and read back (layout v1: see index.ts). */
+import { byteLength } from '../utf8'
 import type { Envelope } from './types'
 
 /**
- * A queued envelope, its JSON, that JSON's size, the key of its stored record, whether it is in
- * flight, whether it left the queue.
+ * A queued envelope as its JSON alone: the object it came from is not kept (a parsed copy beside
+ * it would double the heap of a deep queue), and the socket is sent a frame spliced from it
+ * (framing.ts). Its seq, and the key of its stored record. Nothing else: a field costs 8 bytes a
+ * message (which ones are in flight, index.ts knows from their seq).
  */
 export interface Item {
-  e: Envelope
-  /** Kept only until it is stored: held beside `e`, it would double the heap of a deep queue. */
-  j?: string
-  n: number
-  k?: string
-  f?: boolean
-  g?: boolean
+  /** The envelope's JSON, its keys in `encode`'s order; emptied once it left the queue. */
+  j: string
+  s: number
+  k: string | undefined
 }
 
 /**
- * A record: its envelopes, and their sizes in UTF-8 bytes (`n`, so a load needs neither to encode
- * them again nor to count their bytes; a reader that does not know `n` ignores it).
- * `JSON.stringify` of a parsed envelope gives back the very text it was parsed from.
+ * An envelope's JSON, its keys in this order: `id` first (so `idOf` finds it), `createdAt` after
+ * the payload (so the last `,"createdAt":` is the envelope's own). Given the payload's JSON
+ * already (enqueue), nothing is encoded twice; numbers are written as JSON writes them.
  */
-export function pack(items: Item[]): string {
-  return `{"v":1,"m":[${items.map((item) => item.j || JSON.stringify(item.e)).join()}],"n":[${items.map((item) => item.n).join()}]}`
+export function encode(e: Envelope, payload?: string): string {
+  const p = payload === undefined ? JSON.stringify(e.payload) : payload
+  return `{"id":${JSON.stringify(e.id)},"seq":${e.seq},"op":${JSON.stringify(e.op)}${p === undefined ? '' : `,"payload":${p}`},"createdAt":${JSON.stringify(e.createdAt || 0)}${e.expiresAt === undefined ? '' : `,"expiresAt":${JSON.stringify(e.expiresAt)}`}}`
 }
+
+/** The envelope of an item, decoded. */
+export const decode = (item: Item): Envelope => JSON.parse(item.j)
+
+/** The id in an envelope's JSON, read without decoding it unless the id has escapes. */
+export function idOf(j: string): string {
+  const id = j.slice(7, j.indexOf('"', 7))
+  return id.indexOf('\\') < 0 ? id : JSON.parse(j).id
+}
+
+/** The `expiresAt` in an envelope's JSON; Infinity when there is none. */
+export function expiryOf(j: string): number {
+  const at = j.indexOf(',"expiresAt":', j.lastIndexOf(',"createdAt":'))
+  return at < 0 ? Infinity : +j.slice(at + 13, -1)
+}
+
+/** UTF-8 bytes of an item's JSON: storage quotas and `maxBytes` count bytes. */
+export const sizeOf = (item: Item): number => byteLength(item.j)
+
+/**
+ * A record: its envelopes. (Older versions also wrote `n`, their sizes, and read records without it;
+ * load reads them whole now, so `n` is no longer written, nor read.)
+ */
+export const pack = (items: Item[]): string => `{"v":1,"m":[${items.map((item) => item.j).join()}]}`
 
 /**
  * What a stored record holds: its envelopes and how many it held that are not envelopes (no
@@ -30,23 +55,16 @@ export function pack(items: Item[]): string {
  * matches acks by `id`); or, for a record of a newer format version, that version (left alone);
  * or undefined when it cannot be read at all (JSON.parse catches the usual damage, a cut-off write).
  */
-export function unpack(
-  raw: string | undefined,
-): { m: Envelope[]; n: (number | undefined)[]; bad: number } | number | undefined {
+export function unpack(raw: string | undefined): { m: Envelope[]; bad: number } | number | undefined {
   try {
     const record = JSON.parse(raw!)
     if (record.v > 1) return record.v
     if (record.v === 1) {
-      const sizes = Array.isArray(record.n) && record.n.length === record.m.length ? record.n : []
-      const m: Envelope[] = []
-      const n: (number | undefined)[] = []
-      record.m.forEach((e: Envelope, i: number) => {
-        if (e && typeof e.id === 'string' && typeof e.op === 'string' && Number.isSafeInteger(e.seq)) {
-          m.push(e)
-          n.push(Number.isSafeInteger(sizes[i]) ? sizes[i] : undefined)
-        }
-      })
-      return { m, n, bad: record.m.length - m.length }
+      const m = record.m.filter(
+        (e: Envelope) =>
+          e && typeof e.id === 'string' && typeof e.op === 'string' && Number.isSafeInteger(e.seq),
+      )
+      return { m, bad: record.m.length - m.length }
     }
   } catch {}
 }

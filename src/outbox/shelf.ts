@@ -4,7 +4,7 @@
  * keys stay few at any depth.
  */
 import type { Line } from './line'
-import { type Item, pack } from './record'
+import { type Item, pack, sizeOf } from './record'
 import { EACH, FRAME, RECORD } from './types'
 
 /**
@@ -59,7 +59,7 @@ export function createShelf(attempt: (method: 'set' | 'del', key: string, value?
     rewrite(): boolean {
       for (const key of dirty) {
         const rec = records.get(key)
-        const items = rec ? rec.items.filter((item) => !item.g) : []
+        const items = rec ? rec.items.filter((item) => item.j) : []
         if (!attempt(items.length ? 'set' : 'del', key, pack(items))) return false
         dirty.delete(key)
         if (items.length) rec!.items = items
@@ -80,8 +80,9 @@ export function createShelf(attempt: (method: 'set' | 'del', key: string, value?
     store(items: Item[], dir: string): boolean {
       for (let start = 0; start < items.length; ) {
         let end = start + 1
-        let size = FRAME + items[start]!.n + EACH
-        while (end < items.length && size + items[end]!.n + EACH <= RECORD) size += items[end++]!.n + EACH
+        let size = FRAME + sizeOf(items[start]!) + EACH
+        while (end < items.length && size + sizeOf(items[end]!) + EACH <= RECORD)
+          size += sizeOf(items[end++]!) + EACH
         let batch = items.slice(start, end)
         start = end
         let parts = 0
@@ -90,23 +91,20 @@ export function createShelf(attempt: (method: 'set' | 'del', key: string, value?
           const lv = level(batch.length)
           if (order.length - parts < MERGE - 1 || !tail.every((key) => records.get(key)!.lv === lv)) break
           const merged: Item[] = []
-          for (const key of tail) for (const item of records.get(key)!.items) if (!item.g) merged.push(item)
-          const more = merged.reduce((sum, item) => sum + item.n + EACH, 0)
+          for (const key of tail) for (const item of records.get(key)!.items) if (item.j) merged.push(item)
+          const more = merged.reduce((sum, item) => sum + sizeOf(item) + EACH, 0)
           if (size + more > RECORD) break
           size += more
           batch = merged.concat(batch)
           parts += tail.length
         }
         const replaced = order.splice(order.length - parts, parts)
-        const key = replaced.length ? replaced[0]! : dir + batch[0]!.e.seq
+        const key = replaced.length ? replaced[0]! : dir + batch[0]!.s
         if (!attempt('set', key, pack(batch))) {
           order.push(...replaced)
           return false
         }
-        for (const item of batch) {
-          item.k = key
-          item.j = undefined
-        }
+        for (const item of batch) item.k = key
         for (const part of replaced.slice(1)) {
           records.delete(part)
           dirty.add(part)

@@ -4,7 +4,7 @@ import type { Storage } from '../platform/types'
 import type { Claim } from './owner'
 
 export interface Envelope<P = unknown> {
-  /** Made at enqueue (a random part per outbox and a counter) and kept on every resend, so a server can drop repeats. */
+  /** Made at enqueue (a random part per outbox and the seq given then) and kept on every resend, so a server can drop repeats. */
   id: string
   /** Orders the queue; never wraps or restarts, across reloads too. */
   seq: number
@@ -81,13 +81,15 @@ export interface Outbox {
    * `window` are in flight. Loads, commits first, and drops (and reports) expired envelopes it meets.
    */
   next(): Envelope | undefined
+  /** As `next()`, but the envelope's JSON, not decoded (the bus splices its frame from it: framing.ts). */
+  nextJson(): string | undefined
   /**
-   * The socket sent it. ack off: it leaves the queue (`delivered`) and is returned. ack on: it
-   * waits for `ack()`, and the result is undefined, as for an unknown id.
+   * The socket sent it. ack off: it leaves the queue (`delivered`): true. ack on: it waits for
+   * `ack()`, and the result is false, as for an unknown id.
    */
-  sent(id: string): Envelope | undefined
-  /** The server acknowledged `id`: it leaves the queue (`delivered`) and is returned; undefined for unknown ids. */
-  ack(id: string): Envelope | undefined
+  sent(id: string): boolean
+  /** The server acknowledged `id`: it leaves the queue (`delivered`): true; false for unknown ids. */
+  ack(id: string): boolean
   /** The link went away: everything in flight is sent again first, in seq order, same ids. */
   rewind(): void
   /** Removes a queued envelope unsent (a request that timed out). False for unknown ids. */
@@ -134,10 +136,10 @@ export const RECORD = 90 * 1024
  * Small, since an out-of-order removal rewrites the whole record.
  */
 export const COMPACT = 16 * 1024
-/** The bytes of `{"v":1,"m":[],"n":[]}` around the envelopes. */
-export const FRAME = 21
-/** Bytes an envelope adds to a record beside its JSON, at most: a comma, and its size and a comma in `n`. */
-export const EACH = 9
+/** The bytes of `{"v":1,"m":[]}` around the envelopes. */
+export const FRAME = 14
+/** Bytes an envelope adds to a record beside its JSON: a comma. */
+export const EACH = 1
 /** ms between retries of a write refused (quota) or a read that failed. */
 export const RETRY = 500
 /** A read that fails this many times in a row: a record is reported corrupt, a key list or mark gives up storage. */
