@@ -273,6 +273,34 @@ describe('durability and layout', () => {
     expect(open({ storage }).enqueue('m', 3).seq).toBe(3)
   })
 
+  it('finds by id what older versions stored (ids of any shape, key order of their own, sizes in `n`); an id naming another seq finds nothing', () => {
+    const storage = createMemoryStorage()
+    const old = [
+      { id: 'V1StGXR8_Z5jdHi6B-myT', seq: 3, op: 'a', payload: { x: 1 }, createdAt: 5, expiresAt: 9e15 },
+      { seq: 4, id: 'quote"and\\slash', op: 'b', createdAt: 6 },
+      { id: 'other-base-5', op: 'c', seq: 5, createdAt: 7, payload: [1] },
+    ]
+    storage.set('mpbus/3', JSON.stringify({ v: 1, m: old, n: [90, 60, 50] }))
+    const outbox = open({ storage, ack: true })
+    const mine = outbox.enqueue('d', 4)
+    expect(mine.id.endsWith('-6')).toBe(true)
+    expect(outbox.list().map((e) => e.id)).toEqual([...old.map((e) => e.id), mine.id])
+    expect(outbox.list()[1]).toEqual(old[1])
+    const ids = [outbox.next()!, outbox.next()!, outbox.next()!, outbox.next()!].map((e) => e.id)
+    expect(ids).toEqual([...old.map((e) => e.id), mine.id])
+    // 'x-6' ends with the seq of `mine` but is not its id; 'y-3' names the first's seq.
+    expect(outbox.ack('x-6')).toBe(false)
+    expect(outbox.ack('y-3')).toBe(false)
+    expect([mine.id, old[1]!.id, old[0]!.id, old[2]!.id].map((id) => outbox.ack(id))).toEqual([
+      true,
+      true,
+      true,
+      true,
+    ])
+    expect(outbox.seen.delivered.map((e) => e.op)).toEqual(['d', 'b', 'a', 'c'])
+    expect(outbox.size).toBe(0)
+  })
+
   it('load skips what the mark says has left and deletes records wholly below it', () => {
     const storage = createMemoryStorage()
     const outbox = open({ storage })
