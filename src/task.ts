@@ -20,6 +20,14 @@ export function corkTask(ws: any): void {
   const tcp = ws._socket
   if (tcp && typeof tcp.cork === 'function' && !tcp.writableCorked) {
     tcp.cork()
-    atTaskEnd(() => tcp.uncork())
+    // A Promise, not `atTaskEnd`: a fake clock that takes over `queueMicrotask` (tests) must not
+    // hold frames back. Node has Promises, and only Node's `ws` has a `_socket`.
+    Promise.resolve().then(() => uncork(ws))
   }
+}
+
+/** Writes what `corkTask` holds back, now: before a `terminate()`, which would discard it. */
+export function uncork(ws: any): void {
+  const tcp = ws._socket
+  while (tcp && tcp.writableCorked) tcp.uncork()
 }

@@ -6,7 +6,9 @@ import { afterEach, describe, expect, it, vi } from 'vitest'
 import WebSocket from 'ws'
 import { createFraming } from '../src/bus/framing'
 import { createBus, webSocketPlatform } from '../src/index'
-import { encode } from '../src/outbox/record'
+import { createOutbox } from '../src/outbox'
+import { encode, idOf } from '../src/outbox/record'
+import { createMemoryStorage } from '../src/platform/memory-storage'
 import { createTestServer } from '../src/testing/index'
 import { byteLength } from '../src/utf8'
 import { setupBus } from './helpers/script-bus'
@@ -225,6 +227,30 @@ describe('the frame of a queued message', () => {
       n: { Operator: 1 },
     })
     expect(({} as any).polluted).toBeUndefined()
+  })
+
+  it('from damaged stored data: odd createdAt and expiresAt are not trusted, an empty id is a corrupt record', () => {
+    const storage = createMemoryStorage()
+    const stored = [
+      { id: 'a', seq: 1, op: 'x', payload: { k: 1 }, createdAt: { a: 1, createdAt: 2 } },
+      { id: 'b', seq: 2, op: 'x', createdAt: { a: 1, payload: 2 }, expiresAt: null },
+      { id: 'c', seq: 3, op: 'x', payload: [1], createdAt: 5, expiresAt: '5' },
+      { id: '', seq: 4, op: 'x', createdAt: 5 },
+    ]
+    storage.set('mpbus/1', JSON.stringify({ v: 1, m: stored }))
+    const errors: string[] = []
+    const outbox = createOutbox({ storage, now: () => 1e15 })
+    outbox.on('error', (e) => errors.push(e.code))
+    const frames: unknown[] = []
+    for (let json = outbox.nextJson(); json; json = outbox.nextJson())
+      frames.push(JSON.parse(framing.queued(json, idOf(json)) as string))
+    // Kept until sent (a damaged field loses no message), each frame what `encode` gives.
+    expect(frames).toEqual([
+      { Operator: 'x', k: 1, MsgId: 'a' },
+      { Operator: 'x', MsgId: 'b' },
+      { Operator: 'x', data: [1], MsgId: 'c' },
+    ])
+    expect(errors).toEqual(['CORRUPT_RECORD'])
   })
 
   it('with a codec, goes through the codec', () => {

@@ -121,7 +121,7 @@ export function gather(
   } catch {}
   const m: Envelope[] = []
   const out: string[] = []
-  const ids: Record<string, 1> = {}
+  const ids: Record<string, 1> = Object.create(null)
   let keep = false
   for (const n of records) {
     const raw = get(dir + n)

@@ -15,14 +15,20 @@ export interface Item {
   k: string | undefined
 }
 
+/** `x` when it is a finite number. */
+const finite = (x: unknown) => (typeof x === 'number' && Number.isFinite(x) ? x : undefined)
+
 /**
  * An envelope's JSON, its keys in this order: `id` first (so `idOf` finds it), `createdAt` after
- * the payload (so the last `,"createdAt":` is the envelope's own). Given the payload's JSON
- * already (enqueue), nothing is encoded twice; numbers are written as JSON writes them.
+ * the payload (so the last `,"createdAt":` is the envelope's own: framing.ts splices frames from
+ * it). Given the payload's JSON already (enqueue), nothing is encoded twice. Stored data is not
+ * trusted: a `createdAt` that is no finite number is written 0, and such an `expiresAt` is left
+ * out (the message is kept until sent: a damaged field loses no message).
  */
 export function encode(e: Envelope, payload?: string): string {
   const p = payload === undefined ? JSON.stringify(e.payload) : payload
-  return `{"id":${JSON.stringify(e.id)},"seq":${e.seq},"op":${JSON.stringify(e.op)}${p === undefined ? '' : `,"payload":${p}`},"createdAt":${JSON.stringify(e.createdAt || 0)}${e.expiresAt === undefined ? '' : `,"expiresAt":${JSON.stringify(e.expiresAt)}`}}`
+  const expiry = finite(e.expiresAt)
+  return `{"id":${JSON.stringify(e.id)},"seq":${e.seq},"op":${JSON.stringify(e.op)}${p === undefined ? '' : `,"payload":${p}`},"createdAt":${finite(e.createdAt) || 0}${expiry === undefined ? '' : `,"expiresAt":${expiry}`}}`
 }
 
 /** The envelope of an item, decoded. */
@@ -51,7 +57,7 @@ export const pack = (items: Item[]): string => `{"v":1,"m":[${items.map((item) =
 
 /**
  * What a stored record holds: its envelopes and how many it held that are not envelopes (no
- * string `id` or `op`, or no safe-integer `seq`: load orders and skips by `seq`, and the server
+ * non-empty string `id`, no string `op`, or no safe-integer `seq`: load orders and skips by `seq`, and the server
  * matches acks by `id`); or, for a record of a newer format version, that version (left alone);
  * or undefined when it cannot be read at all (JSON.parse catches the usual damage, a cut-off write).
  */
@@ -62,7 +68,7 @@ export function unpack(raw: string | undefined): { m: Envelope[]; bad: number } 
     if (record.v === 1) {
       const m = record.m.filter(
         (e: Envelope) =>
-          e && typeof e.id === 'string' && typeof e.op === 'string' && Number.isSafeInteger(e.seq),
+          e && typeof e.id === 'string' && e.id && typeof e.op === 'string' && Number.isSafeInteger(e.seq),
       )
       return { m, bad: record.m.length - m.length }
     }

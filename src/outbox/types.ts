@@ -23,7 +23,7 @@ export type OutboxEvents = {
   load: undefined
   /** Envelopes that left the queue unsent; `error.code` is `EXPIRED` or `DROPPED`. */
   drop: { reason: DropReason; envelopes: Envelope[]; error: MpbusError }
-  /** Left the queue: its send succeeded (ack off) or it was acknowledged (ack on). */
+  /** Left the queue: its send succeeded (ack off) or it was acknowledged (ack on). Decoded for its own listeners only (not `'*'`). */
   delivered: Envelope
   /** `STORAGE_FULL`, `STORAGE_ERROR` or `CORRUPT_RECORD`: reported, never thrown from timers. */
   error: MpbusError

@@ -8,7 +8,7 @@ import type { Server as HttpServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { type RawData, type WebSocket, WebSocketServer } from 'ws'
 import { MpbusError } from '../errors'
-import { corkTask } from '../task'
+import { corkTask, uncork } from '../task'
 import { createAcks } from './acks'
 import { memoryEngine } from './memory-engine'
 import { type Frame, OP, positioned, type Resumed, resume, roomStream, userStream } from './streams'
@@ -444,7 +444,10 @@ export async function createServer(options: ServerOptions): Promise<MpbusServer>
     async close() {
       unsubscribe()
       await new Promise<void>((resolve) => {
-        for (const ws of wss.clients) ws.terminate()
+        for (const ws of wss.clients) {
+          uncork(ws)
+          ws.terminate()
+        }
         wss.close(() => resolve())
       })
       // Frames queued behind are skipped (their connections are closed); the one running finishes.

@@ -1,7 +1,8 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { WebSocket, WebSocketServer } from 'ws'
 import type { MpbusError } from '../../src/errors'
 import { localStorageStorage, webSocketPlatform } from '../../src/platform/websocket'
+import { corkTask, uncork } from '../../src/task'
 import { until } from '../testing/util'
 import { recorder } from './fakes'
 
@@ -60,6 +61,36 @@ describe('webSocketPlatform over ws', () => {
     const late: unknown[] = []
     s.send('late', (e) => late.push((e as MpbusError).code))
     expect(late).toEqual(['SOCKET_ERROR'])
+  })
+
+  it('the cork holds nothing back when a fake clock owns queueMicrotask, and uncork() before terminate() keeps the last frame', async () => {
+    const made: any[] = []
+    class Recorded extends WebSocket {
+      constructor(address: string) {
+        super(address)
+        made.push(this)
+      }
+    }
+    const r = recorder()
+    const s = webSocketPlatform(Recorded).connect(url, r.listeners)
+    await until(() => r.names().includes('open'))
+    vi.useFakeTimers({ toFake: ['queueMicrotask'] })
+    try {
+      s.send('a')
+      s.send('b')
+      await until(() => received.length === 2)
+    } finally {
+      vi.useRealTimers()
+    }
+    expect(received).toEqual(['a', 'b'])
+    // The server's side: a frame corked in the task that terminates the connection.
+    const [side] = [...server.clients] as any[]
+    const last = new Promise((resolve) => made[0].once('message', (data: Buffer) => resolve(String(data))))
+    corkTask(side)
+    side.send('last words')
+    uncork(side)
+    side.terminate()
+    expect(await last).toBe('last words')
   })
 
   it('reports nothing after close(), and the server sees the code', async () => {
