@@ -253,6 +253,31 @@ describe('the frame of a queued message', () => {
     expect(errors).toEqual(['CORRUPT_RECORD'])
   })
 
+  it('is the frame a fresh payload gets with other operator and id keys too, `data` and odd characters included', () => {
+    const keys = fc.constantFrom('Operator', 'MsgId', 'op', 'id', 'data', 'a"b', 'x\\y', '__proto__x')
+    fc.assert(
+      fc.property(
+        keys,
+        keys,
+        fc.oneof(
+          fc.dictionary(fc.constantFrom('op', 'id', 'data', 'a"b', 'k'), fc.jsonValue()),
+          fc.jsonValue(),
+        ),
+        fc.string({ minLength: 1 }),
+        (opKey, idKey, value, op) => {
+          fc.pre(opKey !== idKey)
+          const keyed = createFraming({ opKey, idKey, maxInboundBytes: 1 << 20 } as any, () => {})
+          const payload = JSON.parse(JSON.stringify(value) ?? 'null')
+          const json = encode({ id: 'i-1', seq: 1, op, payload, createdAt: 1 }, JSON.stringify(payload))
+          expect(JSON.parse(keyed.queued(json, 'i-1') as string)).toEqual(
+            JSON.parse(keyed.encode(op, payload, 'i-1') as string),
+          )
+        },
+      ),
+      { numRuns: 1000 },
+    )
+  })
+
   it('with a codec, goes through the codec', () => {
     const seen: unknown[] = []
     const coded = createFraming(
