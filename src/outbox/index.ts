@@ -22,8 +22,8 @@
  * Storage layout v1, every key under `${prefix}/`:
  * - `${prefix}/${seq}`: a record, named by the seq of its first envelope, value
  *   `{"v":1,"m":[envelope, ...]}` (older versions added `"n":[size, ...]`, ignored), at most
- *   RECORD bytes. In memory each envelope is its JSON alone (record.ts). Sorting the listed keys recovers the order. A commit
- *   writes its new envelopes as one record, merged with the last MERGE - 1 records when they are
+ *   RECORD bytes; in memory each envelope is its JSON alone (record.ts). Sorting the listed keys
+ *   recovers the order. A commit writes its new envelopes as one record, merged with the last MERGE - 1 records when they are
  *   all of its level (see `write`): one write per commit still, and few keys at any depth.
  * - `${prefix}/seq`: the mark, `[low, next]`. Every envelope below `low` has left the queue, so
  *   load skips them; `next` is the next seq at that time, so a drained queue never restarts or
@@ -192,14 +192,17 @@ export function createOutbox(options: OutboxOptions = {}): Outbox {
     const item: Item = { j, s, k: undefined }
     queue.push(item)
     const id = idOf(j)
-    if (id.slice(id.lastIndexOf('-') + 1) !== s.toString(36)) moved.set(id, item)
+    if (seqOf(id) !== s) moved.set(id, item)
     bytes += n
     return item
   }
 
+  /** The seq an id ends with, as this outbox makes them (`base` + seq in base 36); NaN or another for the rest. */
+  const seqOf = (id: string) => parseInt(id.slice(id.lastIndexOf('-') + 1), 36)
+
   /** The queued item of `id`: by its seq, which ends the ids this outbox makes, or in `moved`. */
   function find(id: string): Item | undefined {
-    const item = moved.get(id) || queue.find(parseInt(id.slice(id.lastIndexOf('-') + 1), 36))
+    const item = moved.get(id) || queue.find(seqOf(id))
     return item && item.j && idOf(item.j) === id ? item : undefined
   }
 

@@ -3,7 +3,7 @@
  * flagged and skipped, and the array is cut down once most of it is removed. `Array.shift()` would
  * copy the whole array past ~16k items in V8, and `splice()` always moves the tail.
  */
-/** What a line holds: items with a seq (`s`, ascending along the line) and a JSON text (`j`), emptied when removed. */
+/** What a line holds: items with a seq (`s`, ascending along the line) and a text (`j`), emptied when removed. */
 interface Entry {
   s: number
   j: string

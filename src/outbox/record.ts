@@ -57,9 +57,10 @@ export const pack = (items: Item[]): string => `{"v":1,"m":[${items.map((item) =
 
 /**
  * What a stored record holds: its envelopes and how many it held that are not envelopes (no
- * non-empty string `id`, no string `op`, or no safe-integer `seq`: load orders and skips by `seq`, and the server
- * matches acks by `id`); or, for a record of a newer format version, that version (left alone);
- * or undefined when it cannot be read at all (JSON.parse catches the usual damage, a cut-off write).
+ * non-empty string `id`, no string `op`, or no safe-integer `seq`: load orders and skips by
+ * `seq`, and the server matches acks by `id`); or, for a record of a newer format version, that
+ * version (left alone); or undefined when it cannot be read at all (JSON.parse catches the usual
+ * damage, a cut-off write).
  */
 export function unpack(raw: string | undefined): { m: Envelope[]; bad: number } | number | undefined {
   try {

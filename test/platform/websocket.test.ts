@@ -3,7 +3,7 @@ import { WebSocket, WebSocketServer } from 'ws'
 import type { MpbusError } from '../../src/errors'
 import { localStorageStorage, webSocketPlatform } from '../../src/platform/websocket'
 import { corkTask, uncork } from '../../src/task'
-import { until } from '../testing/util'
+import { countWrites, until } from '../testing/util'
 import { recorder } from './fakes'
 
 let server: WebSocketServer
@@ -25,6 +25,21 @@ beforeEach(async () => {
     })
   })
 })
+
+/** A socket of the platform, open, and the `ws` client under it. */
+async function openWithClient() {
+  const made: any[] = []
+  class Recorded extends WebSocket {
+    constructor(address: string) {
+      super(address)
+      made.push(this)
+    }
+  }
+  const r = recorder()
+  const s = webSocketPlatform(Recorded).connect(url, r.listeners)
+  await until(() => r.names().includes('open'))
+  return { s, client: made[0] }
+}
 
 afterEach(async () => {
   for (const c of server.clients) c.terminate()
@@ -64,16 +79,7 @@ describe('webSocketPlatform over ws', () => {
   })
 
   it('the cork holds nothing back when a fake clock owns queueMicrotask, and uncork() before terminate() keeps the last frame', async () => {
-    const made: any[] = []
-    class Recorded extends WebSocket {
-      constructor(address: string) {
-        super(address)
-        made.push(this)
-      }
-    }
-    const r = recorder()
-    const s = webSocketPlatform(Recorded).connect(url, r.listeners)
-    await until(() => r.names().includes('open'))
+    const { s, client } = await openWithClient()
     vi.useFakeTimers({ toFake: ['queueMicrotask'] })
     try {
       s.send('a')
@@ -85,7 +91,7 @@ describe('webSocketPlatform over ws', () => {
     expect(received).toEqual(['a', 'b'])
     // The server's side: a frame corked in the task that terminates the connection.
     const [side] = [...server.clients] as any[]
-    const last = new Promise((resolve) => made[0].once('message', (data: Buffer) => resolve(String(data))))
+    const last = new Promise((resolve) => client.once('message', (data: Buffer) => resolve(String(data))))
     corkTask(side)
     side.send('last words')
     uncork(side)
@@ -140,34 +146,16 @@ describe('webSocketPlatform over ws', () => {
   })
 
   it('with Node `ws`, the frames of one task reach the kernel in one write, in order, task after task', async () => {
-    const made: any[] = []
-    class Recorded extends WebSocket {
-      constructor(address: string) {
-        super(address)
-        made.push(this)
-      }
-    }
-    const r = recorder()
-    const s = webSocketPlatform(Recorded).connect(url, r.listeners)
-    await until(() => r.names().includes('open'))
-    // The client's TCP socket: Node's Writable hands each write that reaches the kernel to one of these.
-    const tcp = made[0]._socket
-    let writes = 0
-    for (const method of ['_write', '_writev']) {
-      const original = tcp[method].bind(tcp)
-      tcp[method] = (...args: unknown[]) => {
-        writes++
-        return original(...args)
-      }
-    }
+    const { s, client } = await openWithClient()
+    const writes = countWrites(client._socket)
     const sent = Array.from({ length: 60 }, (_, n) => `m${n}`)
     for (const text of sent.slice(0, 30)) s.send(text)
-    expect(writes).toBe(0)
+    expect(writes()).toBe(0)
     await new Promise((resolve) => setTimeout(resolve, 0))
-    expect(writes).toBe(1)
+    expect(writes()).toBe(1)
     for (const text of sent.slice(30)) s.send(text)
     await until(() => received.length === 60)
-    expect(writes).toBe(2)
+    expect(writes()).toBe(2)
     expect(received).toEqual(sent)
   })
   it('looks the global WebSocket up at connect, and throws NO_PLATFORM without one', () => {

@@ -45,3 +45,19 @@ export async function rawServer() {
     },
   }
 }
+
+/**
+ * Counts the writes that reach the kernel through a Node TCP socket: its Writable hands each one,
+ * a single chunk or a batch, to `_write` or `_writev`. Returns the count so far.
+ */
+export function countWrites(tcp: any): () => number {
+  let writes = 0
+  for (const method of ['_write', '_writev']) {
+    const original = tcp[method].bind(tcp)
+    tcp[method] = (...args: unknown[]) => {
+      writes++
+      return original(...args)
+    }
+  }
+  return () => writes
+}
