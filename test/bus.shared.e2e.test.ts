@@ -4,7 +4,8 @@
 // bus of the next cold start at once. Nothing lost, nothing sent by two buses.
 import { describe, expect, it } from 'vitest'
 import { createStorageArea } from '../src/testing/index'
-import { bus, fast, framesOf, runtime, sleep, startServer, until } from './helpers/e2e'
+import { bus, fast, framesOf, runtime, startServer } from './helpers/e2e'
+import { sleep, until } from './helpers/time'
 
 const ready = { ok: 'LoginOK', fail: ['LoginError', 'BanLogin'], timeout: 1000 }
 const ACK = { ack: { op: 'Ack', idKey: 'MsgId' } }

@@ -3,7 +3,8 @@ import WebSocket from 'ws'
 import type { MpbusError } from '../src/errors'
 import { webSocketPlatform } from '../src/index'
 import { createStorageArea } from '../src/testing/index'
-import { bus, fast, framesOf, runtime, sleep, startServer, until } from './helpers/e2e'
+import { bus, fast, framesOf, runtime, startServer } from './helpers/e2e'
+import { sleep, until } from './helpers/time'
 
 const login = () => ({ op: 'userLogin', payload: { userCode: 'code-1' } })
 const ready = { ok: 'LoginOK', fail: ['LoginError', 'BanLogin'], timeout: 1000 }

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import WebsocketHeartbeat from '../src/compat/index'
-import { framesOf, runtime, sleep, startServer, until } from './helpers/e2e'
+import { framesOf, runtime, startServer } from './helpers/e2e'
+import { sleep, until } from './helpers/time'
 
 describe('mpbus/compat (websocket-heartbeat-miniprogram API)', () => {
   it('refuses to start without miniprogram or url, like the original', async () => {

@@ -6,7 +6,8 @@ import { parse } from 'acorn'
 import { afterEach, describe, expect, it } from 'vitest'
 import { createTestServer, type TestServer } from '../src/testing/index'
 import { createAppShim } from './helpers/app-shim'
-import { framesOf, sleep, until } from './helpers/e2e'
+import { framesOf } from './helpers/e2e'
+import { sleep, until } from './helpers/time'
 
 const root = path.join(__dirname, '..', 'examples', 'wechat')
 

@@ -7,8 +7,8 @@ import type { MpbusError } from '../src/errors'
 import { createOutbox, type Envelope, type OutboxOptions } from '../src/outbox'
 import { createMemoryStorage } from '../src/platform/memory-storage'
 import type { Storage } from '../src/platform/types'
-import { useOutboxClock } from './outbox.clock'
-import { createQuotaStorage } from './outbox.storage'
+import { createQuotaStorage } from './helpers/storage'
+import { useOutboxClock } from './helpers/time'
 
 beforeEach(() => {
   useOutboxClock()

@@ -19,8 +19,8 @@ import { afterEach, beforeEach, expect, it, vi } from 'vitest'
 import { createOutbox, type Envelope, type Outbox } from '../src/outbox'
 import type { Storage } from '../src/platform/types'
 import { byteLength } from '../src/utf8'
-import { useOutboxClock } from './outbox.clock'
-import { createQuotaStorage } from './outbox.storage'
+import { createQuotaStorage } from './helpers/storage'
+import { useOutboxClock } from './helpers/time'
 
 type Cmd =
   | { t: 'enqueue'; ttl?: number }

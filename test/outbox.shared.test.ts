@@ -10,7 +10,7 @@ import { createMemoryStorage } from '../src/platform/memory-storage'
 import { miniProgramPlatform } from '../src/platform/mini-program'
 import type { Lock, Storage } from '../src/platform/types'
 import { createStorageArea, createWxRuntime } from '../src/testing'
-import { useOutboxClock } from './outbox.clock'
+import { useOutboxClock } from './helpers/time'
 
 beforeEach(() => useOutboxClock())
 afterEach(() => vi.useRealTimers())

@@ -5,8 +5,8 @@ import { createMemoryStorage } from '../src/platform/memory-storage'
 import { alipayPlatform, miniProgramPlatform } from '../src/platform/mini-program'
 import type { Storage } from '../src/platform/types'
 import { createMyRuntime, createStorageArea, createWxRuntime } from '../src/testing'
-import { useOutboxClock } from './outbox.clock'
-import { createCountingStorage, createQuotaStorage } from './outbox.storage'
+import { createCountingStorage, createQuotaStorage } from './helpers/storage'
+import { useOutboxClock } from './helpers/time'
 
 const DAY = 24 * 3600e3
 

@@ -4,7 +4,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { type EngineEvent, type RedisEngine, type RedisEngineOptions, redisEngine } from '../src/server/index'
 import { type RedisServer, startRedisServer } from '../src/testing/index'
-import { sleep, until } from './helpers/e2e'
+import { sleep, until } from './helpers/time'
 
 let redis: RedisServer
 beforeAll(async () => {

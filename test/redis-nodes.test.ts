@@ -11,7 +11,8 @@ import {
   type ServerOptions,
 } from '../src/server/index'
 import { createStorageArea, type RedisServer, startRedisServer } from '../src/testing/index'
-import { bus, fast, raw, runtime, sleep, until } from './helpers/e2e'
+import { bus, fast, raw, runtime } from './helpers/e2e'
+import { sleep, until } from './helpers/time'
 
 let redis: RedisServer
 beforeAll(async () => {

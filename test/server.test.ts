@@ -12,8 +12,9 @@ import {
 } from '../src/server/index'
 import { createFaultProxy } from '../src/testing/fault-proxy'
 import { createStorageArea } from '../src/testing/index'
-import { bus, fast, raw, runtime, sleep, until } from './helpers/e2e'
-import { countWrites } from './testing/util'
+import { bus, fast, raw, runtime } from './helpers/e2e'
+import { countWrites } from './helpers/servers'
+import { sleep, until } from './helpers/time'
 
 const servers: MpbusServer[] = []
 afterEach(async () => {

@@ -18,7 +18,7 @@ import {
   type TransportEvents,
   type TransportOptions,
 } from '../src/transport'
-import { sleep, until } from './helpers/e2e'
+import { sleep, until } from './helpers/time'
 
 const disposers: Array<() => unknown> = []
 afterEach(async () => {

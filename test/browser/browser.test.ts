@@ -1,7 +1,8 @@
 // mpbus in real headless Chromium (see harness.ts): every test ends with all messages at the
 // real server, each once, in the order they were sent.
 import { describe, expect, it } from 'vitest'
-import { arrived, expectOfflineThenRecovery, openPage, range, startServer, until } from './harness'
+import { until } from '../helpers/time'
+import { arrived, expectOfflineThenRecovery, openPage, range, startServer } from './harness'
 
 // Page code runs in Chromium; the Node side has no DOM types.
 declare const window: any

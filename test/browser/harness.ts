@@ -10,6 +10,7 @@ import { build } from 'esbuild'
 import { type Browser, chromium } from 'playwright-core'
 import { afterAll, afterEach, beforeAll, expect } from 'vitest'
 import { createFaultProxy, createTestServer } from '../../src/testing/index'
+import { until } from '../helpers/time'
 
 /** `CHROMIUM_PATH`, else where Debian's `chromium` package puts it. `.ci/run` installs it. */
 export function chromiumPath(): string {
@@ -109,23 +110,6 @@ export const PAGE_SETUP = `
     }
   }
 `
-
-/** Polls `check` on real time until it returns truthy. */
-export async function until<T>(
-  check: () => T | Promise<T>,
-  what: string,
-  timeout = 10_000,
-  diagnose?: () => unknown,
-): Promise<T> {
-  const end = Date.now() + timeout
-  for (;;) {
-    const v = await check()
-    if (v) return v
-    if (Date.now() > end)
-      throw new Error(`timed out waiting for ${what}${diagnose ? `: ${await diagnose()}` : ''}`)
-    await new Promise((r) => setTimeout(r, 25))
-  }
-}
 
 /**
  * The `n`s of the `Seq` frames the server recorded, in arrival order (it drops repeats by id):

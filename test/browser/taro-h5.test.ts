@@ -2,15 +2,8 @@
 // a compiled Taro H5 app has it, and records that Taro's storage wrapped. The runtime is installed
 // in test/h5 (its own package.json and lockfile), out of the library's install.
 import { beforeAll, describe, expect, it } from 'vitest'
-import {
-  arrived,
-  expectOfflineThenRecovery,
-  h5Bundle,
-  openPageWith,
-  range,
-  startServer,
-  until,
-} from './harness'
+import { until } from '../helpers/time'
+import { arrived, expectOfflineThenRecovery, h5Bundle, openPageWith, range, startServer } from './harness'
 
 declare const window: any
 declare const mpbus: any

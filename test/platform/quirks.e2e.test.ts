@@ -5,7 +5,8 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { alipayPlatform, miniProgramPlatform, toPlatform } from '../../src/platform'
 import type { Platform } from '../../src/platform/types'
 import { createMyRuntime, type RuntimeControl } from '../../src/testing/index'
-import { bus, fast, framesOf, runtime, sleep, startServer, until } from '../helpers/e2e'
+import { bus, fast, framesOf, runtime, startServer } from '../helpers/e2e'
+import { sleep, until } from '../helpers/time'
 
 const login = () => ({ op: 'userLogin', payload: { userCode: 'code-1' } })
 const ready = { ok: 'LoginOK', fail: ['LoginError', 'BanLogin'], timeout: 1000 }
@@ -62,7 +63,13 @@ describe('WeChat suspension (events delivered on show, connects failing briefly 
         connect: (url, l, o) =>
           base.connect(
             url,
-            { ...l, error: (e) => (/suspend state/.test(e.message) && refused++, l.error(e)) },
+            {
+              ...l,
+              error: (e) => {
+                if (/suspend state/.test(e.message)) refused++
+                l.error(e)
+              },
+            },
             o,
           ),
       }
@@ -126,7 +133,18 @@ describe('WeChat suspension (events delivered on show, connects failing briefly 
     const base = miniProgramPlatform(tt, 'tt')
     const platform: Platform = {
       ...base,
-      connect: (url, l, o) => base.connect(url, { ...l, close: (i) => (closes.push(i.code), l.close(i)) }, o),
+      connect: (url, l, o) =>
+        base.connect(
+          url,
+          {
+            ...l,
+            close: (i) => {
+              closes.push(i.code)
+              l.close(i)
+            },
+          },
+          o,
+        ),
     }
     const b = bus({ url: proxy.url(), platform, login, ready, ack: true, ...fast })
     await until(() => b.state === 'ready', 'ready')

@@ -7,8 +7,8 @@ import type { MpbusError } from '../../src/errors'
 import { alipayPlatform, miniProgramPlatform } from '../../src/platform/mini-program'
 import type { Platform, Socket, SocketData } from '../../src/platform/types'
 import { createMyRuntime, createTestServer, createWxRuntime, type TestServer } from '../../src/testing'
-import { until } from '../testing/util'
-import { recorder } from './fakes'
+import { recorder } from '../helpers/platform-fakes'
+import { until } from '../helpers/time'
 
 let server: TestServer
 const runtimes: { control: { kill(): void } }[] = []

@@ -4,7 +4,8 @@
 // that hides, shows and closes; and nothing sent across the hides is lost or reordered.
 import { afterEach, expect, it } from 'vitest'
 import { toPlatform } from '../../src/platform'
-import { bus, fast, framesOf, runtime, sleep, startServer, until } from '../helpers/e2e'
+import { bus, fast, framesOf, runtime, startServer } from '../helpers/e2e'
+import { sleep, until } from '../helpers/time'
 
 const g = globalThis as any
 afterEach(() => {

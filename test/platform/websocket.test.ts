@@ -3,8 +3,9 @@ import { WebSocket, WebSocketServer } from 'ws'
 import type { MpbusError } from '../../src/errors'
 import { localStorageStorage, webSocketPlatform } from '../../src/platform/websocket'
 import { corkTask, uncork } from '../../src/task'
-import { countWrites, until } from '../testing/util'
-import { recorder } from './fakes'
+import { recorder } from '../helpers/platform-fakes'
+import { countWrites } from '../helpers/servers'
+import { until } from '../helpers/time'
 
 let server: WebSocketServer
 let url: string

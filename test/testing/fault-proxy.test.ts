@@ -2,7 +2,8 @@ import net from 'node:net'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { WebSocket } from 'ws'
 import { createFaultProxy, type FaultProxy } from '../../src/testing/index'
-import { rawServer, sleep, until } from './util'
+import { rawServer } from '../helpers/servers'
+import { sleep, until } from '../helpers/time'
 
 let srv: Awaited<ReturnType<typeof rawServer>>
 let proxy: FaultProxy

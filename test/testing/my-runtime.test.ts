@@ -1,6 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { createMyRuntime, createStorageArea, type MyRuntime } from '../../src/testing/index'
-import { rawServer, sleep, until } from './util'
+import { rawServer } from '../helpers/servers'
+import { sleep, until } from '../helpers/time'
 
 let srv: Awaited<ReturnType<typeof rawServer>>
 const runtimes: MyRuntime[] = []

@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import { WebSocket } from 'ws'
 import { createTestServer, type TestServer } from '../../src/testing/index'
-import { sleep, until } from './util'
+import { sleep, until } from '../helpers/time'
 
 const framesOf = (s: TestServer, op: string) =>
   s.received.map((r) => r.frame).filter((f) => f && f.Operator === op)

@@ -7,7 +7,7 @@ import {
   type WxRuntime,
   type WxSocketTask,
 } from '../../src/testing/index'
-import { sleep, until } from './util'
+import { sleep, until } from '../helpers/time'
 
 let server: WebSocketServer
 let url: string
