@@ -36,6 +36,22 @@ export async function until<T>(
   }
 }
 
+/**
+ * A fake clock that follows real time, so sockets, servers and timeouts keep working as they do,
+ * and that a test can also move forward at once with `skip(ms)`: whatever a wrong rule would do in
+ * that time (an attempt, a ping) is done now, so a check that nothing happened needs no real wait.
+ * Call it before the code under test arms its timers; vi.useRealTimers() ends it.
+ */
+export function useSteppedClock(): void {
+  vi.useFakeTimers({
+    shouldAdvanceTime: true,
+    toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'Date'],
+  })
+}
+
+/** On the stepped clock: moves it `ms` forward at once, running every timer due on the way. */
+export const skip = (ms: number) => vi.advanceTimersByTimeAsync(ms)
+
 /** On the fake clock: runs what is due now (timers at 0 ms, then the microtasks they queue). */
 export const tick = () => vi.advanceTimersByTimeAsync(0)
 
