@@ -1,6 +1,6 @@
 // Shared harness for end-to-end tests: a real ws test server behind a real TCP fault
 // proxy, and buses on the wx-compatible runtime. Everything is torn down after each test.
-import { afterEach } from 'vitest'
+import { afterEach, vi } from 'vitest'
 import WebSocket from 'ws'
 import { type BusOptions, createBus } from '../../src/index'
 import { createFaultProxy, createTestServer, createWxRuntime } from '../../src/testing/index'
@@ -10,6 +10,7 @@ const disposers: Disposable[] = []
 
 afterEach(async () => {
   while (disposers.length) await disposers.pop()!()
+  vi.useRealTimers() // a test that used the stepped clock (helpers/time.ts)
 })
 
 export async function startServer(options?: Parameters<typeof createTestServer>[0]) {

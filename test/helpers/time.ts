@@ -49,6 +49,9 @@ export function useSteppedClock(): void {
   })
 }
 
+/** Lets the event loop turn once (I/O, then timers due): a yield in a load loop, not a wait. */
+export const nextTurn = () => new Promise<void>((resolve) => realSetImmediate(resolve))
+
 /** On the stepped clock: moves it `ms` forward at once, running every timer due on the way. */
 export const skip = (ms: number) => vi.advanceTimersByTimeAsync(ms)
 
