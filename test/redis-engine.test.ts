@@ -86,14 +86,17 @@ describe('redis engine: streams', () => {
   })
 
   it('a stream idle past historyTtl is gone, with its epoch: a position in it resyncs', async () => {
-    const e = engine({ historyTtl: 150 })
+    const e = engine({ historyTtl: 1000 })
     await e.subscribe(() => {})
     const first = await e.append('s', { n: 1 })
-    // Real waits: the ttl runs on redis-server's own clock, which no fake timer reaches. 200 ms
-    // after the first append, past its 150 ms ttl, the stream lives on the refresh alone.
-    await sleep(100)
+    // Real waits: the ttl runs on redis-server's own clock, which no fake timer reaches. A wait
+    // only ever runs long, so the check is past the first append's 1 s ttl, where the stream lives
+    // on the refresh alone; the margins (refresh 500 ms early, check 400 ms before the refreshed
+    // ttl ends) leave a loaded machine room to be slow.
+    const start = performance.now()
+    await sleep(500)
     await e.append('s', { n: 2 }) // refreshes the ttl
-    await sleep(100)
+    await sleep(1100 - (performance.now() - start))
     expect(await e.since('s', first)).toHaveLength(1)
     // Then it expires: waited for, not guessed.
     await until(async () => (await e.since('s', first)) === undefined, 'the stream expired')
