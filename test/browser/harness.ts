@@ -180,7 +180,9 @@ export async function expectOfflineThenRecovery(
   await page.evaluate(() => (globalThis as any).send(0, 10))
   await page.clock.runFor(10_000) // many backoff periods: none may be spent
   expect(await page.evaluate(() => (globalThis as any).attempts)).toBe(before)
-  await page.clock.pauseAt(await page.evaluate(() => Date.now()))
+  // Paused a little ahead of the page's time (pauseAt cannot go back, and the page's clock moves
+  // on meanwhile); the second it skips, offline, has no timer to run.
+  await page.clock.pauseAt((await page.evaluate(() => Date.now())) + 1000)
   await context.setOffline(false)
   await until(() => arrived(server).length >= 10, '10 messages')
   await page.clock.resume()
