@@ -12,7 +12,7 @@ import { pathToFileURL } from 'node:url'
 import { outboxSettings } from '../src/bus/options'
 import { createOutbox } from '../src/outbox'
 import type { Storage } from '../src/platform/types'
-import { createCountingStorage } from '../test/outbox.storage'
+import { createCountingStorage } from '../test/helpers/storage'
 
 export interface OutboxBenchRow {
   design: 'outbox' | 'naive'

@@ -2,6 +2,8 @@
 // from here). Benchmarks are kept out of the test suite: they measure, they do not assert.
 // Run one alone with `npx tsx bench/<name>.ts`, or name it: `npm run bench -- peers`
 // (`-- peers --messages 20000` for a shorter throughput part).
+// Imports: the library from src/, and test fakes only from test/helpers/ (the counting storage of
+// test/helpers/storage.ts); biome.json's override for bench/** refuses any other path into test/.
 import { execSync } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { benchDepth } from './depth'

@@ -12,6 +12,7 @@ import { createTestServer } from '../src/testing/index'
 import { byteLength } from '../src/utf8'
 import { createOutbox } from './helpers/resolved'
 import { setupBus } from './helpers/script-bus'
+import { tick } from './helpers/time'
 
 afterEach(() => {
   // Spies first: restoring one after the clock would put a fake timer function back.
@@ -19,7 +20,6 @@ afterEach(() => {
   vi.useRealTimers()
 })
 
-const tick = () => vi.advanceTimersByTimeAsync(0)
 const ack = (ids: unknown[]) => JSON.stringify({ Operator: 'Ack', MsgIds: ids })
 
 describe('batched acks', () => {
@@ -285,7 +285,13 @@ describe('the frame of a queued message', () => {
         opKey: 'op',
         idKey: 'id',
         maxInboundBytes: 1 << 20,
-        codec: { encode: (frame: unknown) => (seen.push(frame), 'x'), decode: JSON.parse },
+        codec: {
+          encode: (frame: unknown) => {
+            seen.push(frame)
+            return 'x'
+          },
+          decode: JSON.parse,
+        },
       } as any,
       () => {},
     )

@@ -4,6 +4,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { type BusOptions, createBus } from '../src/bus/index'
 import { login, ready, setupBus } from './helpers/script-bus'
 import { createScriptPlatform } from './helpers/script-platform'
+import { tick } from './helpers/time'
 
 beforeEach(() => {
   vi.useFakeTimers()
@@ -13,8 +14,6 @@ afterEach(() => {
 })
 
 const setup = setupBus
-
-const tick = () => vi.advanceTimersByTimeAsync(0)
 
 describe('1. a synchronous send failure never reorders or strands a message', () => {
   it('a send refused synchronously mid-flush (the server closing politely) stops the flush; the next link starts with it', async () => {
@@ -429,7 +428,12 @@ describe('session end: the server ends the session with a frame, whatever close 
 describe('review findings: callbacks that call back, timers that cannot be that long, volatile sends', () => {
   it('close() or reconnect() inside shouldReconnect: final, and never two sockets', async () => {
     let bus: ReturnType<typeof setup>['bus'] | undefined
-    const closing = setup({ shouldReconnect: () => (bus!.close(), true) })
+    const closing = setup({
+      shouldReconnect: () => {
+        bus!.close()
+        return true
+      },
+    })
     bus = closing.bus
     closing.sp.last!.open()
     closing.sp.last!.close(1006)
@@ -439,7 +443,12 @@ describe('review findings: callbacks that call back, timers that cannot be that 
     expect(vi.getTimerCount()).toBe(0)
 
     let other: ReturnType<typeof setup>['bus'] | undefined
-    const again = setup({ shouldReconnect: () => (other!.reconnect(), true) })
+    const again = setup({
+      shouldReconnect: () => {
+        other!.reconnect()
+        return true
+      },
+    })
     other = again.bus
     again.sp.last!.open()
     again.sp.last!.close(1006)
@@ -452,7 +461,14 @@ describe('review findings: callbacks that call back, timers that cannot be that 
   it('close() inside heartbeat.message: no throw into the timer, nothing after', async () => {
     let bus: ReturnType<typeof setup>['bus'] | undefined
     const s = setup({
-      heartbeat: { interval: 100, timeout: 100, message: () => (bus!.close(), 'ping') },
+      heartbeat: {
+        interval: 100,
+        timeout: 100,
+        message: () => {
+          bus!.close()
+          return 'ping'
+        },
+      },
     })
     bus = s.bus
     s.sp.last!.open()

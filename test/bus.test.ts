@@ -3,7 +3,8 @@ import WebSocket from 'ws'
 import type { MpbusError } from '../src/errors'
 import { webSocketPlatform } from '../src/index'
 import { createStorageArea } from '../src/testing/index'
-import { bus, fast, framesOf, runtime, sleep, startServer, until } from './helpers/e2e'
+import { bus, fast, framesOf, runtime, startServer } from './helpers/e2e'
+import { nextTurn, skip, until, useSteppedClock } from './helpers/time'
 
 const login = () => ({ op: 'userLogin', payload: { userCode: 'code-1' } })
 const ready = { ok: 'LoginOK', fail: ['LoginError', 'BanLogin'], timeout: 1000 }
@@ -17,7 +18,7 @@ describe('bus end to end (wx runtime, test server, fault proxy)', () => {
     first.control.offline()
     const offlineBus = bus({ url: proxy.url(), platform: first, login, ready, ...fast })
     for (let i = 0; i < 20; i++) offlineBus.send('Chat', { n: i }).catch(() => {})
-    await sleep(20) // one tick is enough for the durable write; wait a little more
+    await null // the outbox commits at the end of the task, in a microtask
     expect(offlineBus.queued).toBe(20)
     first.control.kill()
 
@@ -35,7 +36,9 @@ describe('bus end to end (wx runtime, test server, fault proxy)', () => {
     })
     const b = bus({ url: proxy.url(), platform: wx, login, ready, ...fast })
     await until(() => framesOf(server, 'userLogin').length === 1, 'login')
-    await sleep(50)
+    // The heartbeat's first ping goes after the login on the same socket: anything flushed before
+    // LoginOK would have arrived before it.
+    await server.waitFor((r) => r.frame?.Operator === 'Heart')
     // Login went first, and nothing was flushed before LoginOK.
     expect(framesOf(server, 'Chat')).toHaveLength(0)
     expect(b.state).toBe('authenticating')
@@ -65,13 +68,18 @@ describe('bus end to end (wx runtime, test server, fault proxy)', () => {
 
   it('after the app was hidden long enough to lose its socket, re-logs in on show, then replays', async () => {
     const { server, proxy } = await startServer()
+    useSteppedClock()
     const wx = runtime({ suspendDelay: 50 })
     const b = bus({ url: proxy.url(), platform: wx, login, ready, ...fast, heartbeat: false })
     await until(() => b.state === 'ready', 'ready')
     wx.control.hide()
     await until(() => wx.control.liveSockets() === 0, 'suspend closes the socket')
+    let attempts = 0
+    b.events.on('reconnecting', () => attempts++)
     const sent = b.send('WhileHidden', { n: 1 })
-    await sleep(100)
+    await skip(10_000) // a reconnect while hidden would have been tried by now
+    expect(attempts).toBe(0)
+    expect(wx.control.liveSockets()).toBe(0)
     expect(framesOf(server, 'WhileHidden')).toHaveLength(0)
     const logins = framesOf(server, 'userLogin').length
     wx.control.show()
@@ -93,11 +101,16 @@ describe('bus end to end (wx runtime, test server, fault proxy)', () => {
     await until(() => b.state === 'suspended', 'suspended')
     let readyEvents = 0
     b.events.on('ready', () => readyEvents++)
+    const hiddenAt = server.received.length
     const sent = b.send('WhileHidden', { n: 1 })
-    await sleep(50)
     expect(framesOf(server, 'WhileHidden')).toHaveLength(0)
     wx.control.show()
     await sent
+    // The probe ping on show went first on the kept socket: nothing was sent while hidden.
+    await until(() => framesOf(server, 'WhileHidden').length === 1, 'the queued message')
+    const after = server.received.slice(hiddenAt).map((r) => r.frame?.Operator)
+    expect(after.indexOf('Heart')).toBeGreaterThanOrEqual(0)
+    expect(after.indexOf('Heart')).toBeLessThan(after.indexOf('WhileHidden'))
     expect(b.state).toBe('ready')
     expect(readyEvents).toBe(1)
     expect(framesOf(server, 'userLogin')).toHaveLength(1)
@@ -112,13 +125,17 @@ describe('bus end to end (wx runtime, test server, fault proxy)', () => {
         return true
       }
     })
+    useSteppedClock()
     const wx = runtime()
     const b = bus({ url: proxy.url(), platform: wx, login, ready, ...fast })
     const errors: MpbusError[] = []
     b.events.on('error', (e) => errors.push(e))
+    let attempts = 0
+    b.events.on('reconnecting', () => attempts++)
     b.send('Secret', { n: 1 }).catch(() => {})
     await until(() => b.state === 'unauthorized', 'unauthorized')
-    await sleep(300)
+    await skip(10_000) // a reconnect loop (backoff 10-50 ms) would have tried many times
+    expect(attempts).toBe(0)
     expect(framesOf(server, 'userLogin')).toHaveLength(1)
     expect(framesOf(server, 'Secret')).toHaveLength(0)
     expect(errors.map((e) => e.code)).toContain('UNAUTHORIZED')
@@ -163,8 +180,10 @@ describe('bus end to end (wx runtime, test server, fault proxy)', () => {
       outbox: { maxMessages: 5000, maxBytes: 4 << 20 },
     })
     const sends = []
+    let refused = 0
+    b.events.on('reconnecting', () => refused++)
     for (let i = 0; i < 5000; i++) sends.push(b.send('Bulk', { n: i }))
-    await sleep(30)
+    await until(() => refused > 0, 'a refused connect')
     proxy.pass()
     await Promise.all(sends)
     await until(() => framesOf(server, 'Bulk').length === 5000, 'all 5,000 at the server')
@@ -183,18 +202,25 @@ describe('bus end to end (wx runtime, test server, fault proxy)', () => {
       heartbeat: false,
       outbox: { maxMessages: 3000, maxBytes: 4 << 20 },
     })
-    const closer = setInterval(() => server.closeAll(1000), 37)
+    let closes = 0
+    const closer = setInterval(() => {
+      if (server.clients() === 0) return
+      server.closeAll(1000)
+      closes++
+    }, 37)
     const sends = []
     for (let i = 0; i < 3000; i++) {
       sends.push(b.send('Bulk', { n: i }))
-      if (i % 20 === 19) await sleep(1)
+      if (i % 20 === 19) await nextTurn() // the flush and the closes interleave with the sends
     }
-    await sleep(300)
+    await until(() => closes >= 8, 'eight polite closes under load')
     clearInterval(closer)
     await Promise.all(sends)
+    // A send settles when the socket took the bytes; they reach the server a moment later.
+    const firsts = () => [...new Set(framesOf(server, 'Bulk').map((f) => f.n))]
+    await until(() => firsts().length === 3000, 'all 3,000 at the server')
     // Repeats (resent after a close lost their acks) are fine; a first arrival out of order is not.
-    const firsts = [...new Set(framesOf(server, 'Bulk').map((f) => f.n))]
-    expect(firsts).toEqual([...Array(3000).keys()])
+    expect(firsts()).toEqual([...Array(3000).keys()])
     expect(server.clients()).toBeLessThanOrEqual(1)
   }, 20_000)
 
@@ -254,8 +280,7 @@ describe('bus end to end (wx runtime, test server, fault proxy)', () => {
     const sends = []
     for (let i = 0; i < 200; i++) sends.push(b.send('Burst', { n: i }))
     await until(() => framesOf(server, 'Burst').length > 5, 'part of the burst')
-    proxy.freeze()
-    await sleep(20)
+    proxy.freeze() // the live link stays frozen after pass(); the heartbeat must notice it
     proxy.pass()
     await Promise.all(sends)
     const frames = framesOf(server, 'Burst')
@@ -303,7 +328,8 @@ describe('bus end to end (wx runtime, test server, fault proxy)', () => {
     await expect(pending).rejects.toMatchObject({ code: 'CLOSED' })
     await expect(queued).rejects.toMatchObject({ code: 'CLOSED' })
     wx.control.online()
-    await sleep(50)
+    await wx.control.flush() // the online event has been delivered
+    expect(wx.control.liveSockets()).toBe(0) // a closed bus does not connect
     expect(framesOf(server, 'GetTime')).toHaveLength(0)
   })
 

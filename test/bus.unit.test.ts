@@ -2,6 +2,7 @@
 // end-to-end tests (test/bus.test.ts) cannot interleave precisely.
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { login, ready, setupBus } from './helpers/script-bus'
+import { tick } from './helpers/time'
 
 beforeEach(() => {
   vi.useFakeTimers()
@@ -11,8 +12,6 @@ afterEach(() => {
 })
 
 const setup = setupBus
-
-const tick = () => vi.advanceTimersByTimeAsync(0)
 
 describe('bus: session across app hide/show with the socket kept', () => {
   it('a login Promise that resolves while the app is hidden is not lost: back in front, a login goes out', async () => {

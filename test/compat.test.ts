@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import WebsocketHeartbeat from '../src/compat/index'
-import { framesOf, runtime, sleep, startServer, until } from './helpers/e2e'
+import { framesOf, runtime, startServer } from './helpers/e2e'
+import { skip, until, useSteppedClock } from './helpers/time'
 
 describe('mpbus/compat (websocket-heartbeat-miniprogram API)', () => {
   it('refuses to start without miniprogram or url, like the original', async () => {
@@ -19,7 +20,7 @@ describe('mpbus/compat (websocket-heartbeat-miniprogram API)', () => {
     })
     const ok: string[] = []
     for (const text of ['a', 'b', 'c']) task.send({ data: text, success: () => ok.push(text) })
-    await sleep(30)
+    await wx.control.flush() // the task has heard everything the runtime told it
     wx.control.online()
     await until(() => ok.length === 3, 'sends settle')
     // `success` means the socket took the bytes; they reach the server a moment later.
@@ -31,6 +32,7 @@ describe('mpbus/compat (websocket-heartbeat-miniprogram API)', () => {
 
   it('calls the hooks, delivers messages as {data}, and stays closed after close() during a reconnect delay', async () => {
     const { server, proxy } = await startServer()
+    useSteppedClock()
     const wx = runtime()
     const task = await WebsocketHeartbeat({
       miniprogram: wx,
@@ -49,7 +51,7 @@ describe('mpbus/compat (websocket-heartbeat-miniprogram API)', () => {
     await until(() => seen.includes('reconnect'), 'reconnect scheduled')
     task.close()
     proxy.pass()
-    await sleep(500)
+    await skip(10_000) // far past the 300 ms reconnect delay: a reconnect would hold a socket now
     expect(wx.control.liveSockets()).toBe(0)
     expect(framesOf(server, 'x')).toHaveLength(0)
   })
@@ -66,16 +68,20 @@ describe('mpbus/compat: several tasks in one app', () => {
     const chat = await WebsocketHeartbeat({ miniprogram: wx, connectSocketParams: { url: a.proxy.url() } })
     const ok: string[] = []
     chat.send({ data: 'for-a', success: () => ok.push('a') })
-    await sleep(30) // the queue is in storage now
+    await wx.control.flush() // the queue is in storage now
     const news = await WebsocketHeartbeat({ miniprogram: wx, connectSocketParams: { url: b.proxy.url() } })
     news.send({ data: 'for-b', success: () => ok.push('b') })
-    await sleep(30)
+    await wx.control.flush()
     wx.control.online()
     await until(() => ok.length === 2, 'both sends settle')
     await until(() => a.server.received.length && b.server.received.length, 'frames at both servers')
-    await sleep(50) // room for a frame sent to the wrong server to show up
-    expect(a.server.received.map((r) => r.frame)).toEqual(['for-a'])
-    expect(b.server.received.map((r) => r.frame)).toEqual(['for-b'])
+    // A last text on each task: a frame one of them sent to the wrong server comes before its own.
+    chat.send({ data: 'last-a' })
+    news.send({ data: 'last-b' })
+    const got = (s: typeof a) => s.server.received.map((r) => r.frame)
+    await until(() => got(a).includes('last-a') && got(b).includes('last-b'), 'the last texts')
+    expect(got(a).filter((f) => f !== 'last-a')).toEqual(['for-a'])
+    expect(got(b).filter((f) => f !== 'last-b')).toEqual(['for-b'])
     chat.close()
     news.close()
   })

@@ -6,7 +6,8 @@ import { parse } from 'acorn'
 import { afterEach, describe, expect, it } from 'vitest'
 import { createTestServer, type TestServer } from '../src/testing/index'
 import { createAppShim } from './helpers/app-shim'
-import { framesOf, sleep, until } from './helpers/e2e'
+import { framesOf } from './helpers/e2e'
+import { until } from './helpers/time'
 
 const root = path.join(__dirname, '..', 'examples', 'wechat')
 
@@ -105,7 +106,9 @@ describe('examples/wechat', () => {
     index.send()
     expect(index.data.draft).toBe('')
     expect(index.data.queued).toBe(1)
-    await sleep(50)
+    // Offline, the runtime holds no socket that could carry it; what it had scheduled has run.
+    await s.wx.control.flush()
+    expect(s.wx.control.liveSockets()).toBe(0)
     expect(framesOf(server, 'SaveNote')).toHaveLength(0)
     expect(app.bus.queued).toBe(1)
 
@@ -148,7 +151,8 @@ describe('examples/wechat', () => {
     s.close(status)
     s.wx.control.offline()
     await until(() => app.bus.state === 'offline', 'offline')
-    await sleep(20)
+    // The state event went out as the state changed: a page still listening has heard it.
+    await s.wx.control.flush()
     expect(status.data).toEqual({ state: 'ready', banner: '' })
   })
 })

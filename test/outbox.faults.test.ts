@@ -8,8 +8,8 @@ import type { Envelope, OutboxOptions } from '../src/outbox'
 import { createMemoryStorage } from '../src/platform/memory-storage'
 import type { Storage } from '../src/platform/types'
 import { createOutbox, nextOf } from './helpers/resolved'
-import { useOutboxClock } from './outbox.clock'
-import { createQuotaStorage } from './outbox.storage'
+import { createQuotaStorage } from './helpers/storage'
+import { useOutboxClock } from './helpers/time'
 
 beforeEach(() => {
   useOutboxClock()

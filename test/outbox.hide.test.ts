@@ -12,8 +12,8 @@ import type { Storage } from '../src/platform/types'
 import { webSocketPlatform } from '../src/platform/websocket'
 import { createStorageArea, createWxRuntime } from '../src/testing'
 import { createOutbox } from './helpers/resolved'
-import { createQuotaStorage } from './outbox.storage'
-import { until } from './testing/util'
+import { createQuotaStorage } from './helpers/storage'
+import { until } from './helpers/time'
 
 /** Ops of the messages a cold start on `storage` finds. */
 const coldStart = (storage: Storage) =>

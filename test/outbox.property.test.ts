@@ -20,8 +20,8 @@ import type { Envelope, Outbox } from '../src/outbox'
 import type { Storage } from '../src/platform/types'
 import { byteLength } from '../src/utf8'
 import { createOutbox, nextOf } from './helpers/resolved'
-import { useOutboxClock } from './outbox.clock'
-import { createQuotaStorage } from './outbox.storage'
+import { createQuotaStorage } from './helpers/storage'
+import { useOutboxClock } from './helpers/time'
 
 type Cmd =
   | { t: 'enqueue'; ttl?: number }

@@ -11,7 +11,7 @@ import type { Lock, Storage } from '../src/platform/types'
 import { lockedOwner } from '../src/platform/web-locks'
 import { createStorageArea, createWxRuntime } from '../src/testing'
 import { createOutbox, nextOf } from './helpers/resolved'
-import { useOutboxClock } from './outbox.clock'
+import { useOutboxClock } from './helpers/time'
 
 beforeEach(() => useOutboxClock())
 afterEach(() => vi.useRealTimers())

@@ -6,8 +6,8 @@ import { alipayPlatform, miniProgramPlatform } from '../src/platform/mini-progra
 import type { Storage } from '../src/platform/types'
 import { createMyRuntime, createStorageArea, createWxRuntime } from '../src/testing'
 import { createOutbox, nextOf } from './helpers/resolved'
-import { useOutboxClock } from './outbox.clock'
-import { createCountingStorage, createQuotaStorage } from './outbox.storage'
+import { createCountingStorage, createQuotaStorage } from './helpers/storage'
+import { useOutboxClock } from './helpers/time'
 
 const DAY = 24 * 3600e3
 

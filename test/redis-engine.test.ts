@@ -4,7 +4,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { type EngineEvent, type RedisEngine, type RedisEngineOptions, redisEngine } from '../src/server/index'
 import { type RedisServer, startRedisServer } from '../src/testing/index'
-import { sleep, until } from './helpers/e2e'
+import { sleep, until } from './helpers/time'
 
 let redis: RedisServer
 beforeAll(async () => {
@@ -29,15 +29,17 @@ function engine(options: RedisEngineOptions = {}) {
 
 /** Retries `call` until it resolves (Redis coming back takes real time). */
 async function eventually<T>(call: () => PromiseLike<T>, what: string, timeout = 8000): Promise<T> {
-  const start = Date.now()
-  for (;;) {
-    try {
-      return await call()
-    } catch (e) {
-      if (Date.now() - start > timeout) throw new Error(`timed out waiting for ${what}: ${e}`)
-      await sleep(50)
-    }
-  }
+  let last: unknown
+  const settled = (): PromiseLike<{ value: T } | undefined> =>
+    call().then(
+      (value) => ({ value }),
+      (e) => {
+        last = e
+        return undefined
+      },
+    )
+  const got = await until(settled, what, timeout, () => last)
+  return got!.value
 }
 
 /** What an engine's subscriber hears. */
@@ -84,14 +86,20 @@ describe('redis engine: streams', () => {
   })
 
   it('a stream idle past historyTtl is gone, with its epoch: a position in it resyncs', async () => {
-    const e = engine({ historyTtl: 150 })
+    const e = engine({ historyTtl: 1000 })
     await e.subscribe(() => {})
     const first = await e.append('s', { n: 1 })
-    await sleep(100)
+    // Real waits: the ttl runs on redis-server's own clock, which no fake timer reaches. A wait
+    // only ever runs long, so the check is past the first append's 1 s ttl, where the stream lives
+    // on the refresh alone; the margins (refresh 500 ms early, check 400 ms before the refreshed
+    // ttl ends) leave a loaded machine room to be slow.
+    const start = performance.now()
+    await sleep(500)
     await e.append('s', { n: 2 }) // refreshes the ttl
-    await sleep(100)
+    await sleep(1100 - (performance.now() - start))
     expect(await e.since('s', first)).toHaveLength(1)
-    await sleep(250)
+    // Then it expires: waited for, not guessed.
+    await until(async () => (await e.since('s', first)) === undefined, 'the stream expired')
     expect(await e.since('s', first)).toBeUndefined()
     const tip = await e.tip('s')
     expect(tip.offset).toBe(0)
@@ -120,8 +128,8 @@ describe('redis engine: the duplicate window and rooms', () => {
     expect(await a.remember('alice', 'm2')).toBe(true)
     await b.forget('alice', 'm2')
     expect(await a.remember('alice', 'm2')).toBe(true)
-    await sleep(400)
-    expect(await b.remember('alice', 'm1')).toBe(true)
+    // dedupTtl runs on redis-server's clock: wait for the id to be new again.
+    await until(async () => (await b.remember('alice', 'm1')) === true, 'the id forgotten after dedupTtl')
   })
 
   it('an id being handled is busy for every engine until handled, or until claimTtl if its node died', async () => {
@@ -134,16 +142,18 @@ describe('redis engine: the duplicate window and rooms', () => {
     // Claimed, never marked handled (the node died mid-handler): free again after claimTtl.
     expect(await a.remember('alice', 'm2')).toBe(true)
     expect(await b.remember('alice', 'm2')).toBe('busy')
-    await sleep(300)
-    expect(await b.remember('alice', 'm2')).toBe(true)
+    // claimTtl runs on redis-server's clock: wait for the claim to lapse ('busy' until then).
+    const lapsed = () => b.remember('alice', 'm2').then((r) => (r === 'busy' ? undefined : r))
+    expect(await until(lapsed, 'the claim lapsed')).toBe(true)
   })
 
   it('a handler that outlived its claim and then failed does not undo the handled mark of the node that took over', async () => {
     const a = engine({ claimTtl: 100 })
     const b = engine({ prefix: `t${prefixes}`, claimTtl: 100 })
     expect(await a.remember('alice', 'm1')).toBe(true)
-    await sleep(200) // a's handler runs past its claim
-    expect(await b.remember('alice', 'm1')).toBe(true)
+    // a's handler runs past its claim: b may claim once it lapsed on redis-server's clock.
+    const lapsed = () => b.remember('alice', 'm1').then((r) => (r === 'busy' ? undefined : r))
+    expect(await until(lapsed, 'a’s claim lapsed')).toBe(true)
     await b.handled('alice', 'm1')
     await a.forget('alice', 'm1') // a's handler fails late
     expect(await b.remember('alice', 'm1')).toBe(false)

@@ -11,7 +11,8 @@ import {
   type ServerOptions,
 } from '../src/server/index'
 import { createStorageArea, type RedisServer, startRedisServer } from '../src/testing/index'
-import { bus, fast, raw, runtime, sleep, until } from './helpers/e2e'
+import { bus, fast, raw, runtime } from './helpers/e2e'
+import { skip, until, useSteppedClock } from './helpers/time'
 
 let redis: RedisServer
 beforeAll(async () => {
@@ -70,7 +71,15 @@ function client(ports: number[], platform = runtime(), user = 'alice') {
     offsets.push(f.Stream.offset)
   })
   b.events.on('resync', (r) => void resyncs.push(r))
-  return { b, seen, offsets, resyncs }
+  let attempts = 0
+  b.events.on('reconnecting', () => attempts++)
+  /** Pushes a last frame to `user` through `node` and waits for it: anything sent twice comes first. */
+  const drained = async (node: MpbusServer) => {
+    const mark = b.once('Mark')
+    node.push(user, 'Mark', {})
+    await mark
+  }
+  return { b, seen, offsets, resyncs, drained, attempts: () => attempts }
 }
 
 describe('mpbus/server on Redis: nodes that behave as one', () => {
@@ -124,11 +133,16 @@ describe('mpbus/server on Redis: nodes that behave as one', () => {
     await until(() => early.closed.code, 'refused')
     expect(early.closed.code).toBe(1013)
     expect(early.got.map((f) => f.Operator)).toEqual(['LoginOK'])
-    await sleep(450)
-    const late = await raw(b!.port)
-    late.send({ Operator: 'userLogin', openId: 'alice' })
-    late.send({ Operator: 'Chat', MsgId: 'm1' })
-    await until(() => late.got.some((f) => f.Operator === 'Ack'), 'ack')
+    // A's claim lapses on redis-server's clock: until then B refuses as above (1013); then it acks.
+    const attempt = async () => {
+      const late = await raw(b!.port)
+      late.send({ Operator: 'userLogin', openId: 'alice' })
+      late.send({ Operator: 'Chat', MsgId: 'm1' })
+      await until(() => late.closed.code || late.got.some((f) => f.Operator === 'Ack'), 'an answer')
+      return late.got.some((f) => f.Operator === 'Ack') ? late : undefined
+    }
+    const late = await until(attempt, 'the claim lapsed')
+    expect(late!.got.some((f) => f.Operator === 'Ack')).toBe(true)
     expect(handled).toEqual(['alice:m1'])
   })
 
@@ -148,7 +162,7 @@ describe('mpbus/server on Redis: nodes that behave as one', () => {
     }
     await Promise.all(pushes)
     await until(() => c.seen.length === 100 && bids.length === 10, 'all pushes', 8000)
-    await sleep(50)
+    await c.drained(b!)
     // Offsets are the one order of the stream, whichever node appended.
     expect(c.offsets).toEqual(range(1, 100))
     expect([...c.seen].sort((x, y) => x - y)).toEqual(range(1, 100))
@@ -172,7 +186,8 @@ describe('mpbus/server on Redis: nodes that behave as one', () => {
     })()
     const clients = []
     for (let k = 0; k < 5; k++) {
-      await sleep(15)
+      const before = pushed
+      await until(() => pushed >= before + 10, 'B pushing on') // each login lands amid pushes
       const from = Math.max(0, pushed - 5 * k)
       const c = await raw(a!.port)
       c.send({
@@ -182,7 +197,8 @@ describe('mpbus/server on Redis: nodes that behave as one', () => {
       })
       clients.push({ c, from })
     }
-    await sleep(50)
+    const last = pushed
+    await until(() => pushed >= last + 20, 'pushes after the last login')
     pushing = false
     await pusher
     for (const { c, from } of clients) {
@@ -196,12 +212,14 @@ describe('mpbus/server on Redis: nodes that behave as one', () => {
     const {
       nodes: [a, b],
     } = await nodes(2)
+    useSteppedClock()
     const c = client([a!.port])
     await until(() => c.b.state === 'ready', 'ready')
     expect(b!.connections('alice')).toBe(0)
     await b!.end('alice', 'logged in elsewhere')
     await until(() => c.b.state === 'failed', 'failed')
-    await sleep(100)
+    await skip(10_000) // far past any backoff (10-50 ms)
+    expect(c.attempts()).toBe(0)
     expect(c.b.state).toBe('failed')
     expect(a!.connections('alice')).toBe(0)
   })
@@ -227,7 +245,7 @@ describe('mpbus/server on Redis: nodes that behave as one', () => {
     for (let n = 41; n <= 50; n++) await b!.push('alice', 'Quote', { n })
     await Promise.all(sends)
     await until(() => c.seen.length >= 50, 'all 50', 8000)
-    await sleep(50)
+    await c.drained(b!)
     expect(c.seen).toEqual(range(1, 50))
     expect(c.resyncs).toEqual([])
     expect(handled).toEqual(range(1, 40))
@@ -248,7 +266,7 @@ describe('mpbus/server on Redis: nodes that behave as one', () => {
     for (let n = 11; n <= 20; n++) await b!.push('alice', 'Quote', { n })
     const two = client([b!.port, a!.port], runtime({ storage }))
     await until(() => two.seen.length === 10, 'second life')
-    await sleep(50)
+    await two.drained(b!)
     expect(two.seen).toEqual(range(11, 20))
     expect(two.resyncs).toEqual([])
   })
@@ -270,7 +288,9 @@ describe('mpbus/server on Redis: outages', () => {
     // The node may have missed live frames: it closes its connections, and refuses logins it cannot serve.
     await until(() => a!.connections('alice') === 0, 'connections closed')
     await expect(a!.push('alice', 'Quote', { n: 4 })).rejects.toMatchObject({ code: 'ENGINE_DOWN' })
-    await sleep(200)
+    // The bus keeps trying; two more attempts, each refused while Redis is down.
+    const tried = c.attempts()
+    await until(() => c.attempts() >= tried + 2, 'two attempts while Redis is down')
     expect(c.b.state).not.toBe('ready')
     expect(a!.connections('alice')).toBe(0)
     expect(errors.some((e: any) => e.code === 'ENGINE_DOWN')).toBe(true)

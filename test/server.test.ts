@@ -2,7 +2,7 @@
 // the wx runtime behind the real fault proxy, pushed to while offline, hidden, or killed.
 import { createServer as createHttpServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { afterEach, describe, expect, it } from 'vitest'
+import { afterEach, describe, expect, it, vi } from 'vitest'
 import {
   createServer,
   type Engine,
@@ -12,8 +12,9 @@ import {
 } from '../src/server/index'
 import { createFaultProxy } from '../src/testing/fault-proxy'
 import { createStorageArea } from '../src/testing/index'
-import { bus, fast, raw, runtime, sleep, until } from './helpers/e2e'
-import { countWrites } from './testing/util'
+import { bus, fast, raw, runtime } from './helpers/e2e'
+import { countWrites } from './helpers/servers'
+import { nextTurn, skip, until, useSteppedClock } from './helpers/time'
 
 const servers: MpbusServer[] = []
 afterEach(async () => {
@@ -33,6 +34,18 @@ async function start(options: Partial<ServerOptions> = {}) {
 }
 
 const login = (openId: string) => () => ({ op: 'userLogin', payload: { openId } })
+
+/**
+ * Pushes alice a last frame (and, with `room`, publishes one there) and waits for them: a repeat or
+ * a stray on those streams would have arrived before it.
+ */
+async function drained(server: MpbusServer, b: ReturnType<typeof bus>, room?: string) {
+  const marks = [b.once('Mark')]
+  if (room) marks.push(b.once('RoomMark'))
+  server.push('alice', 'Mark', {})
+  if (room) server.publish(room, 'RoomMark', {})
+  await Promise.all(marks)
+}
 const ready = { ok: 'LoginOK', fail: ['LoginError'], timeout: 1000 }
 
 describe('mpbus/server: the protocol', () => {
@@ -102,11 +115,13 @@ describe('mpbus/server: the protocol', () => {
     c.send({ Operator: 'userLogin', openId: 'alice' })
     c.send({ Operator: 'Chat', n: 1, MsgId: 'a' })
     await until(() => runs.length === 1, 'first run')
-    await sleep(20)
-    expect(c.got.map((f) => f.Operator)).toEqual(['LoginOK'])
+    // Frames are handled in order: an ack for the failed run would come before the HeartOK.
+    c.send({ Operator: 'Heart' })
+    await until(() => c.got.length === 2, 'HeartOK')
+    expect(c.got.map((f) => f.Operator)).toEqual(['LoginOK', 'HeartOK'])
     fail = false
     c.send({ Operator: 'Chat', n: 1, MsgId: 'a' })
-    await until(() => c.got.length === 2, 'ack of the resend')
+    await until(() => c.got.length === 3, 'ack of the resend')
     expect(runs).toEqual([1, 1])
   })
 
@@ -129,6 +144,8 @@ describe('mpbus/server: the protocol', () => {
   })
 
   it('holds back a connection past its rate (reads paused until the interval ends): nothing refused, all acked in order', async () => {
+    // The server's clock stands still unless moved: the first interval lasts as long as the test says.
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'Date'] })
     const { server } = await start({ rate: { frames: 20, interval: 400 } })
     const chatty = await raw(server.port)
     chatty.send({ Operator: 'userLogin', openId: 'alice' })
@@ -136,11 +153,20 @@ describe('mpbus/server: the protocol', () => {
     const started = Date.now()
     for (let i = 0; i < 50; i++) chatty.send({ Operator: 'Chat', MsgId: `m${i}` })
     const acked = () => chatty.got.flatMap((f) => (f.Operator !== 'Ack' ? [] : f.MsgIds || [f.MsgId]))
-    await sleep(150)
+    await until(() => acked().length >= 19, 'the first interval’s acks')
+    // A Heart after the 50 Chats: while reads are paused it is not answered, and the acks do not grow.
+    chatty.send({ Operator: 'Heart' })
+    const first = acked().length
+    await vi.advanceTimersByTimeAsync(399)
     // Within the first interval, about `frames` (plus what one read already held), not all 50.
     expect(acked().length).toBeLessThan(50)
-    await until(() => acked().length === 50, 'every ack', 5000)
+    expect(acked().length).toBe(first)
+    await until(async () => {
+      await vi.advanceTimersByTimeAsync(50)
+      return acked().length === 50
+    }, 'every ack')
     expect(Date.now() - started).toBeGreaterThanOrEqual(350)
+    vi.useRealTimers()
     expect(acked()).toEqual(Array.from({ length: 50 }, (_, i) => `m${i}`))
     expect(chatty.closed.code).toBeUndefined()
   })
@@ -196,11 +222,15 @@ describe('mpbus/server: the protocol', () => {
 
   it('ends a session: the bus fails with SESSION_ENDED and does not come back', async () => {
     const { server, proxy } = await start()
+    useSteppedClock()
     const b = bus({ url: proxy.url(), platform: runtime(), login: login('alice'), ready, ack: true, ...fast })
+    let attempts = 0
+    b.events.on('reconnecting', () => attempts++)
     await until(() => b.state === 'ready', 'ready')
     server.end('alice', 'logged in elsewhere')
     await until(() => b.state === 'failed', 'failed')
-    await sleep(100)
+    await skip(10_000) // far past any backoff (10-50 ms)
+    expect(attempts).toBe(0)
     expect(b.state).toBe('failed')
     expect(server.connections('alice')).toBe(0)
   })
@@ -250,7 +280,7 @@ describe('mpbus/server: pushes reach the handlers once, in order, whatever happe
     await until(() => b.state === 'ready', 'ready again')
     server.push('alice', 'Quote', { n: 16 })
     await until(() => seen.length === 16, 'recovered')
-    await sleep(50)
+    await drained(server, b)
     expect(seen).toEqual(range(1, 16))
   })
 
@@ -261,10 +291,10 @@ describe('mpbus/server: pushes reach the handlers once, in order, whatever happe
     for (let n = 1; n <= 200; n++) {
       server.push('alice', 'Quote', { n })
       if (n === 80) proxy.reset()
-      if (n % 20 === 0) await sleep(5)
+      if (n % 20 === 0) await nextTurn()
     }
-    await until(() => seen.length >= 200, 'all 200', 8000)
-    await sleep(50)
+    await until(() => seen.length >= 200, 'all 200')
+    await drained(server, b)
     expect(seen).toEqual(range(1, 200))
   })
 
@@ -284,7 +314,7 @@ describe('mpbus/server: pushes reach the handlers once, in order, whatever happe
     for (let n = 2; n <= 4; n++) server.publish('auction-7', 'Bid', { n })
     wx.control.show()
     await until(() => seen.length === 5 && bids.length === 4, 'recovered')
-    await sleep(50)
+    await drained(server, b, 'auction-7')
     expect(seen).toEqual(range(1, 5))
     expect(bids).toEqual([1, 2, 3, 4])
   })
@@ -302,7 +332,7 @@ describe('mpbus/server: pushes reach the handlers once, in order, whatever happe
     for (let n = 11; n <= 20; n++) server.push('alice', 'Quote', { n })
     const two = client(proxy.url(), runtime({ storage }))
     await until(() => two.seen.length === 10, 'second life')
-    await sleep(50)
+    await drained(server, two.b)
     expect(two.seen).toEqual(range(11, 20))
     expect(two.resyncs).toEqual([])
   })
@@ -397,14 +427,24 @@ describe('mpbus/server: an engine that answers later (Redis)', () => {
     expect(server.connections('alice')).toBe(0)
     await server.push('alice', 'Quote', { n: 3 })
     await server.push('alice', 'Quote', { n: 4 })
-    await sleep(20)
+    // Nothing while the resume is read; had 3 and 4 gone out now, they would come before LoginOK below.
     expect(c.got).toEqual([])
     release()
     await server.push('alice', 'Quote', { n: 5 })
     await until(() => c.got.length === 6, 'answer, replay, live')
     expect(server.connections('alice')).toBe(1)
-    await sleep(20)
-    expect(c.got.map((f) => f.Operator)).toEqual(['LoginOK', 'Quote', 'Quote', 'Quote', 'Quote', 'HeartOK'])
+    // A second Heart: anything sent twice would come before its answer.
+    c.send({ Operator: 'Heart' })
+    await until(() => c.got.length === 7, 'the second HeartOK')
+    expect(c.got.map((f) => f.Operator)).toEqual([
+      'LoginOK',
+      'Quote',
+      'Quote',
+      'Quote',
+      'Quote',
+      'HeartOK',
+      'HeartOK',
+    ])
     expect(c.got.filter((f) => f.Operator === 'Quote').map((f) => f.Stream.offset)).toEqual([2, 3, 4, 5])
   })
 
@@ -546,8 +586,11 @@ describe('mpbus/server: attached, login fields, requests, rooms', () => {
     server.publish('r1', 'Bid', { n: 4 })
     server.push('bob', 'Ping')
     await until(() => bob.got.length === 2, 'bob’s own push')
-    await sleep(20)
-    expect(alice.got.map((f) => f.n)).toEqual([undefined, 2, 3])
+    // Alice's own last push, after the publication she must not get: that would come before it.
+    server.push('alice', 'Ping')
+    await until(() => alice.got.some((f) => f.Operator === 'Ping'), 'alice’s own push')
+    expect(alice.got.filter((f) => f.Operator !== 'Ping').map((f) => f.n)).toEqual([undefined, 2, 3])
+    expect(alice.got.at(-1).Operator).toBe('Ping')
     expect(bob.got.map((f) => f.Operator)).toEqual(['LoginOK', 'Ping'])
   })
 })
@@ -585,18 +628,17 @@ describe('mpbus/server: pushes under a random mix of faults', () => {
         const fault = Math.floor(random() * 6)
         if (fault === 0) proxy.reset()
         else if (fault === 1) {
-          proxy.freeze()
+          proxy.freeze() // the live link stays frozen after pass(): the heartbeat must notice
           server.push('alice', 'Quote', { n: ++n })
-          await sleep(30)
           proxy.pass()
         } else if (fault === 2) {
           wx.control.offline()
           server.push('alice', 'Quote', { n: ++n })
-          await sleep(10)
+          await wx.control.flush() // the app has heard it is offline
           wx.control.online()
         } else if (fault === 3) {
           wx.control.hide()
-          await sleep(30)
+          await until(() => wx.control.liveSockets() === 0, 'suspended') // suspendDelay 20 ms
           server.push('alice', 'Quote', { n: ++n })
           wx.control.show()
         } else if (fault === 4) {
@@ -606,10 +648,11 @@ describe('mpbus/server: pushes under a random mix of faults', () => {
           wx = runtime({ storage, suspendDelay: 20 })
           b = make()
         }
-        await sleep(Math.floor(random() * 20))
+        // A random gap, in turns of the event loop, so the next fault finds another phase.
+        for (let t = Math.floor(random() * 20); t > 0; t--) await nextTurn()
       }
       await until(() => seen.length >= n, `all ${n} pushes`, 10_000)
-      await sleep(50)
+      await drained(server, b)
       expect(seen).toEqual(Array.from({ length: n }, (_, i) => i + 1))
       expect(resyncs).toEqual([])
     })

@@ -5,17 +5,7 @@ import { describe, expect, it } from 'vitest'
 import { createStreams } from '../src/bus/streams'
 import { MpbusError } from '../src/errors'
 import type { Storage } from '../src/platform/types'
-
-function memoryStorage(): Storage & { data: Map<string, string> } {
-  const data = new Map<string, string>()
-  return {
-    data,
-    get: (key) => data.get(key),
-    set: (key, value) => void data.set(key, value),
-    del: (key) => void data.delete(key),
-    keys: () => Array.from(data.keys()),
-  }
-}
+import { createQuotaStorage } from './helpers/storage'
 
 const KEY = 'mpbus/streams'
 const pushed = (name: string, offset: number, epoch = 'e1') => ({
@@ -37,7 +27,7 @@ function open(storage: Storage | undefined) {
 
 describe('stream positions (client)', () => {
   it('sends no field before it has a position, then the positions it stored, across a cold start', () => {
-    const storage = memoryStorage()
+    const storage = createQuotaStorage()
     const first = open(storage)
     expect(first.streams.login()).toBeUndefined()
     expect(first.streams.accept('Quote', pushed('user:a', 1), false)).toBe(true)
@@ -49,7 +39,7 @@ describe('stream positions (client)', () => {
   })
 
   it('starts a stream at the tip the login answer gives, but keeps a position it has', () => {
-    const { streams } = open(memoryStorage())
+    const { streams } = open(createQuotaStorage())
     streams.accept('Quote', pushed('user:a', 5), false)
     const answer = {
       Operator: 'LoginOK',
@@ -65,7 +55,7 @@ describe('stream positions (client)', () => {
   })
 
   it('Resync moves the position (even backwards, to a new epoch), emits resync, and reaches no handler', () => {
-    const { streams, resyncs } = open(memoryStorage())
+    const { streams, resyncs } = open(createQuotaStorage())
     streams.accept('Quote', pushed('user:a', 40), false)
     const resync = { Operator: 'Resync', Stream: { name: 'user:a', offset: 0, epoch: 'e2' } }
     expect(streams.accept('Resync', resync, false)).toBe(false)
@@ -74,26 +64,26 @@ describe('stream positions (client)', () => {
   })
 
   it('storage that fails a write: reported, the frame still delivered, repeats still dropped in this life', () => {
-    const storage = memoryStorage()
+    const storage = createQuotaStorage()
     let fail = true
     storage.set = (key, value) => {
       if (fail) {
         fail = false
         throw new MpbusError('STORAGE_FULL', 'quota')
       }
-      storage.data.set(key, value)
+      storage.map.set(key, value)
     }
     const { streams, errors } = open(storage)
     expect(streams.accept('Quote', pushed('user:a', 1), false)).toBe(true)
     expect(errors.map((e) => e.code)).toEqual(['STORAGE_FULL'])
     expect(streams.accept('Quote', pushed('user:a', 1), false)).toBe(false)
     expect(streams.accept('Quote', pushed('user:a', 2), false)).toBe(true)
-    expect(JSON.parse(storage.data.get(KEY)!)).toEqual({ 'user:a': { offset: 2, epoch: 'e1' } })
+    expect(JSON.parse(storage.map.get(KEY)!)).toEqual({ 'user:a': { offset: 2, epoch: 'e1' } })
   })
 
   it('garbage in storage: CORRUPT_RECORD, and a fresh start', () => {
-    const storage = memoryStorage()
-    storage.data.set(KEY, '{not json')
+    const storage = createQuotaStorage()
+    storage.map.set(KEY, '{not json')
     const { streams, errors } = open(storage)
     expect(errors.map((e) => e.code)).toEqual(['CORRUPT_RECORD'])
     expect(streams.login()).toBeUndefined()
@@ -113,7 +103,7 @@ describe('stream positions (client)', () => {
       fc.property(
         fc.array(fc.oneof(fc.integer({ min: 1, max: 30 }), fc.constant('kill' as const)), { maxLength: 80 }),
         (events) => {
-          const storage = memoryStorage()
+          const storage = createQuotaStorage()
           let life = open(storage)
           const seen: number[] = []
           let tip = 0

@@ -1,7 +1,8 @@
 // mpbus in real headless Chromium (see harness.ts): every test ends with all messages at the
 // real server, each once, in the order they were sent.
 import { describe, expect, it } from 'vitest'
-import { arrived, expectOfflineThenRecovery, openPage, range, startServer, until } from './harness'
+import { until } from '../helpers/time'
+import { arrived, expectOfflineThenRecovery, openPage, range, startServer } from './harness'
 
 // Page code runs in Chromium; the Node side has no DOM types.
 declare const window: any
@@ -148,8 +149,10 @@ describe('mpbus in headless Chromium', () => {
     // event for it, so the events are dispatched as Chrome does on freezing and resuming.
     await page.evaluate(() => document.dispatchEvent(new Event('freeze')))
     expect(await page.evaluate(() => window.bus.state)).toBe('suspended')
-    await new Promise((r) => setTimeout(r, 300))
-    expect(arrived(server)).toEqual([]) // a frozen page sends nothing
+    const sent = await page.evaluate(() => window.sent)
+    await page.clock.runFor(10_000) // whatever a timer would send while frozen is sent now
+    expect(await page.evaluate(() => window.sent)).toBe(sent) // a frozen page sends nothing
+    expect(arrived(server)).toEqual([])
     await page.evaluate(() => document.dispatchEvent(new Event('resume')))
     await until(
       () => arrived(server).length >= 5,
@@ -166,7 +169,7 @@ describe('mpbus in headless Chromium', () => {
     const { server, proxy } = await startServer()
     const { page } = await openPage()
     proxy.refuse()
-    const codes = await page.evaluate((url) => {
+    await page.evaluate((url) => {
       // Fill the origin's quota with filler, then leave no room at all.
       const chunk = 'x'.repeat(256 * 1024)
       let i = 0
@@ -186,8 +189,14 @@ describe('mpbus in headless Chromium', () => {
       window.startBus(url, { debug: (...a: any[]) => window.log.push(a.map(String).join(' ')) })
       window.bus.events.on('error', (e: any) => window.errors.push(e.code))
       window.send(0, 10)
-      return new Promise((r) => setTimeout(() => r(window.errors), 1000))
     }, proxy.url())
+    await until(
+      () => page.evaluate(() => window.errors.includes('STORAGE_FULL')),
+      'STORAGE_FULL',
+      10_000,
+      () => diag(page, server),
+    )
+    const codes = await page.evaluate(() => window.errors)
     expect(codes, await diag(page, server)).toContain('STORAGE_FULL')
     proxy.pass()
     await until(() => arrived(server).length >= 10, '10 messages', 15_000)

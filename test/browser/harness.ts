@@ -10,6 +10,7 @@ import { build } from 'esbuild'
 import { type Browser, chromium } from 'playwright-core'
 import { afterAll, afterEach, beforeAll, expect } from 'vitest'
 import { createFaultProxy, createTestServer } from '../../src/testing/index'
+import { until } from '../helpers/time'
 
 /** `CHROMIUM_PATH`, else where Debian's `chromium` package puts it. `.ci/run` installs it. */
 export function chromiumPath(): string {
@@ -67,6 +68,9 @@ async function serve(js: string) {
 export async function openPage() {
   const context = await browser.newContext()
   disposers.push(() => context.close())
+  // The page's timers on Playwright's clock: it follows real time until a test runs it ahead
+  // (runFor) or stops it (pauseAt).
+  await context.clock.install()
   await context.addInitScript(PAGE_SETUP)
   const page = await context.newPage()
   await page.goto(`${site.origin}/`)
@@ -83,12 +87,15 @@ export async function startServer() {
 }
 
 /**
- * Installed in the page: counts WebSocket constructions (connect attempts), and starts a bus
- * as `window.bus` with fast heartbeat and backoff settings.
+ * Installed in the page: counts WebSocket constructions (connect attempts) and frames sent, and
+ * starts a bus as `window.bus` with fast heartbeat and backoff settings.
  */
 export const PAGE_SETUP = `
   window.attempts = 0
+  window.sent = 0
   const Native = window.WebSocket
+  const nativeSend = Native.prototype.send
+  Native.prototype.send = function (data) { window.sent++; return nativeSend.call(this, data) }
   window.WebSocket = function (url, p) { window.attempts++; return new Native(url, p) }
   window.WebSocket.prototype = Native.prototype
   Object.assign(window.WebSocket, { CONNECTING: 0, OPEN: 1, CLOSING: 2, CLOSED: 3 })
@@ -109,23 +116,6 @@ export const PAGE_SETUP = `
     }
   }
 `
-
-/** Polls `check` on real time until it returns truthy. */
-export async function until<T>(
-  check: () => T | Promise<T>,
-  what: string,
-  timeout = 10_000,
-  diagnose?: () => unknown,
-): Promise<T> {
-  const end = Date.now() + timeout
-  for (;;) {
-    const v = await check()
-    if (v) return v
-    if (Date.now() > end)
-      throw new Error(`timed out waiting for ${what}${diagnose ? `: ${await diagnose()}` : ''}`)
-    await new Promise((r) => setTimeout(r, 25))
-  }
-}
 
 /**
  * The `n`s of the `Seq` frames the server recorded, in arrival order (it drops repeats by id):
@@ -174,9 +164,9 @@ export async function openPageWith(script: string) {
 }
 
 /**
- * With a bus `ready` on `page`: goes offline (`context.setOffline`), sends 10, checks that no
- * connect is attempted for several backoff periods, comes back online and checks that all 10
- * arrive in order within a second.
+ * With a bus `ready` on `page`: goes offline (`context.setOffline`), sends 10, runs the page's
+ * clock 10 s ahead and checks that no connect was attempted, comes back online and checks that
+ * all 10 arrive in order at once: with the page's clock stopped, so with no timer's help.
  */
 export async function expectOfflineThenRecovery(
   context: import('playwright-core').BrowserContext,
@@ -188,11 +178,13 @@ export async function expectOfflineThenRecovery(
   await until(() => page.evaluate(() => (globalThis as any).bus.state === 'offline'), 'offline')
   const before = await page.evaluate(() => (globalThis as any).attempts)
   await page.evaluate(() => (globalThis as any).send(0, 10))
-  await new Promise((r) => setTimeout(r, 1500)) // several backoff periods: none may be spent
+  await page.clock.runFor(10_000) // many backoff periods: none may be spent
   expect(await page.evaluate(() => (globalThis as any).attempts)).toBe(before)
-  const t0 = Date.now()
+  // Paused a little ahead of the page's time (pauseAt cannot go back, and the page's clock moves
+  // on meanwhile); the second it skips, offline, has no timer to run.
+  await page.clock.pauseAt((await page.evaluate(() => Date.now())) + 1000)
   await context.setOffline(false)
   await until(() => arrived(server).length >= 10, '10 messages')
-  expect(Date.now() - t0).toBeLessThan(1000)
+  await page.clock.resume()
   expect(arrived(server)).toEqual(range(10))
 }

@@ -2,15 +2,8 @@
 // a compiled Taro H5 app has it, and records that Taro's storage wrapped. The runtime is installed
 // in test/h5 (its own package.json and lockfile), out of the library's install.
 import { beforeAll, describe, expect, it } from 'vitest'
-import {
-  arrived,
-  expectOfflineThenRecovery,
-  h5Bundle,
-  openPageWith,
-  range,
-  startServer,
-  until,
-} from './harness'
+import { until } from '../helpers/time'
+import { arrived, expectOfflineThenRecovery, h5Bundle, openPageWith, range, startServer } from './harness'
 
 declare const window: any
 declare const mpbus: any
@@ -46,7 +39,7 @@ describe('mpbus on @tarojs/taro-h5 in Chromium', () => {
     const { server, proxy } = await startServer()
     const { page, load } = await withTaro()
     proxy.refuse()
-    const stored = await page.evaluate((url) => {
+    await page.evaluate((url) => {
       // An app that ran mpbus through Taro's own storage (its H5 setStorageSync wraps every value).
       const api = window.TaroApi
       const platform = mpbus.miniProgramPlatform(
@@ -55,8 +48,8 @@ describe('mpbus on @tarojs/taro-h5 in Chromium', () => {
       )
       window.startBus(url, { platform })
       window.send(0, 5)
-      return new Promise((r) => setTimeout(() => r(localStorage.getItem('mpbus/1')), 300))
     }, proxy.url())
+    const stored = await until(() => page.evaluate(() => localStorage.getItem('mpbus/1')), 'the stored queue')
     expect(String(stored).slice(0, 8)).toBe('{"data":')
     await page.reload()
     await load()

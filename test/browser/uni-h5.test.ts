@@ -5,15 +5,8 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import { beforeAll, describe, expect, it } from 'vitest'
-import {
-  arrived,
-  expectOfflineThenRecovery,
-  h5Bundle,
-  openPageWith,
-  range,
-  startServer,
-  until,
-} from './harness'
+import { until } from '../helpers/time'
+import { arrived, expectOfflineThenRecovery, h5Bundle, openPageWith, range, startServer } from './harness'
 
 declare const window: any
 

@@ -1,23 +1,17 @@
 // Shared harness for end-to-end tests: a real ws test server behind a real TCP fault
 // proxy, and buses on the wx-compatible runtime. Everything is torn down after each test.
-import { afterEach } from 'vitest'
+import { afterEach, vi } from 'vitest'
 import WebSocket from 'ws'
 import { type BusOptions, createBus } from '../../src/index'
 import { createFaultProxy, createTestServer, createWxRuntime } from '../../src/testing/index'
-import { sleep, until as waitUntil } from '../testing/util'
 
 type Disposable = () => unknown
 const disposers: Disposable[] = []
 
 afterEach(async () => {
   while (disposers.length) await disposers.pop()!()
+  vi.useRealTimers() // a test that used the stepped clock (helpers/time.ts)
 })
-
-/** Polls `check` until it returns truthy, on real time; end-to-end waits get 5 s by default. */
-export const until = <T>(check: () => T, what = 'condition', timeout = 5000) =>
-  waitUntil(check, what, timeout)
-
-export { sleep }
 
 export async function startServer(options?: Parameters<typeof createTestServer>[0]) {
   const server = await createTestServer(options)

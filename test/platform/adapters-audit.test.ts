@@ -6,7 +6,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { decodeBase64, encodeBase64 } from '../../src/platform/alipay'
 import { toPlatform } from '../../src/platform/detect'
 import { miniProgramPlatform } from '../../src/platform/mini-program'
-import { fakeMiniProgram, fakeMy, recorder } from './fakes'
+import { fakeMiniProgram, fakeMy, recorder } from '../helpers/platform-fakes'
 
 const g = globalThis as any
 afterEach(() => {

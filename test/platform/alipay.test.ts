@@ -1,7 +1,16 @@
-import { describe, expect, it } from 'vitest'
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import type { MpbusError } from '../../src/errors'
 import { alipayPlatform } from '../../src/platform/mini-program'
-import { fakeMy, recorder, tick } from './fakes'
+import { fakeMy, recorder } from '../helpers/platform-fakes'
+import { tick } from '../helpers/time'
+
+// The fakes answer later on a 0 ms timer (getNetworkType, Taro's Promise): `tick` runs it.
+beforeEach(() => {
+  vi.useFakeTimers()
+})
+afterEach(() => {
+  vi.useRealTimers()
+})
 
 describe('alipayPlatform with multiple: true tasks', () => {
   it('asks for a task and normalises nested base64 data and {error, errorMessage}', () => {

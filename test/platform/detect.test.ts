@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import { detectPlatform, toPlatform } from '../../src/platform/detect'
 import type { Platform } from '../../src/platform/types'
-import { fakeMiniProgram, fakeMy, recorder } from './fakes'
+import { fakeMiniProgram, fakeMy, recorder } from '../helpers/platform-fakes'
 
 const g = globalThis as any
 const NAMES = ['my', 'tt', 'swan', 'qq', 'wx', 'uni', 'Taro', 'WebSocket']

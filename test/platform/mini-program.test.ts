@@ -1,7 +1,16 @@
-import { describe, expect, it } from 'vitest'
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { MpbusError } from '../../src/errors'
 import { miniProgramPlatform } from '../../src/platform/mini-program'
-import { fakeMiniProgram, recorder, tick } from './fakes'
+import { fakeMiniProgram, recorder } from '../helpers/platform-fakes'
+import { tick } from '../helpers/time'
+
+// The fakes answer later on a 0 ms timer (getNetworkType, Taro's Promise): `tick` runs it.
+beforeEach(() => {
+  vi.useFakeTimers()
+})
+afterEach(() => {
+  vi.useRealTimers()
+})
 
 describe('miniProgramPlatform sockets (documented shapes)', () => {
   it('attaches all four listeners before connect returns', () => {

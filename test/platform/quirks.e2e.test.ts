@@ -1,11 +1,12 @@
 // mpbus against the emulations with each documented platform quirk switched on (docs/platforms.md):
 // real `ws` sockets, the test server and the fault proxy; real timers with small intervals.
 // Each test: nothing lost, nothing reordered, never more sockets than the platform allows.
-import { afterEach, describe, expect, it } from 'vitest'
+import { afterEach, describe, expect, it, vi } from 'vitest'
 import { alipayPlatform, miniProgramPlatform, toPlatform } from '../../src/platform'
 import type { Platform } from '../../src/platform/types'
 import { createMyRuntime, type RuntimeControl } from '../../src/testing/index'
-import { bus, fast, framesOf, runtime, sleep, startServer, until } from '../helpers/e2e'
+import { bus, fast, framesOf, runtime, startServer } from '../helpers/e2e'
+import { skip, until, useSteppedClock } from '../helpers/time'
 
 const login = () => ({ op: 'userLogin', payload: { userCode: 'code-1' } })
 const ready = { ok: 'LoginOK', fail: ['LoginError', 'BanLogin'], timeout: 1000 }
@@ -16,6 +17,7 @@ const g = globalThis as any
 afterEach(() => {
   delete g.my
   delete g.uni
+  vi.useRealTimers()
 })
 
 /** The most sockets live at once, sampled every few ms until `stop()`. */
@@ -38,6 +40,7 @@ function sendChats(b: { send(op: string, payload: object): Promise<unknown> }, f
 /**
  * Every Chat number 0..n-1 reached the server, first arrivals in order. At-least-once delivery may
  * repeat a message (one sent before a login is recorded under another user, so not as a repeat).
+ * Callers have every send settled (acknowledged) first, so nothing more is on its way.
  */
 async function expectInOrder(server: { received: Array<{ frame: any }> }, n: number) {
   const first = () => {
@@ -45,7 +48,6 @@ async function expectInOrder(server: { received: Array<{ frame: any }> }, n: num
     return ns.filter((x, i) => ns.indexOf(x) === i)
   }
   await until(() => first().length >= n, `${n} messages`)
-  await sleep(20)
   expect(first()).toEqual([...Array(n).keys()])
 }
 
@@ -62,7 +64,13 @@ describe('WeChat suspension (events delivered on show, connects failing briefly 
         connect: (url, l, o) =>
           base.connect(
             url,
-            { ...l, error: (e) => (/suspend state/.test(e.message) && refused++, l.error(e)) },
+            {
+              ...l,
+              error: (e) => {
+                if (/suspend state/.test(e.message)) refused++
+                l.error(e)
+              },
+            },
             o,
           ),
       }
@@ -71,7 +79,8 @@ describe('WeChat suspension (events delivered on show, connects failing briefly 
       const sends = sendChats(b, 0, 10)
       await until(() => framesOf(server, 'Chat').length === 10, 'first ten')
       wx.control.hide()
-      await sleep(200) // suspended: the socket is closed, the app hears nothing yet
+      // Suspended: the socket is closed, the app hears nothing yet.
+      await until(() => wx.control.liveSockets() === 0, 'the suspension closing the socket')
       sends.push(...sendChats(b, 10, 10))
       wx.control.show()
       await Promise.all(sends)
@@ -96,20 +105,18 @@ describe('WeChat suspension (events delivered on show, connects failing briefly 
     await until(() => b.state === 'ready', 'ready')
     const logins = framesOf(server, 'userLogin').length
     wx.control.hide()
-    proxy.freeze()
-    await sleep(50)
+    proxy.freeze() // the live link dies silently; it stays frozen after pass()
     proxy.pass()
-    const shown = Date.now()
     const sends = sendChats(b, 0, 5)
     wx.control.show()
-    return { server, b, logins, shown, sends }
+    return { server, b, logins, sends }
   }
 
   it('notices on show a link that died silently while hidden (a ping on show)', async () => {
-    const { server, logins, shown, sends } = await deadWhileHidden()
-    // A new link and a new login within the ping's timeout: the 60 s interval alone would not find it.
-    await until(() => framesOf(server, 'userLogin').length === logins + 1, 'a new login')
-    expect(Date.now() - shown).toBeLessThan(1000)
+    const { server, logins, sends } = await deadWhileHidden()
+    // A new link and a new login within the ping's timeout (150 ms). The 60 s interval alone would
+    // find the dead link only after a minute, long past the 10 s this waits before failing.
+    await until(() => framesOf(server, 'userLogin').length === logins + 1, 'a new login', 10_000)
     await Promise.all(sends) // settled before the teardown closes the bus (else: CLOSED, unhandled)
   })
 
@@ -126,7 +133,18 @@ describe('WeChat suspension (events delivered on show, connects failing briefly 
     const base = miniProgramPlatform(tt, 'tt')
     const platform: Platform = {
       ...base,
-      connect: (url, l, o) => base.connect(url, { ...l, close: (i) => (closes.push(i.code), l.close(i)) }, o),
+      connect: (url, l, o) =>
+        base.connect(
+          url,
+          {
+            ...l,
+            close: (i) => {
+              closes.push(i.code)
+              l.close(i)
+            },
+          },
+          o,
+        ),
     }
     const b = bus({ url: proxy.url(), platform, login, ready, ack: true, ...fast })
     await until(() => b.state === 'ready', 'ready')
@@ -164,7 +182,8 @@ describe('a close before open does not close (WeChat, Baidu)', () => {
       proxy.reset()
       await until(() => b.state === 'suspended', `suspended ${round}`)
       sends.push(...sendChats(b, round * 5, 5))
-      await sleep(30) // the abandoned handshake completes now, and must be closed again
+      // The abandoned handshake completes now, and must be closed again: no socket is left.
+      await until(() => wx.control.liveSockets() === 0, `the abandoned handshake closed ${round}`)
       wx.control.show()
       await until(() => b.state === 'ready', `ready ${round}`)
     }
@@ -180,10 +199,13 @@ describe('a close before open does not close (WeChat, Baidu)', () => {
     const wx = runtime({ maxSockets: 2, closeWhileConnecting: 'ignored' })
     const b = bus({ url: proxy.url(), platform: wx, login, ready, ack: true, ...fast, connectTimeout: 200 })
     await until(() => b.state === 'ready', 'ready')
+    let attempts = 0
+    b.events.on('reconnecting', () => attempts++)
     proxy.freeze()
     proxy.reset()
     const sends = sendChats(b, 0, 10)
-    await sleep(900) // several timed-out attempts, more than the 2 sockets allowed
+    // Several timed-out attempts, more than the 2 sockets allowed.
+    await until(() => attempts >= 4, 'four attempts on the frozen network')
     proxy.pass()
     await Promise.all(sends)
     await expectInOrder(server, 10)
@@ -202,7 +224,12 @@ describe('a socket limit of 1', () => {
     for (let round = 0; round < 5; round++) {
       sends.push(...sendChats(b, round * 10, 10))
       proxy.reset()
-      await sleep(20)
+      // The next attempt has its socket (the reset one is gone): the next reset may hit it anywhere
+      // from the handshake to the login.
+      await until(
+        () => wx.control.liveSockets() === 1 && server.clients() > 0,
+        `attempt after reset ${round}`,
+      )
     }
     await Promise.all(sends)
     await expectInOrder(server, 50)
@@ -245,6 +272,7 @@ describe('a server ends the session with a frame, where close codes are lost', (
   ] as const) {
     it(`${name}: SessionEnd then a close with 4001 stops the bus; no reconnect loop`, async () => {
       const { server, proxy } = await startServer(ACK)
+      useSteppedClock()
       const b = bus({ url: proxy.url(), platform: make(), login, ready, ...fast })
       await until(() => b.state === 'ready', 'ready')
       const sent = sendChats(b, 0, 3)
@@ -253,7 +281,7 @@ describe('a server ends the session with a frame, where close codes are lost', (
       server.broadcast({ Operator: 'SessionEnd', reason: 'logged in elsewhere' })
       server.closeAll(4001)
       await until(() => b.state === 'failed', 'failed')
-      await sleep(300) // a reconnect loop would have tried several times by now (backoff 10-50 ms)
+      await skip(10_000) // a reconnect loop would have tried many times (backoff 10-50 ms)
       expect(b.state).toBe('failed')
       expect(framesOf(server, 'userLogin')).toHaveLength(connections)
       await expectInOrder(server, 3)

@@ -7,11 +7,11 @@ import type { MpbusError } from '../../src/errors'
 import { alipayPlatform, miniProgramPlatform } from '../../src/platform/mini-program'
 import type { Platform, Socket, SocketData } from '../../src/platform/types'
 import { createMyRuntime, createTestServer, createWxRuntime, type TestServer } from '../../src/testing'
-import { until } from '../testing/util'
-import { recorder } from './fakes'
+import { recorder } from '../helpers/platform-fakes'
+import { until } from '../helpers/time'
 
 let server: TestServer
-const runtimes: { control: { kill(): void } }[] = []
+const runtimes: { control: { kill(): void; flush(): Promise<void> } }[] = []
 
 beforeEach(async () => {
   server = await createTestServer()
@@ -22,7 +22,7 @@ afterEach(async () => {
   await server.close()
 })
 
-function track<T extends { control: { kill(): void } }>(rt: T): T {
+function track<T extends { control: { kill(): void; flush(): Promise<void> } }>(rt: T): T {
   runtimes.push(rt)
   return rt
 }
@@ -32,7 +32,8 @@ async function sendP(s: Socket, data: SocketData): Promise<MpbusError | undefine
   const calls: (MpbusError | undefined)[] = []
   s.send(data, (e) => calls.push(e))
   await until(() => calls.length > 0)
-  await new Promise((r) => setTimeout(r, 20))
+  // Every callback the runtimes scheduled has run: a second `done` would have come by now.
+  for (const rt of runtimes) await rt.control.flush()
   expect(calls).toHaveLength(1)
   return calls[0]
 }

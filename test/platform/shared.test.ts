@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest'
 import { MpbusError } from '../../src/errors'
 import { decodeBase64, unwrap } from '../../src/platform/alipay'
 import { closeInfo, guard, makeStorage, once, sendTask } from '../../src/platform/shared'
-import { fakeTask, recorder } from './fakes'
+import { fakeTask, recorder } from '../helpers/platform-fakes'
 
 describe('guard', () => {
   it('passes open, messages and one close, then nothing', () => {

@@ -4,7 +4,8 @@
 // that hides, shows and closes; and nothing sent across the hides is lost or reordered.
 import { afterEach, expect, it } from 'vitest'
 import { toPlatform } from '../../src/platform'
-import { bus, fast, framesOf, runtime, sleep, startServer, until } from '../helpers/e2e'
+import { bus, fast, framesOf, runtime, startServer } from '../helpers/e2e'
+import { until } from '../helpers/time'
 
 const g = globalThis as any
 afterEach(() => {
@@ -54,7 +55,7 @@ it("swan: hides, shows and close() leave the host app's show/hide listeners in p
   for (let round = 0; round < 3; round++) {
     for (let i = 0; i < 5; i++) sends.push(b.send('Chat', { n: round * 5 + i }))
     wx.control.hide()
-    await sleep(150) // past the suspend delay: the runtime closed the socket
+    await until(() => wx.control.liveSockets() === 0, 'the suspension closed the socket') // 100 ms
     wx.control.show()
   }
   await Promise.all(sends)
@@ -66,6 +67,6 @@ it("swan: hides, shows and close() leave the host app's show/hide listeners in p
   const before = { ...host }
   wx.control.hide()
   wx.control.show()
-  await sleep(20) // the runtime delivers lifecycle events in a later macrotask
+  await wx.control.flush() // the runtime delivers lifecycle events in a later macrotask
   expect(host).toEqual({ show: before.show + 1, hide: before.hide + 1 })
 })

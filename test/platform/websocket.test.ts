@@ -3,8 +3,9 @@ import { WebSocket, WebSocketServer } from 'ws'
 import type { MpbusError } from '../../src/errors'
 import { localStorageStorage, webSocketPlatform } from '../../src/platform/websocket'
 import { corkTask, uncork } from '../../src/task'
-import { countWrites, until } from '../testing/util'
-import { recorder } from './fakes'
+import { recorder } from '../helpers/platform-fakes'
+import { countWrites } from '../helpers/servers'
+import { nextTurn, until } from '../helpers/time'
 
 let server: WebSocketServer
 let url: string
@@ -27,7 +28,8 @@ beforeEach(async () => {
 })
 
 /** A socket of the platform, open, and the `ws` client under it. */
-async function openWithClient() {
+/** A `ws` WebSocket class that keeps the sockets it made, to watch their state. */
+function recorded() {
   const made: any[] = []
   class Recorded extends WebSocket {
     constructor(address: string) {
@@ -35,6 +37,13 @@ async function openWithClient() {
       made.push(this)
     }
   }
+  /** The socket has emitted its own `close`: what the adapter does with it is done. */
+  const closed = () => until(() => made[0].readyState === WebSocket.CLOSED, 'the client closed')
+  return { Recorded, made, closed }
+}
+
+async function openWithClient() {
+  const { Recorded, made } = recorded()
   const r = recorder()
   const s = webSocketPlatform(Recorded).connect(url, r.listeners)
   await until(() => r.names().includes('open'))
@@ -103,13 +112,13 @@ describe('webSocketPlatform over ws', () => {
     const r = recorder()
     let serverClose: number | undefined
     server.on('connection', (sock) => sock.on('close', (code) => (serverClose = code)))
-    const s = webSocketPlatform(WebSocket).connect(url, r.listeners)
+    const { Recorded, closed } = recorded()
+    const s = webSocketPlatform(Recorded).connect(url, r.listeners)
     await until(() => r.names().includes('open'))
     s.close(4002, 'bye')
     await until(() => serverClose !== undefined)
     expect(serverClose).toBe(4002)
-    // the client's own close event has come and gone by now
-    await new Promise((res) => setTimeout(res, 20))
+    await closed() // the client's own close event has come and gone
     expect(r.names()).toEqual(['open'])
   })
 
@@ -129,9 +138,10 @@ describe('webSocketPlatform over ws', () => {
     await new Promise((res) => server.close(res))
     for (const c of server.clients) c.terminate()
     const r = recorder()
-    webSocketPlatform(WebSocket).connect(`ws://127.0.0.1:${port}`, r.listeners)
+    const { Recorded, closed } = recorded()
+    webSocketPlatform(Recorded).connect(`ws://127.0.0.1:${port}`, r.listeners)
     await until(() => r.events.length > 0)
-    await new Promise((res) => setTimeout(res, 20))
+    await closed() // ws emits its close after the error: the adapter must not pass it on
     expect(r.names()).toEqual(['error'])
     expect((r.events[0]![1] as MpbusError).code).toBe('SOCKET_ERROR')
     expect((r.events[0]![1] as MpbusError).message).toMatch(/ECONNREFUSED/)
@@ -140,8 +150,9 @@ describe('webSocketPlatform over ws', () => {
 
   it('closing while connecting reports nothing and does not crash', async () => {
     const r = recorder()
-    webSocketPlatform(WebSocket).connect(url, r.listeners).close()
-    await new Promise((res) => setTimeout(res, 30))
+    const { Recorded, closed } = recorded()
+    webSocketPlatform(Recorded).connect(url, r.listeners).close()
+    await closed()
     expect(r.names()).toEqual([])
   })
 
@@ -151,7 +162,7 @@ describe('webSocketPlatform over ws', () => {
     const sent = Array.from({ length: 60 }, (_, n) => `m${n}`)
     for (const text of sent.slice(0, 30)) s.send(text)
     expect(writes()).toBe(0)
-    await new Promise((resolve) => setTimeout(resolve, 0))
+    await nextTurn() // the next task
     expect(writes()).toBe(1)
     for (const text of sent.slice(30)) s.send(text)
     await until(() => received.length === 60)

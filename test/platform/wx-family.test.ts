@@ -9,7 +9,7 @@ import { MpbusError } from '../../src/errors'
 import { detectPlatform, toPlatform } from '../../src/platform/detect'
 import { alipayPlatform, miniProgramPlatform } from '../../src/platform/mini-program'
 import { localStorageStorage, webSocketPlatform } from '../../src/platform/websocket'
-import { fakeMiniProgram, fakeMy, recorder } from './fakes'
+import { fakeMiniProgram, fakeMy, recorder } from '../helpers/platform-fakes'
 
 vi.mock('../../src/platform/alipay', () => import('../../src/platform/alipay.stub'))
 vi.mock('../../src/platform/websocket', () => import('../../src/platform/websocket.stub'))

@@ -4,7 +4,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import WebSocket from 'ws'
 import { MpbusError } from '../../src/errors'
 import { createServer, type MpbusServer } from '../../src/server/index'
-import { until } from '../testing/util'
+import { until } from '../helpers/time'
 
 const servers: MpbusServer[] = []
 const sockets: WebSocket[] = []

@@ -1,6 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { createMyRuntime, createStorageArea, type MyRuntime } from '../../src/testing/index'
-import { rawServer, sleep, until } from './util'
+import { rawServer } from '../helpers/servers'
+import { until } from '../helpers/time'
 
 let srv: Awaited<ReturnType<typeof rawServer>>
 const runtimes: MyRuntime[] = []
@@ -55,7 +56,7 @@ describe('my SocketTask (multiple: true)', () => {
     t.onOpen(() => seen.push('b'))
     t.offOpen(a)
     await until(() => seen.length > 0, 'open')
-    await sleep(10)
+    await my.control.flush() // every listener the open reached has run
     expect(seen).toEqual(['b'])
   })
 
@@ -154,7 +155,7 @@ describe('my single global socket', () => {
     my.connectSocket({ url: srv.url })
     await until(() => log.length === 2, 'second open')
     await until(() => srv.closes.length === 1, 'first closed at the server')
-    await sleep(20)
+    await my.control.flush() // a close of the first that leaked would have been delivered now
     expect(log).toEqual(['open', 'open'])
     my.sendSocketMessage({ data: 'to the second' })
     await until(() => srv.got.length === 1, 'send')
@@ -169,7 +170,7 @@ describe('my single global socket', () => {
     my.onSocketOpen(() => log.push('c'))
     my.connectSocket({ url: srv.url })
     await until(() => log.length > 0, 'open')
-    await sleep(10)
+    await my.control.flush() // every listener the open reached has run
     expect(log).toEqual(['c'])
   })
 })

@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import { WebSocket } from 'ws'
 import { createTestServer, type TestServer } from '../../src/testing/index'
-import { sleep, until } from './util'
+import { until } from '../helpers/time'
 
 /** The login answer of mpbus/server: the fields, and the tip of the user's stream (nothing pushed yet). */
 const loginOk = (openId: any, fields: object = {}) => ({
@@ -204,8 +204,10 @@ describe('test server', () => {
     b.send({ Operator: 'X', MsgId: 'm' })
     b.send({ Operator: 'X', MsgId: 'm' })
     await off.waitFor((_r) => off.received.length === 2)
-    await sleep(20)
-    expect(b.inbox).toEqual([])
+    // Frames are answered in order: an ack of either X would come before the HeartOK.
+    b.send({ Operator: 'Heart' })
+    await until(() => b.inbox.length > 0, 'HeartOK')
+    expect(b.inbox).toEqual([{ Operator: 'HeartOK' }])
     expect(off.duplicates()).toBe(0)
   })
 
@@ -220,11 +222,13 @@ describe('test server', () => {
     c.send({ Operator: 'Heart' })
     c.send('not json')
     await s.waitFor((r) => r.frame === 'not json')
-    await sleep(20)
-    expect(c.inbox).toEqual([{ Operator: 'Pong' }])
+    // Another Ping: a reply to the Heart or to 'not json' would come before its Pong.
+    c.send({ Operator: 'Ping' })
+    await until(() => c.inbox.length === 2, 'the second Pong')
+    expect(c.inbox).toEqual([{ Operator: 'Pong' }, { Operator: 'Pong' }])
     unhook()
     c.send({ Operator: 'Heart' })
-    await until(() => c.inbox.length === 2, 'HeartOK again')
+    await until(() => c.inbox.length === 3, 'HeartOK again')
   })
 
   it('broadcasts, sends to one client, and closes every client', async () => {
@@ -258,10 +262,13 @@ describe('test server', () => {
     a.send({ Operator: 'Heart' })
     b.send({ Operator: 'Chat', MsgId: 'm1' })
     await until(() => a.inbox.length === 2 && b.inbox.length === 2, 'replies')
-    await sleep(20)
+    // A second Heart: a late Ack would come before its answer.
+    a.send({ Operator: 'Heart' })
+    await until(() => a.inbox.length === 3, 'the second HeartOK')
     // ua's link looks healthy (HeartOK) but its Ack was lost; ub is not affected.
     expect(a.inbox[1]).toEqual({ Operator: 'HeartOK' })
-    expect(a.inbox).toHaveLength(2)
+    expect(a.inbox).toHaveLength(3)
+    expect(a.inbox[2]).toEqual({ Operator: 'HeartOK' })
     expect(b.inbox[1]).toEqual({ Operator: 'Ack', MsgId: 'm1' })
     expect(routed).toEqual(['m1', 'm1'])
     expect(s.stats().get('ua')).toMatchObject({ received: 1, duplicates: 0 })
@@ -278,12 +285,13 @@ describe('test server', () => {
     a2.send({ Operator: 'userLogin', userOpenId: 'ua' })
     a2.send({ Operator: 'Chat', MsgId: 'm1' })
     await until(() => s.stats().get('ua')!.duplicates === 1, 'first resend')
-    await sleep(20)
-    expect(a2.inbox).toEqual([loginOk('ua')])
+    a2.send({ Operator: 'Heart' }) // a withheld Ack that leaked would come before the HeartOK
+    await until(() => a2.inbox.length === 2, 'HeartOK')
+    expect(a2.inbox).toEqual([loginOk('ua'), { Operator: 'HeartOK' }])
     release()
     a2.send({ Operator: 'Chat', MsgId: 'm1' })
-    await until(() => a2.inbox.length === 2, 'ack of the resend')
-    expect(a2.inbox[1]).toEqual({ Operator: 'Ack', MsgId: 'm1' })
+    await until(() => a2.inbox.length === 3, 'ack of the resend')
+    expect(a2.inbox[2]).toEqual({ Operator: 'Ack', MsgId: 'm1' })
     expect(s.stats().get('ua')).toMatchObject({ received: 1, duplicates: 2 })
     expect(routed).toEqual(['m1', 'm1'])
   })

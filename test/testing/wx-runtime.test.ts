@@ -7,7 +7,7 @@ import {
   type WxRuntime,
   type WxSocketTask,
 } from '../../src/testing/index'
-import { sleep, until } from './util'
+import { until } from '../helpers/time'
 
 let server: WebSocketServer
 let url: string
@@ -310,7 +310,7 @@ describe('wx lifecycle', () => {
     await wx.control.flush()
     expect(events).toEqual(['hide'])
     vi.advanceTimersByTime(4999)
-    await sleep(20)
+    await wx.control.flush() // a close it had scheduled would have been delivered now
     expect(c.log.map(([e]) => e)).toEqual(['open'])
     vi.advanceTimersByTime(1)
     expect(await c.closed()).toEqual({ code: 1000, reason: 'interrupted' })
@@ -331,10 +331,14 @@ describe('wx lifecycle', () => {
     const wx = runtime({ suspendDelay: 50 })
     const c = connect(wx)
     await c.opened()
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] })
     wx.control.hide()
-    await sleep(20)
+    await wx.control.flush()
+    vi.advanceTimersByTime(20)
     wx.control.show()
-    await sleep(80)
+    await wx.control.flush()
+    vi.advanceTimersByTime(10_000) // far past the suspend delay: the cancelled suspend does nothing
+    await wx.control.flush()
     expect(c.log.map(([e]) => e)).toEqual(['open'])
     expect(wx.control.liveSockets()).toBe(1)
     c.task.send({ data: 'still here' })
@@ -371,7 +375,7 @@ describe('wx kill', () => {
     wx.getNetworkType({ complete: () => seen.push('getNetworkType') })
     const late = connect(wx)
     await until(() => serverCloses.length === 1, 'server sees the socket die')
-    await sleep(50)
+    await wx.control.flush() // whatever it had scheduled has had its turn
     expect(seen).toEqual([])
     expect(open.log.map(([e]) => e)).toEqual(['open'])
     expect(late.log).toEqual([])
@@ -423,7 +427,8 @@ describe('wx quirks by option (docs/platforms.md)', () => {
     const shows: number[] = []
     wx.onAppShow(() => shows.push(c.log.length))
     wx.control.hide()
-    await sleep(80)
+    await until(() => wx.control.liveSockets() === 0, 'the suspension closed the socket') // 20 ms
+    await wx.control.flush()
     expect(c.log.map(([e]) => e)).toEqual(['open'])
     wx.control.show()
     await c.closed()
@@ -432,7 +437,11 @@ describe('wx quirks by option (docs/platforms.md)', () => {
     const early = connect(wx)
     await early.closed()
     expect(early.call[0]![1].errMsg).toMatch(/interrupted in suspend state/)
-    await sleep(320)
-    await connect(wx).opened()
+    // After the resume window, connects open again.
+    const tryOnce = () => {
+      const c = connect(wx)
+      return Promise.race([c.opened().then(() => true), c.closed().then(() => undefined)])
+    }
+    await until(tryOnce, 'a connect after the resume window')
   })
 })

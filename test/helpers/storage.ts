@@ -1,11 +1,12 @@
 /**
- * Storage wrappers for the outbox tests and bench: one that counts calls and bytes, one with a
- * byte quota that throws like a full platform store, and one that can be made to fail outright.
+ * Storage fakes for the tests and the bench: one that counts calls and bytes, and one with a byte
+ * quota that throws like a full platform store, can be made to fail outright or to lose writes, and
+ * shows its raw map (with no quota, the plain memory store a test inspects).
  */
-import { MpbusError } from '../src/errors'
-import { createMemoryStorage } from '../src/platform/memory-storage'
-import type { Storage } from '../src/platform/types'
-import { byteLength } from '../src/utf8'
+import { MpbusError } from '../../src/errors'
+import { createMemoryStorage } from '../../src/platform/memory-storage'
+import type { Storage } from '../../src/platform/types'
+import { byteLength } from '../../src/utf8'
 
 export interface Counts {
   get: number

@@ -1,24 +1,5 @@
-// Small helpers for the test kit's own tests. Everything here runs on real time, even while a test
-// fakes timers: node:timers exports and a `now` captured at import are not touched by vi.useFakeTimers.
-import { setImmediate as realSetImmediate, setTimeout as realSetTimeout } from 'node:timers'
-
-const now = performance.now.bind(performance)
-
-/** Waits real milliseconds. */
-export const sleep = (ms: number) => new Promise((resolve) => realSetTimeout(resolve, ms))
-
-/** Polls `check` until it returns truthy (bytes on loopback take real time). */
-export async function until<T>(check: () => T, what = 'condition', timeout = 3000): Promise<T> {
-  const start = now()
-  for (;;) {
-    const value = check()
-    if (value) return value
-    if (now() - start > timeout) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((resolve) => realSetImmediate(resolve))
-    await sleep(2)
-  }
-}
-
+// Servers and sockets for the tests of the test kit itself: a bare `ws` server that records what it
+// sees, and a count of the writes that reach the kernel.
 /** A bare `ws` server on loopback that records what it sees; each call has its own arrays. */
 export async function rawServer() {
   const { WebSocketServer } = await import('ws')
