@@ -1,6 +1,6 @@
 // The conformance check against the two servers of this repository: mpbus/server passes every
-// check; the test kit's server (the seeds' protocol) passes the old ones and fails resume and
-// login first, as it should.
+// check; the test kit's server (the protocol without positions) passes login, heartbeat, ack and the
+// duplicate window, and fails resume and login first, as it should.
 import { execFile } from 'node:child_process'
 import { promisify } from 'node:util'
 import { afterEach, describe, expect, it } from 'vitest'
@@ -34,7 +34,7 @@ describe('conformance check', () => {
     ])
   })
 
-  it('the seeds’ server: login, heartbeat, ack and the window pass; resume and login first fail', async () => {
+  it('the test kit’s server: login, heartbeat, ack and the window pass; resume and login first fail', async () => {
     const server = await createTestServer()
     closers.push(() => server.close())
     const results = await checkConformance(`ws://127.0.0.1:${server.port}`, { timeout: 300 })

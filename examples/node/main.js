@@ -22,6 +22,7 @@ const freePort = () =>
 
 function run(file, env) {
   const child = spawn(process.execPath, ['--import', 'tsx', here(file)], {
+    cwd: here('.'),
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'inherit'],
   })
@@ -55,7 +56,7 @@ function expectLine(pattern, from = seen.length) {
 }
 
 const env = { PORT: String(await freePort()) }
-rmSync('.mpbus', { recursive: true, force: true }) // a fresh device: no stored outbox or positions
+rmSync(here('.mpbus'), { recursive: true, force: true }) // a fresh device: no stored outbox or positions
 let server = run('server.js', env)
 const client = run('client.js', env)
 try {

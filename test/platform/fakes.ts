@@ -1,5 +1,5 @@
 /**
- * Hand-made fakes of the documented platform shapes (platform-facts §1-§4), for what the test
+ * Hand-made fakes of the documented platform shapes (docs/platforms.md), for what the test
  * runtimes in src/testing do not cover: Douyin's string close codes, uni-app's callback rule,
  * Taro's late Promise, swan, and Alipay's single global socket. Events are fired by hand.
  */
@@ -50,7 +50,7 @@ function positionalStorage(map: Map<string, unknown>, perKey: number) {
   }
 }
 
-/** App and network events with `off*`, as wx ≥ 2.9.3 has them (platform-facts §5). */
+/** App and network events with `off*`, as wx ≥ 2.9.3 has them (docs/platforms.md). */
 function lifecycle(off: boolean, networkType: () => string) {
   const on: Record<string, Fn[]> = { NetworkStatusChange: [], AppShow: [], AppHide: [] }
   const api: any = {
@@ -96,7 +96,7 @@ export function fakeMiniProgram(opts: FakeOptions = {}) {
       tasks.push(task)
       if (kind === 'uni' && !o.success && !o.fail && !o.complete) return Promise.resolve({ errMsg: 'ok' })
       if (kind !== 'taro') return task
-      // Taro resolves after the native success (platform-facts §3); the open may come first.
+      // Taro resolves after the native success (docs/platforms.md, uni-app and Taro); the open may come first.
       return new Promise((resolve) =>
         setTimeout(() => {
           if (opts.readyState) task.readyState = opts.openBeforeResolve ? 1 : 0
