@@ -64,7 +64,8 @@ try {
   await expectLine(/client: .* → ready/, 0)
   await expectLine(/client: "hello" acknowledged/, 0)
   await expectLine(/client: pushed NewMessage "echo: hello"/, 0)
-  await expectLine(/client: pushed Tick 2/, 0)
+  await expectLine(/client: pushed Tick/, 0)
+  await expectLine(/client: pushed Tick/) // a second one
   console.log('example: restarting the server (its memory engine loses the pushed history)')
   const mark = seen.length
   server.kill()
@@ -72,7 +73,7 @@ try {
   server = run('server.js', env)
   await expectLine(/client: .* → ready/, mark)
   await expectLine(/client: resync user:alice/, mark)
-  await expectLine(/client: pushed Tick 1$/, mark)
+  await expectLine(/client: pushed Tick/) // pushes go on after the resync
   console.log('example: done: logged in, a send acknowledged, pushes received, a resync after the restart')
 } catch (error) {
   console.log(error.message)
