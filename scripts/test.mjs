@@ -43,7 +43,7 @@ const ok = results.every((r) => r.ok)
 const seconds = Math.round((Date.now() - started) / 1000)
 console.log(
   `\nnpm test: ${ok ? 'PASS' : 'FAIL'} in ${seconds} s: ${results
-    .slice(1)
+    .filter((r) => r.name !== 'set-up' || !r.ok)
     .map((r) => r.text)
     .join('; ')}`,
 )
