@@ -34,6 +34,7 @@ describe('scripts/setup.mjs', () => {
     fs.writeFileSync(fake, '#!/bin/sh\n', { mode: 0o755 })
     process.env.PATH = dir
     delete process.env.REDIS_SERVER
+    delete process.env.CHROMIUM_PATH
     expect(find('redisServer')).toBe(fake)
     expect(find('chromium')).toBe(null)
     process.env.REDIS_SERVER = path.join(dir, 'nowhere')
