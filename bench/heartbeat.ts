@@ -3,7 +3,7 @@
 // The link is frozen right after a frame arrived, the worst case: the ping goes out 1 s later,
 // the link is declared dead 1 s after that, and the new socket opens at once. On open the client
 // sends a Heart frame (as the bus sends its login), and the server's HeartOK is the frame timed.
-// Target (issue 3): at most 2.2 s, every run.
+// Target: at most 2.2 s, every run.
 import { pathToFileURL } from 'node:url'
 import { resolveOptions } from '../src/bus/options'
 import { miniProgramPlatform } from '../src/platform/index'

@@ -2,7 +2,7 @@
  * Storage cost of the outbox as its queue grows from 0 to 10,000 messages of 100-byte payloads,
  * enqueued one per tick (a commit after each) and in bursts of 100 per tick, and as a queue of
  * 10,000 (stored in bursts of 100) drains, delivered one per tick and 32 per tick (the default
- * window), measured through a counting storage adapter. The naive design of the seeds (the whole
+ * window), measured through a counting storage adapter. The naive design (the whole
  * queue as one JSON value under one key, rewritten every tick) runs in the same process for
  * comparison. Deletes are counted apart from writes.
  *
@@ -69,7 +69,7 @@ function outboxDesign(storage: Storage, total: number): Design {
 }
 
 /**
- * The seeds' design, made as cheap as it can be: each envelope serialized once, the queue's JSON
+ * The naive design, made as cheap as it can be: each envelope serialized once, the queue's JSON
  * grown by concatenation (and cut from the front as it drains), and the whole of it written every tick.
  */
 function naiveDesign(storage: Storage): Design {

@@ -1,6 +1,6 @@
 // Replay throughput: 10,000 messages queued while offline, flushed to the test server on
 // loopback after the network comes back, against a raw `ws` client sending the same frames.
-// Targets (issue 13): with ack at least 0.6 x the raw rate, without at least 0.9 x. `busAck` is
+// Targets: with ack at least 0.6 x the raw rate, without at least 0.9 x. `busAck` is
 // acknowledged one frame per message, `busAckBatched` by a server batching its acks.
 import { pathToFileURL } from 'node:url'
 import WebSocket from 'ws'

@@ -1,7 +1,7 @@
 // Client → server throughput on loopback: 100,000 messages of 100 bytes from mpbus (Node `ws`
 // platform, ack on and off) and from a raw `ws` client, in one run, against one minimal server
 // in a child process (so the client's CPU is measured alone: `process.cpuUsage()` of this
-// process). Ratios only: the machine is shared, absolute figures are noise (issue 13).
+// process). Ratios only: the machine is shared, absolute figures are noise.
 //
 //   npx tsx bench/throughput.ts [count] [rounds]
 //

@@ -118,7 +118,7 @@ export const STAGES: Stage[] = [
     },
   },
   {
-    // The user switches apps long enough for WeChat to close the socket (platform-facts §5).
+    // The user switches apps long enough for WeChat to close the socket (docs/platforms.md: suspended about 5 s after hide).
     kind: 'hide',
     label: 'app hidden',
     at: 0.63,

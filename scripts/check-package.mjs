@@ -1,4 +1,4 @@
-// Package checks, run by `npm test` after the build (issue 2, "CI: .ci/run"). Each prints one line
+// Package checks, run by `npm test` after the build (and so by CI, `.ci/run`). Each prints one line
 // with its result, then indented details; any failure makes the script exit 1.
 //   1. miniprogram_dist is ES2015 CommonJS: no generators, async, Proxy, eval or new Function
 //   2. miniprogram_dist loads and runs a bus in a node:vm sandbox shaped like a mini program
@@ -6,7 +6,7 @@
 //   4. publint --strict and arethetypeswrong (node16 profile) report no errors
 //   5. the size budgets of .size-limit.json (min+gzip)
 //   6. the shipped .d.ts files compile alone (no skipLibCheck, mitt absent), events typed by name
-//   7. the README's Node snippet runs from the packed tarball
+//   7. the README's first example (server and client) runs from the packed tarball
 // Needs only what `npm ci` installs; works offline. Temp files live under os.tmpdir() and are removed.
 
 import { execFile } from 'node:child_process'
@@ -53,7 +53,7 @@ const checks = [
   ['size budget (size-limit, .size-limit.json)', checkSize],
   ['the .d.ts files stand alone', checkTypes],
   [
-    "the README's Node snippet runs from the tarball",
+    "the README's first example runs from the tarball",
     async (ctx) => checkReadmeNode({ ...ctx, tarball: await pack() }),
   ],
 ]

@@ -1,4 +1,4 @@
-// Acknowledgements at throughput (issue 13): the batched ack form (`MsgIds`, docs/protocol.md)
+// Acknowledgements at throughput: the batched ack form (`MsgIds`, docs/protocol.md)
 // beside the one-id form, no timer work per inbound frame, the test server's batching, and the
 // frame of a queued message spliced from its payload's JSON.
 import fc from 'fast-check'

@@ -2,8 +2,6 @@
 // against a real mpbus/server process, must end with nothing lost and nothing reordered in either
 // direction. Plus the reports' arithmetic, on made-up logs, so a demo that could not see a loss,
 // a reordering or a frame seen twice would fail here.
-import fs from 'node:fs'
-import path from 'node:path'
 import { describe, expect, it } from 'vitest'
 import type { ClientEvent, Resync, Seen } from '../demo/client'
 import { pushResult, pushVerdict, renderPushTable } from '../demo/push-report'
@@ -12,6 +10,7 @@ import { createTally, renderTable, verdict, worstNotice, worstRecovery } from '.
 import { type DemoResult, runDemo } from '../demo/run'
 import { type Fault, faultKinds, seeded } from '../demo/timeline'
 import { createTestServer } from '../src/testing/index'
+import { itWithRedis } from './helpers/redis'
 
 /** What a failed run lost, and when its faults were, for the assertion message. */
 const why = (r: DemoResult) =>
@@ -92,9 +91,7 @@ describe('npm run demo', () => {
     expect(renderPushTable(result.pushRows!)).toMatch(/^total +\d+ +\d+ +0 +0 +0 /m)
   }, 30_000)
 
-  // The Redis engine and startRedisServer come with the `redis` branch (issue 14).
-  const redisKit = fs.existsSync(path.join(__dirname, '../src/testing/redis-server.ts'))
-  it.skipIf(!redisKit)(
+  itWithRedis(
     'two nodes on one real redis-server: a node killed, a restart, nothing lost either way, no resync',
     async () => {
       const result = await runDemo({

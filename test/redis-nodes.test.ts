@@ -2,7 +2,7 @@
 // shared, a client on node A gets what node B pushes, in order; when A dies the bus reconnects
 // to B and recovers what it missed; a cold start recovers from storage; an emptied Redis is a
 // new epoch (resync), and while Redis is down logins are refused and pushes rejected, not dropped.
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, afterEach, beforeAll, expect, it } from 'vitest'
 import {
   createServer,
   type MpbusServer,
@@ -12,14 +12,16 @@ import {
 } from '../src/server/index'
 import { createStorageArea, type RedisServer, startRedisServer } from '../src/testing/index'
 import { bus, fast, raw, runtime } from './helpers/e2e'
+import { describeWithRedis, redisServer } from './helpers/redis'
 import { skip, until, useSteppedClock } from './helpers/time'
 
 let redis: RedisServer
 beforeAll(async () => {
+  if (!redisServer) return
   redis = await startRedisServer()
 })
 afterAll(async () => {
-  await redis.stop()
+  await redis?.stop()
 })
 
 const open: Array<{ close(): Promise<void> }> = []
@@ -82,7 +84,7 @@ function client(ports: number[], platform = runtime(), user = 'alice') {
   return { b, seen, offsets, resyncs, drained, attempts: () => attempts }
 }
 
-describe('mpbus/server on Redis: nodes that behave as one', () => {
+describeWithRedis('mpbus/server on Redis: nodes that behave as one', () => {
   it('the duplicate window is shared: a resend to node B after node A handled it is acked, not handled again', async () => {
     const handled: string[] = []
     const {
@@ -272,7 +274,7 @@ describe('mpbus/server on Redis: nodes that behave as one', () => {
   })
 })
 
-describe('mpbus/server on Redis: outages', () => {
+describeWithRedis('mpbus/server on Redis: outages', () => {
   it('Redis killed: logins refused and pushes rejected (reported); restarted empty: a new epoch, and the bus resyncs', async () => {
     const own = await startRedisServer()
     open.push({ close: () => own.stop() })

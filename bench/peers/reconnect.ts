@@ -1,4 +1,4 @@
-// Part 6 (issue 14): 1,000 clients in a room, all dropped at once (the fault proxy in front of
+// Part 6: 1,000 clients in a room, all dropped at once (the fault proxy in front of
 // the server resets every connection and refuses new ones: a node restart as the clients see it),
 // 20 room publications made meanwhile, then the server reachable again and every client told to
 // reconnect at once; the time from then until every client has all 20, none twice. Three such

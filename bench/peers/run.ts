@@ -1,4 +1,4 @@
-// The side-by-side benchmark (issues 13 and 14): mpbus and its peers in one process run, ratios
+// The side-by-side benchmark: mpbus and its peers in one process run, ratios
 // against raw `ws` measured in the same run. Prints markdown tables, then the JSON.
 //   npx tsx bench/peers/run.ts                   the whole run (100,000 messages; a few minutes)
 //   npx tsx bench/peers/run.ts --messages 20000  a shorter throughput part
@@ -45,7 +45,7 @@ export async function benchPeers(options: { messages?: number } = {}) {
     phase('mass reconnect')
     const mpbus = await mpbusMass()
     const socketIo = await socketIoMass(redis.url)
-    // mpbus/server's Redis engine, where src/server has one (issue 14's `redisEngine`).
+    // mpbus/server's Redis engine, (`redisEngine`).
     const server: any = await import('../../src/server/index')
     const mpbusRedis = server.redisEngine
       ? await mpbusMass(1000, 3, server.redisEngine({ url: redis.url, prefix: 'peers' }), redis.url)

@@ -41,7 +41,7 @@ async function listen(wss: InstanceType<typeof WebSocketServer>): Promise<number
 }
 
 async function main() {
-  // The minimal server: it parses and counts; it answers the seeds' login and heartbeat; on a
+  // The minimal server: it parses and counts; it answers the login and heartbeat of docs/protocol.md; on a
   // connection to `/ack` it also acks every frame with an id (mpbus with ack on). The raw clients'
   // frames carry an id as well (the same bytes), but on `/` nothing is answered: the server counts.
   const raw = new WebSocketServer({ port: 0, host: '127.0.0.1' })

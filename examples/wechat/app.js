@@ -3,7 +3,7 @@ const { createBus } = require('mpbus')
 const config = require('./config')
 
 // wx.login gives a fresh code on every (re)connect; the openId the server sent last time
-// lets it recognise us without one (the seeds' protocol: userLogin -> LoginOK).
+// lets it recognise us without one (userLogin -> LoginOK, docs/protocol.md).
 function login() {
   return new Promise((resolve) => {
     const userOpenId = wx.getStorageSync('openId') || undefined

@@ -1,6 +1,6 @@
 // Check 1: every .js file in miniprogram_dist is ES2015 CommonJS that a mini program can run.
 // acorn at ecmaVersion 2015 already refuses later syntax (async/await, `**`, `?.`, spread in objects...);
-// the walk below catches what ES2015 allows but mini programs do not (platform-facts §6): generators
+// the walk below catches what ES2015 allows but mini programs do not (https://developers.weixin.qq.com/miniprogram/dev/framework/runtime/js-support.html): generators
 // (no regenerator in the base library), `Proxy` (missing on some old clients), `eval` and
 // `new Function` (the runtime has neither), and `require` of anything but a sibling file (Build npm
 // copies miniprogram_dist verbatim, so a bare `require('ws')` would fail at run time).

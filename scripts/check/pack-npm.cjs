@@ -1,5 +1,6 @@
 // Child process of check 3: runs WeChat's own "Build npm" (miniprogram-ci's packNpmManually, which
-// needs no appid or key: platform-facts §6) and prints its result as JSON on the last line.
+// needs no appid or key: https://developers.weixin.qq.com/miniprogram/dev/devtools/ci.html) and
+// prints its result as JSON on the last line.
 // It runs apart because miniprogram-ci is slow to load and writes its own logs to stdout.
 // Usage: node pack-npm.cjs <package.json of the scratch project> <miniprogram root>
 

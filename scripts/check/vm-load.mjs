@@ -1,5 +1,5 @@
 // Check 2: miniprogram_dist runs where a mini program runs it. The context holds only what a mini
-// program's JS engine offers (platform-facts §6): the ECMAScript built-ins that node:vm gives a new
+// program's JS engine offers (https://developers.weixin.qq.com/miniprogram/dev/framework/runtime/js-support.html): the ECMAScript built-ins that node:vm gives a new
 // context, timers, `console` and `wx`. No `process`, no global `require`, no DOM, no `crypto`, no
 // `WebSocket`, no `Buffer`; code generation from strings is refused (no `eval`/`new Function`) and
 // `Proxy` is removed (missing on some old clients). Each file is wrapped in a function that receives

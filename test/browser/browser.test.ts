@@ -1,8 +1,15 @@
 // mpbus in real headless Chromium (see harness.ts): every test ends with all messages at the
 // real server, each once, in the order they were sent.
-import { describe, expect, it } from 'vitest'
+import { expect, it } from 'vitest'
 import { until } from '../helpers/time'
-import { arrived, expectOfflineThenRecovery, openPage, range, startServer } from './harness'
+import {
+  arrived,
+  describeInChromium,
+  expectOfflineThenRecovery,
+  openPage,
+  range,
+  startServer,
+} from './harness'
 
 // Page code runs in Chromium; the Node side has no DOM types.
 declare const window: any
@@ -25,7 +32,7 @@ const diag = async (page: any, server: any) =>
     arrived: arrived(server),
   })
 
-describe('mpbus in headless Chromium', () => {
+describeInChromium('mpbus in headless Chromium', () => {
   it('cold start: queued with the server down, reloaded, delivered by the new page', async () => {
     const { server, proxy } = await startServer()
     const { page } = await openPage()
@@ -204,7 +211,7 @@ describe('mpbus in headless Chromium', () => {
   })
 })
 
-describe('mpbus in headless Chromium: storage shared with other pages', () => {
+describeInChromium('mpbus in headless Chromium: storage shared with other pages', () => {
   it('two tabs on one localStorage: the page that comes back delivers both queues, once and in order', async () => {
     const { server, proxy } = await startServer()
     const { context, page } = await openPage()

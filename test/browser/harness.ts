@@ -1,25 +1,20 @@
 // Real headless Chromium for the browser tests: Debian's `chromium` driven by playwright-core
 // (never a downloaded browser build), a page served from 127.0.0.1 that loads an esbuild bundle
 // of src/ as the global `mpbus`, and the project's real ws test server behind the real TCP fault proxy.
-import { execFileSync } from 'node:child_process'
-import fs from 'node:fs'
 import http from 'node:http'
 import type { AddressInfo } from 'node:net'
 import path from 'node:path'
 import { build } from 'esbuild'
 import { type Browser, chromium } from 'playwright-core'
-import { afterAll, afterEach, beforeAll, expect } from 'vitest'
+import { afterAll, afterEach, beforeAll, describe, expect, inject } from 'vitest'
 import { createFaultProxy, createTestServer } from '../../src/testing/index'
 import { until } from '../helpers/time'
 
-/** `CHROMIUM_PATH`, else where Debian's `chromium` package puts it. `.ci/run` installs it. */
-export function chromiumPath(): string {
-  const found = [process.env.CHROMIUM_PATH, '/usr/bin/chromium', '/usr/bin/chromium-browser'].find(
-    (p) => p && fs.existsSync(p),
-  )
-  if (!found) throw new Error('no Chromium: apt-get install chromium, or set CHROMIUM_PATH')
-  return found
-}
+/** The Chromium the set-up found (scripts/setup.mjs: `CHROMIUM_PATH`, else on the PATH), or null. */
+export const chromiumPath = inject('chromium')
+
+/** `describe`, skipped when there is no Chromium (the set-up said so, once, with the command to run). */
+export const describeInChromium = describe.skipIf(!chromiumPath)
 
 const disposers: (() => unknown)[] = []
 afterEach(async () => {
@@ -29,6 +24,7 @@ afterEach(async () => {
 let browser: Browser
 let site: { origin: string; close(): Promise<void> }
 beforeAll(async () => {
+  if (!chromiumPath) return
   const bundle = await build({
     entryPoints: [path.join(__dirname, '../../src/index.ts')],
     bundle: true,
@@ -38,7 +34,7 @@ beforeAll(async () => {
     write: false,
   })
   site = await serve(bundle.outputFiles[0]!.text)
-  browser = await chromium.launch({ executablePath: chromiumPath(), args: ['--no-sandbox'] })
+  browser = await chromium.launch({ executablePath: chromiumPath, args: ['--no-sandbox'] })
 }, 60_000)
 afterAll(async () => {
   await browser?.close()
@@ -134,14 +130,12 @@ const h5 = path.join(__dirname, '../h5')
 
 /**
  * An esbuild IIFE bundle of `contents`, resolved in test/h5 (the frameworks' H5 runtimes, with
- * their own lockfile; installed here with `npm ci` when `.ci/run` has not).
+ * their own lockfile, installed by the set-up before any test runs: test/global-setup.ts).
  */
 export async function h5Bundle(
   contents: string,
   options: { define?: Record<string, string>; alias?: Record<string, string> } = {},
 ): Promise<string> {
-  if (!fs.existsSync(path.join(h5, 'node_modules')))
-    execFileSync('npm', ['ci', '--no-audit', '--no-fund', '--loglevel=error'], { cwd: h5, stdio: 'inherit' })
   const out = await build({
     stdin: { contents, resolveDir: h5 },
     bundle: true,

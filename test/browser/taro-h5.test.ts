@@ -1,15 +1,25 @@
 // mpbus on Taro's own H5 runtime (@tarojs/taro-h5, Taro 4) in headless Chromium: the API object as
 // a compiled Taro H5 app has it, and records that Taro's storage wrapped. The runtime is installed
 // in test/h5 (its own package.json and lockfile), out of the library's install.
-import { beforeAll, describe, expect, it } from 'vitest'
+import { beforeAll, expect, it } from 'vitest'
 import { until } from '../helpers/time'
-import { arrived, expectOfflineThenRecovery, h5Bundle, openPageWith, range, startServer } from './harness'
+import {
+  arrived,
+  chromiumPath,
+  describeInChromium,
+  expectOfflineThenRecovery,
+  h5Bundle,
+  openPageWith,
+  range,
+  startServer,
+} from './harness'
 
 declare const window: any
 declare const mpbus: any
 declare const localStorage: any
 let taro = ''
 beforeAll(async () => {
+  if (!chromiumPath) return
   // What Taro's H5 build defines; `Taro` is the default export, the named APIs are what its babel plugin imports.
   taro = await h5Bundle(
     `import Taro, * as api from '@tarojs/taro-h5'; window.Taro = Taro; window.TaroApi = api`,
@@ -20,7 +30,7 @@ beforeAll(async () => {
 }, 120_000)
 const withTaro = () => openPageWith(taro)
 
-describe('mpbus on @tarojs/taro-h5 in Chromium', () => {
+describeInChromium('mpbus on @tarojs/taro-h5 in Chromium', () => {
   it('platform: Taro as a compiled H5 app has it (no connectSocket) runs on the browser platform', async () => {
     const { server, proxy } = await startServer()
     const { page } = await withTaro()

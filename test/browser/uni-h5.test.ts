@@ -4,14 +4,24 @@
 // `context.setOffline`: the bus must use the browser's own signal.
 import fs from 'node:fs'
 import path from 'node:path'
-import { beforeAll, describe, expect, it } from 'vitest'
+import { beforeAll, expect, it } from 'vitest'
 import { until } from '../helpers/time'
-import { arrived, expectOfflineThenRecovery, h5Bundle, openPageWith, range, startServer } from './harness'
+import {
+  arrived,
+  chromiumPath,
+  describeInChromium,
+  expectOfflineThenRecovery,
+  h5Bundle,
+  openPageWith,
+  range,
+  startServer,
+} from './harness'
 
 declare const window: any
 
 let uni = ''
 beforeAll(async () => {
+  if (!chromiumPath) return
   // The compile-time flags uni-app's vite plugin defines; every optional UI feature off.
   const source = fs.readFileSync(
     path.join(__dirname, '../h5/node_modules/@dcloudio/uni-h5/dist/uni-h5.es.js'),
@@ -27,7 +37,7 @@ beforeAll(async () => {
   )
 }, 120_000)
 
-describe('mpbus on @dcloudio/uni-h5 in Chromium', () => {
+describeInChromium('mpbus on @dcloudio/uni-h5 in Chromium', () => {
   it('platform: uni in a tree-shaken build (uni = {}) runs on the browser platform', async () => {
     const { server, proxy } = await startServer()
     const { page } = await openPageWith(uni)

@@ -68,7 +68,7 @@ describe('toPlatform', () => {
     g.my = my
     expect(toPlatform(my).name).toBe('my')
     delete g.my
-    // not the global: told by offSocketClose (anchors-heartbeat §2)
+    // not the global: told by offSocketClose (docs/platforms.md)
     const p = toPlatform(fakeMy())
     expect(p.name).toBe('my')
     // object-form storage proves the adapter: a wx adapter would call setStorageSync(key, data)

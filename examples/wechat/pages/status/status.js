@@ -1,5 +1,5 @@
-// Shows a banner while the bus is not ready (seed 003's "the countdown runs but nobody hears
-// you" problem): the user knows their actions are queued, not lost.
+// Shows a banner while the bus is not ready, so that the user knows their actions are queued, not
+// lost, rather than acting into a socket that cannot hear them.
 const app = getApp()
 
 const LABELS = {

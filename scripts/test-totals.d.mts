@@ -1,0 +1,1 @@
+export function totals(file?: string): { ok: boolean; line: string }
