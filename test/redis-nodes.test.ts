@@ -255,6 +255,40 @@ describe('mpbus/server on Redis: nodes that behave as one', () => {
 })
 
 describe('mpbus/server on Redis: outages', () => {
+  it('appendfsync always: an app killed while Redis restarts gets, at its cold start, every push made meanwhile, no resync', async () => {
+    const own = await startRedisServer({ appendonly: 'always' })
+    open.push({ close: () => own.stop() })
+    const {
+      nodes: [a, b],
+    } = await nodes(2, {}, own.url)
+    const storage = createStorageArea()
+    const first = runtime({ storage })
+    const one = client([a!.port, b!.port], first)
+    await until(() => one.b.state === 'ready', 'ready')
+    for (let n = 1; n <= 5; n++) await a!.push('alice', 'Quote', { n })
+    await until(() => one.seen.length === 5, 'first life')
+    await own.kill()
+    first.control.kill()
+    await own.restart()
+    // Pushed once the nodes have Redis again, while the app is dead.
+    const start = Date.now()
+    for (let n = 6; n <= 10; n++)
+      for (;;) {
+        try {
+          await b!.push('alice', 'Quote', { n })
+          break
+        } catch (e) {
+          if (Date.now() - start > 10_000) throw e
+          await sleep(50)
+        }
+      }
+    const two = client([b!.port, a!.port], runtime({ storage }))
+    await until(() => two.seen.length === 5, 'second life', 10_000)
+    await sleep(50)
+    expect(two.seen).toEqual(range(6, 10))
+    expect(two.resyncs).toEqual([])
+  })
+
   it('Redis killed: logins refused and pushes rejected (reported); restarted empty: a new epoch, and the bus resyncs', async () => {
     const own = await startRedisServer()
     open.push({ close: () => own.stop() })
