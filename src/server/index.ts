@@ -4,7 +4,7 @@
  * for every message with an id, duplicates dropped by (user, id), the session end, and pushes that
  * carry their stream position so that a client resumes what it missed, even after a cold start.
  */
-import type { Server as HttpServer } from 'node:http'
+import { createServer as createHttpServer, type Server as HttpServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { type RawData, type WebSocket, WebSocketServer } from 'ws'
 import { MpbusError } from '../errors'
@@ -64,6 +64,33 @@ export interface ServerOptions {
   handlers?: Record<string, ServerHandler>
   /** Frames larger than this close the connection with 1009 (by `ws`). @default 1048576 */
   maxFrameBytes?: number
+  /** Message ids (`MsgId`) longer than this many characters close the connection with 1007, unhandled. @default 128 */
+  maxIdLength?: number
+  /**
+   * Bytes a connection may have waiting to be written to its socket (`bufferedAmount`). A client
+   * that reads slower than it is pushed to is closed with 4002 once its backlog passes this; it
+   * reconnects and resumes from its positions, so nothing is lost. @default 4194304
+   */
+  maxBufferedBytes?: number
+  /**
+   * Frames, and their bytes, read from a connection and waiting behind the one being handled.
+   * Reaching either stops reading the socket until the handlers catch up (TCP holds the client
+   * back); nothing is refused. @default { frames: 1000, bytes: 4194304 }
+   */
+  backlog?: { frames: number; bytes: number }
+  /**
+   * ms between WebSocket pings. A connection that answered none of the previous ping (a half-open
+   * peer: a dead NAT mapping, a client that lost power) is dropped, as is one still closing
+   * after it. 0: no pings. @default 30000
+   */
+  pingInterval?: number
+  /** ms a connection has to complete its login (answer included); past it, closed with 4003. @default 10000 */
+  loginTimeout?: number
+  /**
+   * ms the HTTP request that opens a WebSocket may take (its headers, slowly sent or not). Only
+   * when mpbus/server listens itself: an attached `server` has its own `headersTimeout`. @default 10000
+   */
+  upgradeTimeout?: number
   /**
    * At most `frames` inbound frames per `interval` ms per connection. Past it the connection is not
    * read until the interval ends: TCP holds the client back, and nothing is refused (a client
@@ -106,6 +133,52 @@ const LOGIN = 'userLogin'
 /** Close codes: the engine failed or a connection may have missed live frames; the client reconnects and resumes. */
 const ENGINE_DOWN = 1013
 const RESUME = 1012
+/** The client reads slower than it is pushed to: it reconnects and resumes from its positions. */
+const TOO_SLOW = 4002
+/** No login completed within `loginTimeout`. */
+const LOGIN_TIMEOUT = 4003
+
+/** The defaults of `ServerOptions`, declared once (their JSDoc says the same). */
+const DEFAULTS = {
+  port: 0,
+  batchAcks: true,
+  maxFrameBytes: 1 << 20,
+  maxIdLength: 128,
+  maxBufferedBytes: 4 << 20,
+  backlog: { frames: 1000, bytes: 4 << 20 },
+  rate: { frames: 1000, interval: 1000 },
+  pingInterval: 30_000,
+  loginTimeout: 10_000,
+  upgradeTimeout: 10_000,
+  closeTimeout: 5000,
+}
+
+/** A decision of `authenticate` as documented, or undefined: anything else is a refusal, reported. */
+function decided(
+  decision: unknown,
+):
+  | { user: string; fields?: Record<string, unknown> }
+  | { refuse: string; reason?: string }
+  | null
+  | undefined {
+  if (decision === null || decision === undefined) return null
+  if (typeof decision === 'string') return decision ? { user: decision } : undefined
+  if (typeof decision !== 'object') return undefined
+  const d = decision as Record<string, unknown>
+  if ('refuse' in d)
+    return typeof d.refuse === 'string' &&
+      d.refuse &&
+      (d.reason === undefined || typeof d.reason === 'string')
+      ? (d as { refuse: string; reason?: string })
+      : undefined
+  if (typeof d.user !== 'string' || !d.user) return undefined
+  if (
+    d.fields !== undefined &&
+    (typeof d.fields !== 'object' || d.fields === null || Array.isArray(d.fields))
+  )
+    return undefined
+  return d as { user: string; fields?: Record<string, unknown> }
+}
 
 /** A logged-in connection, as the fan-out sees it. */
 interface Conn {
@@ -123,14 +196,35 @@ export async function createServer(options: ServerOptions): Promise<MpbusServer>
     throw new MpbusError('BAD_OPTION', 'authenticate must be a function')
   const engine = options.engine || memoryEngine()
   const handlers = new Map(Object.entries(options.handlers || {}))
-  const rate = options.rate || { frames: 1000, interval: 1000 }
-  const maxPayload = options.maxFrameBytes === undefined ? 1 << 20 : options.maxFrameBytes
-  if (!(rate.frames >= 1 && rate.interval >= 1 && maxPayload >= 1))
-    throw new MpbusError('BAD_OPTION', 'rate.frames, rate.interval and maxFrameBytes must be >= 1')
+  const given = (key: keyof typeof DEFAULTS) => (options[key] === undefined ? DEFAULTS[key] : options[key])
+  const rate = given('rate') as typeof DEFAULTS.rate
+  const backlog = given('backlog') as typeof DEFAULTS.backlog
+  const maxPayload = given('maxFrameBytes') as number
+  const maxIdLength = given('maxIdLength') as number
+  const maxBufferedBytes = given('maxBufferedBytes') as number
+  const pingInterval = given('pingInterval') as number
+  const loginTimeout = given('loginTimeout') as number
+  const upgradeTimeout = given('upgradeTimeout') as number
+  const closeTimeout = given('closeTimeout') as number
+  for (const [name, value, min] of [
+    ['rate.frames', rate.frames, 1],
+    ['rate.interval', rate.interval, 1],
+    ['maxFrameBytes', maxPayload, 1],
+    ['maxIdLength', maxIdLength, 1],
+    ['maxBufferedBytes', maxBufferedBytes, 1],
+    ['backlog.frames', backlog.frames, 1],
+    ['backlog.bytes', backlog.bytes, 1],
+    ['pingInterval', pingInterval, 0],
+    ['loginTimeout', loginTimeout, 1],
+    ['upgradeTimeout', upgradeTimeout, 1],
+    ['closeTimeout', closeTimeout, 0],
+  ] as const)
+    if (!(typeof value === 'number' && value >= min))
+      throw new MpbusError('BAD_OPTION', `${name} must be a number >= ${min}: ${value}`)
   const onError = options.onError || (() => {})
-  const closeTimeout = options.closeTimeout === undefined ? 5000 : options.closeTimeout
+  let closed = false
   /** The frame chains of every connection, until they settle: `close()` waits for them. */
-  const running = new Set<Promise<void>>()
+  const running = new Set<Promise<unknown>>()
   /** Logged-in connections of this node, by user and by the streams they read. */
   const byUser = new Map<string, Set<Conn>>()
   const byStream = new Map<string, Set<Conn>>()
@@ -172,6 +266,7 @@ export async function createServer(options: ServerOptions): Promise<MpbusServer>
 
   /** Sends a live frame unless the connection already has it; a gap (or another epoch) means it must resume. */
   function deliver(conn: Conn, stream: string, position: Position, out: string): void {
+    if (conn.ws.readyState !== conn.ws.OPEN) return
     if (conn.pending) {
       conn.pending.push({ stream, position, out })
       return
@@ -189,10 +284,25 @@ export async function createServer(options: ServerOptions): Promise<MpbusServer>
       return
     }
     conn.at.set(stream, position)
-    if (conn.ws.readyState === conn.ws.OPEN) {
-      corkTask(conn.ws)
-      conn.ws.send(out)
-    }
+    if (tooSlow(conn.ws, conn.user)) return
+    corkTask(conn.ws)
+    conn.ws.send(out)
+  }
+
+  /**
+   * Closes a connection whose socket still holds more than `maxBufferedBytes` from earlier tasks
+   * (measured before this task corks it: a burst of one task is not a slow reader).
+   */
+  function tooSlow(ws: WebSocket, user: string): boolean {
+    const tcp = (ws as unknown as { _socket?: { writableCorked?: number } })._socket
+    if ((tcp && tcp.writableCorked) || ws.bufferedAmount <= maxBufferedBytes) return false
+    onError(
+      new MpbusError('TOO_LARGE', `${ws.bufferedAmount} bytes unsent (maxBufferedBytes): closed ${TOO_SLOW}`),
+      user,
+    )
+    uncork(ws)
+    ws.close(TOO_SLOW, 'too slow')
+    return true
   }
 
   /** What every node hears from the engine, in the engine's order. */
@@ -225,14 +335,48 @@ export async function createServer(options: ServerOptions): Promise<MpbusServer>
 
   // Before the first connection: a node hears everything appended after it accepts a login.
   const unsubscribe = await engine.subscribe(hear)
-  const wss = new WebSocketServer(
-    options.server
-      ? { server: options.server, maxPayload }
-      : { port: options.port || 0, host: options.host, maxPayload },
-  )
-  if (!options.server) await new Promise<void>((resolve) => wss.once('listening', resolve))
-  const address = (options.server ? options.server.address() : wss.address()) as AddressInfo | null
+  // Listening itself, the HTTP request of the upgrade is bounded too (a slowloris sends its
+  // headers a byte at a time); Node checks these timeouts every connectionsCheckingInterval.
+  const http =
+    options.server ||
+    createHttpServer({
+      headersTimeout: upgradeTimeout,
+      requestTimeout: upgradeTimeout,
+      connectionsCheckingInterval: Math.min(upgradeTimeout, 1000),
+    })
+  const wss = new WebSocketServer({ server: http, maxPayload })
+  if (!options.server)
+    await new Promise<void>((resolve, reject) => {
+      http.once('error', reject)
+      http.listen(options.port || DEFAULTS.port, options.host, () => {
+        http.off('error', reject)
+        resolve()
+      })
+    })
+  const address = http.address() as AddressInfo | null
   const port = address ? address.port : 0
+
+  /** Connections that answered the last ping (or sent anything since). */
+  const alive = new WeakSet<WebSocket>()
+  /**
+   * The liveness check: a connection that did not answer the previous ping is dropped, and so is
+   * one whose close did not complete within an interval (its peer reads nothing, not even that).
+   */
+  const pinging =
+    pingInterval > 0
+      ? setInterval(() => {
+          for (const ws of wss.clients) {
+            if (!alive.has(ws) || ws.readyState === ws.CLOSING) {
+              uncork(ws)
+              ws.terminate()
+              continue
+            }
+            alive.delete(ws)
+            ws.ping()
+          }
+        }, pingInterval)
+      : undefined
+  if (pinging) pinging.unref()
 
   /**
    * Runs an engine call; a failure is reported and rethrown, never swallowed. The Promise is marked
@@ -241,6 +385,7 @@ export async function createServer(options: ServerOptions): Promise<MpbusServer>
    */
   function store<T>(user: string | undefined, call: () => T | PromiseLike<T>): Promise<T> {
     const result = (async () => {
+      if (closed) throw new MpbusError('CLOSED', 'the server is closed')
       try {
         return await call()
       } catch (e) {
@@ -259,13 +404,47 @@ export async function createServer(options: ServerOptions): Promise<MpbusServer>
     let conn: Conn | undefined
     /** `closed`: the connection is being refused; nothing queued behind runs (it would run out of order). */
     let phase: 'login' | 'authenticating' | 'ready' | 'closed' = 'login'
+    alive.add(ws)
+    ws.on('pong', () => alive.add(ws))
+    const loginTimer = setTimeout(() => {
+      if (phase === 'ready' || phase === 'closed') return
+      refuse(LOGIN_TIMEOUT, 'login timeout', new MpbusError('TIMEOUT', `no login within ${loginTimeout} ms`))
+    }, loginTimeout)
     let windowStart = Date.now()
     let count = 0
     /** Set while reading is paused for the rate: its gate opens when the interval ends (or at close). */
     let throttle: { open(): void; timer: ReturnType<typeof setTimeout> } | undefined
+    /** Frames read and not yet run, and their bytes: past `backlog`, the socket is not read. */
+    let waiting = 0
+    let waitingBytes = 0
+    /** Reads the socket unless the rate gate or the backlog holds it. */
+    const reading = () => {
+      if (phase === 'closed') return
+      if (throttle || waiting >= backlog.frames || waitingBytes >= backlog.bytes) ws.pause()
+      else ws.resume()
+    }
+    /** Runs `task` after every frame before it; a failure nobody expected is reported and closes. */
+    const queue = (size: number, task: () => unknown) => {
+      waiting++
+      waitingBytes += size
+      reading()
+      chain = chain
+        .then(() => {
+          waiting--
+          waitingBytes -= size
+          reading()
+          return phase === 'closed' ? undefined : task()
+        })
+        .catch((e) => {
+          if (phase !== 'closed') refuse(1011, 'internal error', e as Error)
+        })
+      return chain
+    }
     const ack = createAcks((frame) => send(ws, frame), options.batchAcks !== false, 'Ack', ID)
     /** Frames run one after another, so acks leave in order and a handler sees order. */
-    let chain: Promise<void> = Promise.resolve()
+    let chain: Promise<unknown> = Promise.resolve()
+    /** Read through a call: TypeScript would narrow `phase` across the awaits that change it. */
+    const isClosed = () => phase === 'closed'
 
     const refuse = (code: number, reason: string, error: Error = new Error(`refused: ${reason}`)) => {
       phase = 'closed'
@@ -282,50 +461,67 @@ export async function createServer(options: ServerOptions): Promise<MpbusServer>
     }
 
     async function login(frame: Frame): Promise<void> {
-      let decision: LoginDecision
+      let decision: ReturnType<typeof decided>
       try {
-        decision = await options.authenticate(frame)
+        const answer: unknown = await options.authenticate(frame)
+        decision = decided(answer)
+        if (decision === undefined)
+          onError(
+            new MpbusError('HANDLER_ERROR', `authenticate returned ${typeof answer}: login refused`),
+            undefined,
+          )
       } catch (e) {
         onError(e as Error, undefined)
         decision = null
       }
-      if (ws.readyState !== ws.OPEN) return
-      const name = typeof decision === 'string' ? decision : decision && 'user' in decision && decision.user
-      if (!name) {
-        const refusal =
-          decision && typeof decision === 'object' && 'refuse' in decision ? decision : undefined
-        send(ws, { [OP]: refusal ? refusal.refuse : 'LoginError', reason: refusal && refusal.reason })
+      // Closed while authenticate ran: nothing of it stays.
+      if (phase === 'closed') return
+      if (!decision || 'refuse' in decision) {
+        send(ws, {
+          [OP]: decision ? decision.refuse : 'LoginError',
+          reason: decision ? decision.reason : undefined,
+        })
+        phase = 'closed'
         ws.close(1008, 'login refused')
         return
       }
+      const name = decision.user
       const me: Conn = { ws, user: name, pending: [], at: new Map(), streams: new Set() }
       conn = me
       add(byUser, name, me)
-      const fields =
-        typeof decision === 'object' && decision && 'fields' in decision ? decision.fields : undefined
       let resumed: Resumed
       try {
         // Live frames heard meanwhile wait in `pending`: none overtakes the answer or the replay.
-        resumed = await resume(engine, name, frame, fields, (streams) => {
+        resumed = await resume(engine, name, frame, decision.fields, (streams) => {
+          // Closed while the rooms were read: its close ran already, so it must not listen now.
+          if (phase === 'closed') throw new MpbusError('CLOSED', 'closed during the login')
           for (const stream of streams) listen(me, stream)
         })
       } catch (e) {
+        if (isClosed()) return
         // The client backs off and logs in again: a login the engine cannot serve is refused, not half served.
         return refuse(ENGINE_DOWN, 'engine unavailable', e as Error)
       }
-      if (ws.readyState !== ws.OPEN) return
+      if (isClosed()) return
       for (const out of resumed.frames) send(ws, out)
       for (const [stream, position] of resumed.at) me.at.set(stream, position)
       const pending = me.pending || []
       me.pending = null
       for (const p of pending) deliver(me, p.stream, p.position, p.out)
       phase = 'ready'
+      clearTimeout(loginTimer)
     }
 
     async function message(frame: Frame): Promise<void> {
       const me = (conn as Conn).user
       const op = frame[OP] as string
       const id = typeof frame[ID] === 'string' && frame[ID] ? (frame[ID] as string) : undefined
+      if (id && id.length > maxIdLength)
+        return refuse(
+          1007,
+          'id too long',
+          new MpbusError('BAD_FRAME', `${ID} over ${maxIdLength} characters`),
+        )
       if (id) {
         let fresh: boolean | 'busy'
         try {
@@ -364,6 +560,8 @@ export async function createServer(options: ServerOptions): Promise<MpbusServer>
 
     ws.on('message', (data: RawData, binary: boolean) => {
       if (phase === 'closed') return
+      alive.add(ws)
+      const size = (data as Buffer).length || 0
       const now = Date.now()
       if (now - windowStart >= rate.interval) {
         windowStart = now
@@ -372,16 +570,16 @@ export async function createServer(options: ServerOptions): Promise<MpbusServer>
       if (++count > rate.frames && !throttle) {
         // Past the rate: stop reading, and hold the frames already read (one read's worth) behind
         // a gate that opens when the interval ends. TCP holds the client back; nothing is refused.
-        ws.pause()
         const gate = new Promise<void>((open) => {
           throttle = { open, timer: setTimeout(open, windowStart + rate.interval - now) }
         })
+        reading()
         chain = chain.then(() =>
           gate.then(() => {
             throttle = undefined
             windowStart = Date.now()
             count = 0
-            if (phase !== 'closed') ws.resume()
+            reading()
           }),
         )
       }
@@ -405,23 +603,23 @@ export async function createServer(options: ServerOptions): Promise<MpbusServer>
       if (op === 'Heart') {
         if (phase === 'ready') send(ws, { [OP]: 'HeartOK' })
         else if (phase === 'authenticating')
-          chain = chain.then(() => (phase === 'ready' ? send(ws, { [OP]: 'HeartOK' }) : undefined))
+          queue(0, () => (phase === 'ready' ? send(ws, { [OP]: 'HeartOK' }) : undefined))
         return
       }
       if (phase === 'login' && op === LOGIN) {
         phase = 'authenticating'
-        chain = chain.then(() => login(frame))
+        queue(size, () => login(frame))
         return
       }
       if (phase === 'login') return refuse(1008, 'login first')
       // Frames right behind the login wait for its answer: the chain runs them after it.
-      chain = chain.then(() => (phase === 'ready' ? message(frame) : undefined))
-      const current = chain.catch(() => {})
+      const current = queue(size, () => (phase === 'ready' ? message(frame) : undefined))
       running.add(current)
       current.then(() => running.delete(current))
     })
     ws.on('close', () => {
       phase = 'closed'
+      clearTimeout(loginTimer)
       if (throttle) {
         clearTimeout(throttle.timer)
         throttle.open()
@@ -442,13 +640,15 @@ export async function createServer(options: ServerOptions): Promise<MpbusServer>
     // A connection whose login is still being served (its resume read) is not logged in yet.
     connections: (user) => Array.from(byUser.get(user) || []).filter((c) => c.pending === null).length,
     async close() {
+      closed = true
+      if (pinging) clearInterval(pinging)
       unsubscribe()
       await new Promise<void>((resolve) => {
         for (const ws of wss.clients) {
           uncork(ws)
           ws.terminate()
         }
-        wss.close(() => resolve())
+        wss.close(() => (options.server ? resolve() : http.close(() => resolve())))
       })
       // Frames queued behind are skipped (their connections are closed); the one running finishes.
       let timer: ReturnType<typeof setTimeout> | undefined
