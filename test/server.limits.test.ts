@@ -225,7 +225,7 @@ describe('mpbus/server: user callbacks', () => {
       await until(() => c.closed.code, 'close')
       expect(c.closed.code).toBe(1008)
       expect(c.got).toEqual([{ Operator: 'LoginError' }])
-      expect(errors.map((e: any) => e.code)).toEqual(['HANDLER_ERROR'])
+      expect(errors.map((e: any) => e.code)).toEqual(['LOGIN_ERROR'])
     })
 })
 

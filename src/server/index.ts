@@ -6,13 +6,15 @@
  */
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { type RawData, type WebSocket, WebSocketServer } from 'ws'
-import { MpbusError } from '../errors'
-import { corkTask, uncork } from '../task'
-import { createAcks } from './acks'
+import { WebSocketServer } from 'ws'
+import { asMpbusError, MpbusError } from '../errors'
+import type { Frame, Position } from '../protocol'
+import { uncork } from '../task'
+import { accept, type Node } from './connection'
+import { createFanout, hear, readersOf } from './fanout'
 import { memoryEngine } from './memory-engine'
-import { type Frame, OP, positioned, type Resumed, resume, roomStream, userStream } from './streams'
-import type { Engine, EngineEvent, Position } from './types'
+import { frameOf, roomStream, userStream } from './streams'
+import type { Engine, LoginDecision, ServerHandler } from './types'
 
 export type { ConformanceOptions, ConformanceResult } from './conformance'
 export { checkConformance } from './conformance'
@@ -21,27 +23,16 @@ export { memoryEngine } from './memory-engine'
 export type { RedisEngine, RedisEngineOptions } from './redis-engine'
 export { redisEngine } from './redis-engine'
 export { roomStream, userStream } from './streams'
-export type { Awaitable, Engine, EngineEvent, Position, Stored } from './types'
-
-/** What `authenticate` decides: the user, with fields for the login answer; or a refusal. */
-export type LoginDecision =
-  | string
-  | { user: string; fields?: Record<string, unknown> }
-  | { refuse: string; reason?: string }
-  | null
-  | undefined
-
-export interface HandlerContext {
-  /** The connection's user, as `authenticate` named it. */
-  user: string
-  /** Sends a frame to this connection only (not stored: a reply, not a push). */
-  reply(op: string, payload?: Record<string, unknown>): void
-  /** Pushes to every connection of this user, through the user's stream. */
-  push(op: string, payload?: Record<string, unknown>): Promise<Position>
-}
-
-/** Runs for a message; the ack leaves when it returns (or its Promise resolves). A throw withholds the ack: the client resends. */
-export type ServerHandler = (frame: Frame, context: HandlerContext) => void | PromiseLike<void>
+export type {
+  Awaitable,
+  Engine,
+  EngineEvent,
+  HandlerContext,
+  LoginDecision,
+  Position,
+  ServerHandler,
+  Stored,
+} from './types'
 
 export interface ServerOptions {
   /** Listen on this port (0: any free one). Ignored when `server` is given. @default 0 */
@@ -97,8 +88,11 @@ export interface ServerOptions {
    * replaying a long outbox sends a whole window at once). @default { frames: 1000, interval: 1000 }
    */
   rate?: { frames: number; interval: number }
-  /** A handler that threw, a frame refused, an engine failure: for logs. @default none */
-  onError?: (error: Error, user: string | undefined) => void
+  /**
+   * A handler that threw, a frame refused, an engine failure: for logs. An `MpbusError` whose
+   * `code` says which (src/errors.ts), with `user` when the connection has one. @default none
+   */
+  onError?: (error: MpbusError, user: string | undefined) => void
   /**
    * ms `close()` waits for handlers still running before it closes the engine, so that their
    * messages are marked handled (a resend is then acked, not refused until its claim expires). @default 5000
@@ -126,21 +120,7 @@ export interface MpbusServer {
   close(): Promise<void>
 }
 
-/** The protocol's names (docs/protocol.md). */
-const ID = 'MsgId'
-const LOGIN = 'userLogin'
-
-/** Close codes: the engine failed or a connection may have missed live frames; the client reconnects and resumes. */
-const ENGINE_DOWN = 1013
-const RESUME = 1012
-/** The client reads slower than it is pushed to: it reconnects and resumes from its positions. */
-const TOO_SLOW = 4002
-/** No login completed within `loginTimeout`. */
-const LOGIN_TIMEOUT = 4003
-/** ms a connection closed for being too slow has to take its close frame before it is cut off. */
-const CLOSE_GRACE = 1000
-
-/** The defaults of `ServerOptions`, declared once (their JSDoc says the same). */
+/** Every default of `ServerOptions`, declared once (each option's `@default` says the same). */
 const DEFAULTS = {
   port: 0,
   batchAcks: true,
@@ -155,190 +135,75 @@ const DEFAULTS = {
   closeTimeout: 5000,
 }
 
-/** A decision of `authenticate` as documented, or undefined: anything else is a refusal, reported. */
-function decided(
-  decision: unknown,
-):
-  | { user: string; fields?: Record<string, unknown> }
-  | { refuse: string; reason?: string }
-  | null
-  | undefined {
-  if (decision === null || decision === undefined) return null
-  if (typeof decision === 'string') return decision ? { user: decision } : undefined
-  if (typeof decision !== 'object') return undefined
-  const d = decision as Record<string, unknown>
-  if ('refuse' in d)
-    return typeof d.refuse === 'string' &&
-      d.refuse &&
-      (d.reason === undefined || typeof d.reason === 'string')
-      ? (d as { refuse: string; reason?: string })
-      : undefined
-  if (typeof d.user !== 'string' || !d.user) return undefined
-  if (
-    d.fields !== undefined &&
-    (typeof d.fields !== 'object' || d.fields === null || Array.isArray(d.fields))
-  )
-    return undefined
-  return d as { user: string; fields?: Record<string, unknown> }
-}
-
-/** A logged-in connection, as the fan-out sees it. */
-interface Conn {
-  ws: WebSocket
-  user: string
-  /** Live frames heard while the resume is read, sent after it; null once the resume is out. */
-  pending: Array<{ stream: string; position: Position; out: string }> | null
-  /** The last position sent per stream: a frame at or before it is a repeat. */
-  at: Map<string, Position>
-  streams: Set<string>
-}
-
 export async function createServer(options: ServerOptions): Promise<MpbusServer> {
   if (!options || typeof options.authenticate !== 'function')
     throw new MpbusError('BAD_OPTION', 'authenticate must be a function')
-  const engine = options.engine || memoryEngine()
-  const handlers = new Map(Object.entries(options.handlers || {}))
-  const given = (key: keyof typeof DEFAULTS) => (options[key] === undefined ? DEFAULTS[key] : options[key])
-  const rate = given('rate') as typeof DEFAULTS.rate
-  const backlog = given('backlog') as typeof DEFAULTS.backlog
-  const maxPayload = given('maxFrameBytes') as number
-  const maxIdLength = given('maxIdLength') as number
-  const maxBufferedBytes = given('maxBufferedBytes') as number
-  const pingInterval = given('pingInterval') as number
-  const loginTimeout = given('loginTimeout') as number
-  const upgradeTimeout = given('upgradeTimeout') as number
-  const closeTimeout = given('closeTimeout') as number
+  const given = <K extends keyof typeof DEFAULTS>(key: K) =>
+    options[key] === undefined ? DEFAULTS[key] : (options[key] as (typeof DEFAULTS)[K])
+  const rate = given('rate')
+  const backlog = given('backlog')
+  const maxPayload = given('maxFrameBytes')
+  const pingInterval = given('pingInterval')
+  const upgradeTimeout = given('upgradeTimeout')
   for (const [name, value, min] of [
     ['rate.frames', rate.frames, 1],
     ['rate.interval', rate.interval, 1],
     ['maxFrameBytes', maxPayload, 1],
-    ['maxIdLength', maxIdLength, 1],
-    ['maxBufferedBytes', maxBufferedBytes, 1],
+    ['maxIdLength', given('maxIdLength'), 1],
+    ['maxBufferedBytes', given('maxBufferedBytes'), 1],
     ['backlog.frames', backlog.frames, 1],
     ['backlog.bytes', backlog.bytes, 1],
     ['pingInterval', pingInterval, 0],
-    ['loginTimeout', loginTimeout, 1],
+    ['loginTimeout', given('loginTimeout'), 1],
     ['upgradeTimeout', upgradeTimeout, 1],
-    ['closeTimeout', closeTimeout, 0],
+    ['closeTimeout', given('closeTimeout'), 0],
   ] as const)
     if (!(typeof value === 'number' && value >= min))
       throw new MpbusError('BAD_OPTION', `${name} must be a number >= ${min}: ${value}`)
-  const onError = options.onError || (() => {})
+  const engine = options.engine || memoryEngine()
+  const report = options.onError || (() => {})
+  const fanout = createFanout(report, given('maxBufferedBytes'))
   let closed = false
-  /** The frame chains of every connection, until they settle: `close()` waits for them. */
-  const running = new Set<Promise<unknown>>()
-  /** Logged-in connections of this node, by user and by the streams they read. */
-  const byUser = new Map<string, Set<Conn>>()
-  const byStream = new Map<string, Set<Conn>>()
-
-  function send(ws: WebSocket, frame: Frame): void {
-    if (ws.readyState === ws.OPEN) {
-      corkTask(ws)
-      ws.send(JSON.stringify(frame))
-    }
-  }
-
-  function frameOf(op: string, payload: Record<string, unknown> | undefined): Frame {
-    return Object.assign({}, payload, { [OP]: op })
-  }
-
-  function add<K, V>(map: Map<K, Set<V>>, key: K, value: V): void {
-    let set = map.get(key)
-    if (!set) {
-      set = new Set()
-      map.set(key, set)
-    }
-    set.add(value)
-  }
-
-  function remove<K, V>(map: Map<K, Set<V>>, key: K, value: V): void {
-    const set = map.get(key)
-    if (set && set.delete(value) && !set.size) map.delete(key)
-  }
-
-  function listen(conn: Conn, stream: string): void {
-    conn.streams.add(stream)
-    add(byStream, stream, conn)
-  }
-
-  function drop(conn: Conn): void {
-    remove(byUser, conn.user, conn)
-    for (const stream of conn.streams) remove(byStream, stream, conn)
-  }
-
-  /** Sends a live frame unless the connection already has it; a gap (or another epoch) means it must resume. */
-  function deliver(conn: Conn, stream: string, position: Position, out: string): void {
-    if (conn.ws.readyState !== conn.ws.OPEN) return
-    if (conn.pending) {
-      conn.pending.push({ stream, position, out })
-      return
-    }
-    const last = conn.at.get(stream)
-    if (last && last.epoch === position.epoch && position.offset <= last.offset) return
-    if (last && (last.epoch !== position.epoch || position.offset !== last.offset + 1)) {
-      onError(
-        new Error(
-          `${stream}: ${last.offset}@${last.epoch} then ${position.offset}@${position.epoch}: resume`,
-        ),
-        conn.user,
-      )
-      conn.ws.close(RESUME, 'resume')
-      return
-    }
-    conn.at.set(stream, position)
-    if (tooSlow(conn.ws, conn.user)) return
-    corkTask(conn.ws)
-    conn.ws.send(out)
-  }
 
   /**
-   * Closes a connection whose socket still holds more than `maxBufferedBytes` from earlier tasks
-   * (measured before this task corks it: a burst of one task is not a slow reader).
+   * Runs an engine call; a failure is reported and rethrown, never swallowed. The Promise is marked
+   * handled: a caller that does not await `push()` (fire and forget, during a Redis blip) has the
+   * failure in `onError`, not an unhandled rejection that ends the process.
    */
-  function tooSlow(ws: WebSocket, user: string): boolean {
-    const tcp = (ws as unknown as { _socket?: { writableCorked?: number } })._socket
-    if ((tcp && tcp.writableCorked) || ws.bufferedAmount <= maxBufferedBytes) return false
-    onError(
-      new MpbusError('TOO_LARGE', `${ws.bufferedAmount} bytes unsent (maxBufferedBytes): closed ${TOO_SLOW}`),
-      user,
-    )
-    uncork(ws)
-    ws.close(TOO_SLOW, 'too slow')
-    // Its close frame waits behind what it does not read: what it holds goes now, not at the ping.
-    setTimeout(() => ws.terminate(), CLOSE_GRACE).unref()
-    return true
+  function store<T>(user: string | undefined, call: () => T | PromiseLike<T>): Promise<T> {
+    const result = (async () => {
+      if (closed) throw new MpbusError('CLOSED', 'the server is closed')
+      try {
+        return await call()
+      } catch (e) {
+        const error = asMpbusError('ENGINE_DOWN', e)
+        report(error, user)
+        throw error
+      }
+    })()
+    result.catch(() => {})
+    return result
   }
 
-  /** What every node hears from the engine, in the engine's order. */
-  function hear(event: EngineEvent): void {
-    if (event.type === 'frame') {
-      const set = byStream.get(event.stream)
-      if (!set) return
-      const out = JSON.stringify(positioned(event.frame, event.stream, event.position))
-      for (const conn of Array.from(set)) deliver(conn, event.stream, event.position, out)
-    } else if (event.type === 'join' || event.type === 'leave') {
-      const stream = roomStream(event.room)
-      for (const conn of Array.from(byUser.get(event.user) || [])) {
-        if (event.type === 'join') listen(conn, stream)
-        else {
-          conn.streams.delete(stream)
-          conn.at.delete(stream)
-          remove(byStream, stream, conn)
-        }
-      }
-    } else if (event.type === 'end') {
-      for (const conn of Array.from(byUser.get(event.user) || [])) {
-        send(conn.ws, { [OP]: 'SessionEnd', reason: event.reason })
-        conn.ws.close(4001, 'session ended')
-      }
-    } else if (event.type === 'error') onError(event.error, undefined)
-    else if (event.type === 'reset')
-      for (const set of Array.from(byUser.values()))
-        for (const conn of Array.from(set)) conn.ws.close(RESUME, 'engine reset')
+  const node: Node = {
+    authenticate: (login) => options.authenticate(login),
+    handlers: new Map(Object.entries(options.handlers || {})),
+    batchAcks: given('batchAcks'),
+    rate,
+    backlog,
+    maxIdLength: given('maxIdLength'),
+    loginTimeout: given('loginTimeout'),
+    alive: new WeakSet(),
+    engine,
+    fanout,
+    running: new Set(),
+    report,
+    store,
+    push: (user, op, payload) => store(user, () => engine.append(userStream(user), frameOf(op, payload))),
   }
 
   // Before the first connection: a node hears everything appended after it accepts a login.
-  const unsubscribe = await engine.subscribe(hear)
+  const unsubscribe = await engine.subscribe((event) => hear(fanout, event))
   // Listening itself, the HTTP request of the upgrade is bounded too (a slowloris sends its
   // headers a byte at a time); Node checks these timeouts every connectionsCheckingInterval.
   const http =
@@ -352,297 +217,45 @@ export async function createServer(options: ServerOptions): Promise<MpbusServer>
   if (!options.server)
     await new Promise<void>((resolve, reject) => {
       http.once('error', reject)
-      http.listen(options.port || DEFAULTS.port, options.host, () => {
+      http.listen(given('port'), options.host, () => {
         http.off('error', reject)
         resolve()
       })
     })
   const address = http.address() as AddressInfo | null
-  const port = address ? address.port : 0
+  wss.on('connection', (ws) => accept(node, ws))
 
-  /** Connections that answered the last ping (or sent anything since). */
-  const alive = new WeakSet<WebSocket>()
   /**
-   * The liveness check: a connection that did not answer the previous ping is dropped, and so is
-   * one whose close did not complete within an interval (its peer reads nothing, not even that).
+   * The liveness check: a connection that answered no ping since the last one (nor sent anything)
+   * is dropped, and so is one whose close did not complete within an interval (its peer reads
+   * nothing, not even that).
    */
   const pinging =
     pingInterval > 0
       ? setInterval(() => {
           for (const ws of wss.clients) {
-            if (!alive.has(ws) || ws.readyState === ws.CLOSING) {
+            if (!node.alive.has(ws) || ws.readyState === ws.CLOSING) {
               uncork(ws)
               ws.terminate()
               continue
             }
-            alive.delete(ws)
+            node.alive.delete(ws)
             ws.ping()
           }
         }, pingInterval)
       : undefined
   if (pinging) pinging.unref()
 
-  /**
-   * Runs an engine call; a failure is reported and rethrown, never swallowed. The Promise is marked
-   * handled: a caller that does not await `push()` (fire and forget, during a Redis blip) has the
-   * failure in `onError`, not an unhandled rejection that ends the process.
-   */
-  function store<T>(user: string | undefined, call: () => T | PromiseLike<T>): Promise<T> {
-    const result = (async () => {
-      if (closed) throw new MpbusError('CLOSED', 'the server is closed')
-      try {
-        return await call()
-      } catch (e) {
-        onError(e as Error, user)
-        throw e
-      }
-    })()
-    result.catch(() => {})
-    return result
-  }
-
-  const push = (user: string, op: string, payload?: Record<string, unknown>) =>
-    store(user, () => engine.append(userStream(user), frameOf(op, payload)))
-
-  wss.on('connection', (ws) => {
-    let conn: Conn | undefined
-    /** `closed`: the connection is being refused; nothing queued behind runs (it would run out of order). */
-    let phase: 'login' | 'authenticating' | 'ready' | 'closed' = 'login'
-    alive.add(ws)
-    ws.on('pong', () => alive.add(ws))
-    const loginTimer = setTimeout(() => {
-      if (phase === 'ready' || phase === 'closed') return
-      refuse(LOGIN_TIMEOUT, 'login timeout', new MpbusError('TIMEOUT', `no login within ${loginTimeout} ms`))
-    }, loginTimeout)
-    let windowStart = Date.now()
-    let count = 0
-    /** Set while reading is paused for the rate: its gate opens when the interval ends (or at close). */
-    let throttle: { open(): void; timer: ReturnType<typeof setTimeout> } | undefined
-    /** Frames read and not yet run, and their bytes: past `backlog`, the socket is not read. */
-    let waiting = 0
-    let waitingBytes = 0
-    /** Reads the socket unless the rate gate or the backlog holds it. */
-    const reading = () => {
-      if (phase === 'closed') return
-      if (throttle || waiting >= backlog.frames || waitingBytes >= backlog.bytes) ws.pause()
-      else ws.resume()
-    }
-    /** Runs `task` after every frame before it; a failure nobody expected is reported and closes. */
-    const queue = (size: number, task: () => unknown) => {
-      waiting++
-      waitingBytes += size
-      reading()
-      chain = chain
-        .then(() => {
-          waiting--
-          waitingBytes -= size
-          reading()
-          return phase === 'closed' ? undefined : task()
-        })
-        .catch((e) => {
-          if (phase !== 'closed') refuse(1011, 'internal error', e as Error)
-        })
-      return chain
-    }
-    const ack = createAcks((frame) => send(ws, frame), options.batchAcks !== false, 'Ack', ID)
-    /** Frames run one after another, so acks leave in order and a handler sees order. */
-    let chain: Promise<unknown> = Promise.resolve()
-    /** Read through a call: TypeScript would narrow `phase` across the awaits that change it. */
-    const isClosed = () => phase === 'closed'
-
-    const refuse = (code: number, reason: string, error: Error = new Error(`refused: ${reason}`)) => {
-      phase = 'closed'
-      onError(error, conn && conn.user)
-      ws.close(code, reason)
-    }
-
-    function context(me: string): HandlerContext {
-      return {
-        user: me,
-        reply: (op, payload) => send(ws, frameOf(op, payload)),
-        push: (op, payload) => push(me, op, payload),
-      }
-    }
-
-    async function login(frame: Frame): Promise<void> {
-      let decision: ReturnType<typeof decided>
-      try {
-        const answer: unknown = await options.authenticate(frame)
-        decision = decided(answer)
-        if (decision === undefined)
-          onError(
-            new MpbusError('HANDLER_ERROR', `authenticate returned ${typeof answer}: login refused`),
-            undefined,
-          )
-      } catch (e) {
-        onError(e as Error, undefined)
-        decision = null
-      }
-      // Closed while authenticate ran: nothing of it stays.
-      if (phase === 'closed') return
-      if (!decision || 'refuse' in decision) {
-        send(ws, {
-          [OP]: decision ? decision.refuse : 'LoginError',
-          reason: decision ? decision.reason : undefined,
-        })
-        phase = 'closed'
-        ws.close(1008, 'login refused')
-        return
-      }
-      const name = decision.user
-      const me: Conn = { ws, user: name, pending: [], at: new Map(), streams: new Set() }
-      conn = me
-      add(byUser, name, me)
-      let resumed: Resumed
-      try {
-        // Live frames heard meanwhile wait in `pending`: none overtakes the answer or the replay.
-        resumed = await resume(engine, name, frame, decision.fields, (streams) => {
-          // Closed while the rooms were read: its close ran already, so it must not listen now.
-          if (phase === 'closed') throw new MpbusError('CLOSED', 'closed during the login')
-          for (const stream of streams) listen(me, stream)
-        })
-      } catch (e) {
-        if (isClosed()) return
-        // The client backs off and logs in again: a login the engine cannot serve is refused, not half served.
-        return refuse(ENGINE_DOWN, 'engine unavailable', e as Error)
-      }
-      if (isClosed()) return
-      for (const out of resumed.frames) send(ws, out)
-      for (const [stream, position] of resumed.at) me.at.set(stream, position)
-      const pending = me.pending || []
-      me.pending = null
-      for (const p of pending) deliver(me, p.stream, p.position, p.out)
-      phase = 'ready'
-      clearTimeout(loginTimer)
-    }
-
-    async function message(frame: Frame): Promise<void> {
-      const me = (conn as Conn).user
-      const op = frame[OP] as string
-      const id = typeof frame[ID] === 'string' && frame[ID] ? (frame[ID] as string) : undefined
-      if (id && id.length > maxIdLength)
-        return refuse(
-          1007,
-          'id too long',
-          new MpbusError('BAD_FRAME', `${ID} over ${maxIdLength} characters`),
-        )
-      if (id) {
-        let fresh: boolean | 'busy'
-        try {
-          fresh = await engine.remember(me, id)
-        } catch (e) {
-          // Not handled, not acked: the client resends it, in order, on its next connection.
-          return refuse(ENGINE_DOWN, 'engine unavailable', e as Error)
-        }
-        // Being handled elsewhere: acking could lose it (that handler may fail), handling it now
-        // could run it twice, and skipping it would let the next message overtake it.
-        if (fresh === 'busy') return refuse(ENGINE_DOWN, `message ${id} is being handled`)
-        if (!fresh) {
-          ack(id)
-          return
-        }
-      }
-      const handler = handlers.get(op)
-      try {
-        if (handler) await handler(frame, context(me))
-      } catch (e) {
-        onError(e as Error, me)
-        if (id) await store(me, () => engine.forget(me, id)).catch(() => {})
-        return
-      }
-      if (id && engine.handled) {
-        const mark = engine.handled.bind(engine)
-        try {
-          await mark(me, id)
-        } catch (e) {
-          // Handled but not marked: no ack; the resend is handled again once the claim expires.
-          return refuse(ENGINE_DOWN, 'engine unavailable', e as Error)
-        }
-      }
-      if (id) ack(id)
-    }
-
-    ws.on('message', (data: RawData, binary: boolean) => {
-      if (phase === 'closed') return
-      alive.add(ws)
-      const size = (data as Buffer).length || 0
-      const now = Date.now()
-      if (now - windowStart >= rate.interval) {
-        windowStart = now
-        count = 0
-      }
-      if (++count > rate.frames && !throttle) {
-        // Past the rate: stop reading, and hold the frames already read (one read's worth) behind
-        // a gate that opens when the interval ends. TCP holds the client back; nothing is refused.
-        const gate = new Promise<void>((open) => {
-          throttle = { open, timer: setTimeout(open, windowStart + rate.interval - now) }
-        })
-        reading()
-        chain = chain.then(() =>
-          gate.then(() => {
-            throttle = undefined
-            windowStart = Date.now()
-            count = 0
-            reading()
-          }),
-        )
-      }
-      let frame: Frame
-      try {
-        frame = binary ? undefined : JSON.parse(data.toString())
-      } catch {
-        return refuse(1007, 'not JSON')
-      }
-      if (
-        !frame ||
-        typeof frame !== 'object' ||
-        Array.isArray(frame) ||
-        typeof frame[OP] !== 'string' ||
-        !frame[OP]
-      )
-        return refuse(1007, `no ${OP}`)
-      const op = frame[OP] as string
-      // A heartbeat is answered whenever it comes, and the answer says nothing of the session.
-      // Answered at once, even behind a slow handler; before the login answer, it waits behind the login.
-      if (op === 'Heart') {
-        if (phase === 'ready') send(ws, { [OP]: 'HeartOK' })
-        else if (phase === 'authenticating')
-          queue(0, () => (phase === 'ready' ? send(ws, { [OP]: 'HeartOK' }) : undefined))
-        return
-      }
-      if (phase === 'login' && op === LOGIN) {
-        phase = 'authenticating'
-        queue(size, () => login(frame))
-        return
-      }
-      if (phase === 'login') return refuse(1008, 'login first')
-      // Frames right behind the login wait for its answer: the chain runs them after it.
-      const current = queue(size, () => (phase === 'ready' ? message(frame) : undefined))
-      running.add(current)
-      current.then(() => running.delete(current))
-    })
-    ws.on('close', () => {
-      phase = 'closed'
-      clearTimeout(loginTimer)
-      if (throttle) {
-        clearTimeout(throttle.timer)
-        throttle.open()
-      }
-      if (conn) drop(conn)
-    })
-    ws.on('error', (e) => onError(e, conn && conn.user))
-  })
-
   return {
-    port,
-    push,
+    port: address ? address.port : 0,
+    push: node.push,
     publish: (room, op, payload) =>
       store(undefined, () => engine.append(roomStream(room), frameOf(op, payload))),
     join: (user, room) => store(user, () => engine.join(user, room)),
     leave: (user, room) => store(user, () => engine.leave(user, room)),
     end: (user, reason) => store(user, () => engine.end(user, reason)),
     // A connection whose login is still being served (its resume read) is not logged in yet.
-    connections: (user) => Array.from(byUser.get(user) || []).filter((c) => c.pending === null).length,
+    connections: (user) => readersOf(fanout, user).filter((c) => c.phase === 'ready').length,
     async close() {
       closed = true
       if (pinging) clearInterval(pinging)
@@ -657,9 +270,9 @@ export async function createServer(options: ServerOptions): Promise<MpbusServer>
       // Frames queued behind are skipped (their connections are closed); the one running finishes.
       let timer: ReturnType<typeof setTimeout> | undefined
       await Promise.race([
-        Promise.all(Array.from(running)),
+        Promise.all(Array.from(node.running)),
         new Promise<void>((resolve) => {
-          timer = setTimeout(resolve, closeTimeout)
+          timer = setTimeout(resolve, given('closeTimeout'))
         }),
       ])
       clearTimeout(timer)
