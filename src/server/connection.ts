@@ -20,7 +20,6 @@ import {
   type Frame,
   HEART,
   HEART_OK,
-  ID,
   isFrame,
   LOGIN,
   LOGIN_ERROR,
@@ -29,19 +28,26 @@ import {
 } from '../protocol'
 import { createAcks } from './acks'
 import { add, deliver, drop, type Fanout, listen, type Reader } from './fanout'
+import { admit, createGate, type Gate, type Rate, release } from './rate'
 import { send } from './send'
 import { frameOf, type Resumed, resume } from './streams'
 import type { Engine, HandlerContext, LoginDecision, Phase, ServerHandler } from './types'
 
 /** What every connection of a node shares: its options, resolved, and its parts (src/server/index.ts). */
 export interface Node {
-  authenticate(login: Frame): LoginDecision | PromiseLike<LoginDecision>
-  handlers: Map<string, ServerHandler>
+  authenticate(login: Frame, c: Connection): LoginDecision | PromiseLike<LoginDecision>
+  /** The handler of an operator, if any. */
+  handler(op: string, c: Connection): ServerHandler | undefined
   batchAcks: boolean
-  rate: { frames: number; interval: number }
+  /** The ack's operator and the id field (docs/protocol.md); `idKey: false`: no ids, no acks. */
+  ackOp: string
+  idKey: string | false
+  rate: Rate
   /** Frames, and their bytes, read and waiting to run: past either, the socket is not read. */
   backlog: { frames: number; bytes: number }
+  /** Longer message ids close the connection (1007), unhandled. */
   maxIdLength: number
+  /** ms to complete the login (not a finite number: no limit). */
   loginTimeout: number
   /** Connections that answered the last ping or sent anything since (src/server/index.ts pings). */
   alive: WeakSet<WebSocket>
@@ -53,6 +59,13 @@ export interface Node {
   /** Runs an engine call; a failure is reported (`ENGINE_DOWN`) and rethrown. */
   store<T>(user: string | undefined, call: () => T | PromiseLike<T>): Promise<T>
   push(user: string, op: string, payload?: Record<string, unknown>): Promise<Position>
+  // The test kit's hooks around the protocol (src/testing/test-server.ts); mpbus/server sets none.
+  /** Sees every inbound frame first, as it came; `true`: taken, the connection does nothing more with it. */
+  tap?(c: Connection, data: RawData, binary: boolean): boolean
+  /** The user of a connection whose first frame is no login, served without a login answer; without it, refused (1008). */
+  anonymous?(c: Connection): string
+  /** Whether this connection's acks are lost on the way (a fault to inject). */
+  withholdAck?(c: Connection): boolean
 }
 
 export interface Connection extends Reader {
@@ -63,16 +76,14 @@ export interface Connection extends Reader {
   /** Frames run one after another, so acks leave in order and a handler sees order. */
   chain: Promise<void>
   ack(id: string): void
-  /** The rate window: when it started and how many frames came in it. */
-  windowStart: number
-  count: number
-  /** Set while reading is paused for the rate: its gate opens when the interval ends (or at close). */
-  throttle: { open(): void; timer: ReturnType<typeof setTimeout> } | undefined
+  gate: Gate
   /** Frames read and not yet run, and their bytes (`backlog`). */
   waiting: number
   waitingBytes: number
+  /** Whether reading is paused (by the rate gate or the backlog). */
+  paused: boolean
   /** Closes the connection if its login is not done within `loginTimeout`; cleared once ready or closed. */
-  loginTimer: ReturnType<typeof setTimeout>
+  loginTimer: ReturnType<typeof setTimeout> | undefined
 }
 
 /** Takes a new socket: from here on its frames are this module's. */
@@ -86,17 +97,18 @@ export function accept(node: Node, ws: WebSocket): Connection {
     at: new Map(),
     streams: new Set(),
     chain: Promise.resolve(),
-    ack: createAcks((frame) => send(ws, frame), node.batchAcks),
-    windowStart: Date.now(),
-    count: 0,
-    throttle: undefined,
+    ack: createAcks((frame) => send(ws, frame), node.batchAcks, node.ackOp, node.idKey || undefined),
+    gate: createGate(),
     waiting: 0,
     waitingBytes: 0,
-    loginTimer: setTimeout(() => {
-      if (c.phase !== 'ready' && c.phase !== 'closed')
-        refuse(c, CLOSE_LOGIN_TIMEOUT, new MpbusError('TIMEOUT', `no login within ${node.loginTimeout} ms`))
-    }, node.loginTimeout),
+    paused: false,
+    loginTimer: undefined,
   }
+  if (Number.isFinite(node.loginTimeout))
+    c.loginTimer = setTimeout(() => {
+      if (c.phase === 'ready' || c.phase === 'closed') return
+      refuse(c, CLOSE_LOGIN_TIMEOUT, new MpbusError('TIMEOUT', `no login within ${node.loginTimeout} ms`))
+    }, node.loginTimeout)
   node.alive.add(ws)
   ws.on('pong', () => node.alive.add(ws))
   ws.on('message', (data: RawData, binary: boolean) => onMessage(c, data, binary))
@@ -112,14 +124,17 @@ export function accept(node: Node, ws: WebSocket): Connection {
 function reading(c: Connection): void {
   if (c.phase === 'closed') return
   const { backlog } = c.node
-  if (c.throttle || c.waiting >= backlog.frames || c.waitingBytes >= backlog.bytes) c.ws.pause()
+  const hold = !!c.gate.held || c.waiting >= backlog.frames || c.waitingBytes >= backlog.bytes
+  if (hold === c.paused) return
+  c.paused = hold
+  if (hold) c.ws.pause()
   else c.ws.resume()
 }
 
 /**
  * Runs `step` after every frame before it (and after what `step` returns settles, the next).
  * `size` bytes wait meanwhile, counted against `backlog`. A failure nobody expected is reported
- * and closes the connection: never an unhandled rejection.
+ * and closes the connection (1011): never an unhandled rejection.
  */
 function then(c: Connection, size: number, step: () => unknown): void {
   c.waiting++
@@ -149,38 +164,15 @@ function refuse(c: Connection, code: number, error: MpbusError): void {
   c.ws.close(code, Buffer.byteLength(reason) <= 123 ? reason : error.code)
 }
 
-/**
- * Past `rate.frames` in one `rate.interval`: stop reading, and hold the frames already read (one
- * read's worth) behind a gate that opens when the interval ends. TCP holds the client back;
- * nothing is refused (a client replaying its outbox sends a whole window at once).
- */
-function gate(c: Connection): void {
-  const { rate } = c.node
-  const now = Date.now()
-  if (now - c.windowStart >= rate.interval) {
-    c.windowStart = now
-    c.count = 0
-  }
-  if (++c.count <= rate.frames || c.throttle) return
-  const opened = new Promise<void>((open) => {
-    c.throttle = { open, timer: setTimeout(open, c.windowStart + rate.interval - now) }
-  })
-  reading(c)
-  c.chain = c.chain.then(() =>
-    opened.then(() => {
-      c.throttle = undefined
-      c.windowStart = Date.now()
-      c.count = 0
-      reading(c)
-    }),
-  )
-}
-
 function onMessage(c: Connection, data: RawData, binary: boolean) {
-  if (c.phase === 'closed') return
+  if (c.phase === 'closed' || (c.node.tap && c.node.tap(c, data, binary))) return
   c.node.alive.add(c.ws)
   const size = (data as Buffer).length || 0
-  gate(c)
+  const wait = admit(c.gate, c.node.rate)
+  if (wait) {
+    reading(c)
+    c.chain = c.chain.then(() => wait.then(() => reading(c)))
+  }
   let frame: unknown
   try {
     frame = binary ? undefined : JSON.parse(data.toString())
@@ -190,15 +182,24 @@ function onMessage(c: Connection, data: RawData, binary: boolean) {
   if (!isFrame(frame, OP) || !frame[OP])
     return refuse(c, CLOSE_NOT_A_FRAME, new MpbusError('BAD_FRAME', `no ${OP}`))
   const op: string = frame[OP]
+  if (c.phase === 'login' && op !== LOGIN) {
+    const user = c.node.anonymous ? c.node.anonymous(c) : ''
+    // Before the login a heartbeat is ignored, not refused.
+    if (!user)
+      return op === HEART
+        ? undefined
+        : refuse(c, CLOSE_POLICY, new MpbusError('LOGIN_REQUIRED', 'login first'))
+    c.phase = 'authenticating'
+    then(c, 0, () => enter(c, user, { [OP]: LOGIN }, undefined, false))
+  }
   // A heartbeat is answered whenever it comes, and the answer says nothing of the session: at
   // once, even behind a slow handler; before the login's answer, after it.
   if (op === HEART) {
     if (c.phase === 'ready') send(c.ws, { [OP]: HEART_OK })
-    else if (c.phase !== 'login') then(c, 0, () => c.phase === 'ready' && send(c.ws, { [OP]: HEART_OK }))
+    else then(c, 0, () => c.phase === 'ready' && send(c.ws, { [OP]: HEART_OK }))
     return
   }
   if (c.phase === 'login') {
-    if (op !== LOGIN) return refuse(c, CLOSE_POLICY, new MpbusError('LOGIN_REQUIRED', 'login first'))
     c.phase = 'authenticating'
     return then(c, size, () => login(c, frame))
   }
@@ -212,10 +213,7 @@ function onMessage(c: Connection, data: RawData, binary: boolean) {
 function onClose(c: Connection): void {
   c.phase = 'closed'
   clearTimeout(c.loginTimer)
-  if (c.throttle) {
-    clearTimeout(c.throttle.timer)
-    c.throttle.open()
-  }
+  release(c.gate)
   if (c.user) drop(c.node.fanout, c)
 }
 
@@ -263,7 +261,7 @@ async function login(c: Connection, frame: Frame): Promise<void> {
   const { node, ws } = c
   let decision: ReturnType<typeof decided>
   try {
-    const answer: LoginDecision = await node.authenticate(frame)
+    const answer: LoginDecision = await node.authenticate(frame, c)
     decision = decided(answer)
     if (decision === undefined)
       node.report(new MpbusError('LOGIN_ERROR', `authenticate returned ${typeof answer}: refused`), undefined)
@@ -282,13 +280,18 @@ async function login(c: Connection, frame: Frame): Promise<void> {
     ws.close(CLOSE_POLICY, 'login refused')
     return
   }
-  const { user } = decision
+  return enter(c, decision.user, frame, decision.fields, true)
+}
+
+/** Serves the connection as `user`: its resume first (after the login's answer, if it gets one), then the live frames. */
+async function enter(c: Connection, user: string, frame: Frame, fields: object | undefined, answer: boolean) {
+  const { node, ws } = c
   c.user = user
   c.phase = 'resuming'
   add(node.fanout, c)
   let resumed: Resumed
   try {
-    resumed = await resume(node.engine, user, frame, decision.fields, (streams) => {
+    resumed = await resume(node.engine, user, frame, fields, (streams) => {
       // Closed while the rooms were read: its close ran already, so it must not listen now.
       if (isClosed(c)) throw new MpbusError('CLOSED', 'closed during the login')
       for (const stream of streams) listen(node.fanout, c, stream)
@@ -299,7 +302,7 @@ async function login(c: Connection, frame: Frame): Promise<void> {
     return refuse(c, CLOSE_TRY_LATER, asMpbusError('ENGINE_DOWN', e))
   }
   if (isClosed(c)) return
-  for (const out of resumed.frames) send(ws, out)
+  for (const out of answer ? resumed.frames : resumed.frames.slice(1)) send(ws, out)
   for (const [stream, position] of resumed.at) c.at.set(stream, position)
   c.phase = 'ready'
   clearTimeout(c.loginTimer)
@@ -311,12 +314,15 @@ async function login(c: Connection, frame: Frame): Promise<void> {
 async function message(c: Connection, frame: Frame): Promise<void> {
   const { node, user } = c
   const { engine } = node
-  const id = typeof frame[ID] === 'string' && frame[ID] ? (frame[ID] as string) : undefined
+  const id =
+    node.idKey && typeof frame[node.idKey] === 'string' && frame[node.idKey]
+      ? (frame[node.idKey] as string)
+      : undefined
   if (id && id.length > node.maxIdLength)
     return refuse(
       c,
       CLOSE_NOT_A_FRAME,
-      new MpbusError('BAD_FRAME', `${ID} over ${node.maxIdLength} characters`),
+      new MpbusError('BAD_FRAME', `message id over ${node.maxIdLength} characters`),
     )
   if (id) {
     let fresh: boolean | 'busy'
@@ -330,9 +336,9 @@ async function message(c: Connection, frame: Frame): Promise<void> {
     // could run it twice, and skipping it would let the next message overtake it.
     if (fresh === 'busy')
       return refuse(c, CLOSE_TRY_LATER, new MpbusError('IN_PROGRESS', `message ${id} is being handled`))
-    if (!fresh) return c.ack(id)
+    if (!fresh) return acknowledge(c, id)
   }
-  const handler = node.handlers.get(frame[OP])
+  const handler = node.handler(frame[OP], c)
   try {
     if (handler) await handler(frame, context(c))
   } catch (e) {
@@ -349,5 +355,9 @@ async function message(c: Connection, frame: Frame): Promise<void> {
       return refuse(c, CLOSE_TRY_LATER, asMpbusError('ENGINE_DOWN', e))
     }
   }
-  if (id) c.ack(id)
+  if (id) acknowledge(c, id)
+}
+
+function acknowledge(c: Connection, id: string): void {
+  if (!(c.node.withholdAck && c.node.withholdAck(c))) c.ack(id)
 }

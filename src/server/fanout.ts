@@ -42,7 +42,7 @@ export interface Fanout {
   maxBufferedBytes: number
 }
 
-export const createFanout = (report: Fanout['report'], maxBufferedBytes: number): Fanout => ({
+export const createFanout = (report: Fanout['report'], maxBufferedBytes = Infinity): Fanout => ({
   byUser: new Map(),
   byStream: new Map(),
   report,
@@ -60,7 +60,7 @@ const CLOSE_GRACE = 1000
 function tooSlow(fanout: Fanout, reader: Reader): boolean {
   const { ws } = reader
   const tcp = (ws as unknown as { _socket?: { writableCorked?: number } })._socket
-  if ((tcp && tcp.writableCorked) || ws.bufferedAmount <= fanout.maxBufferedBytes) return false
+  if ((tcp && tcp.writableCorked) || !(ws.bufferedAmount > fanout.maxBufferedBytes)) return false
   const unsent = `${ws.bufferedAmount} bytes unsent (maxBufferedBytes): closed with ${CLOSE_TOO_SLOW}`
   fanout.report(new MpbusError('TOO_LARGE', unsent), reader.user)
   uncork(ws)
