@@ -35,8 +35,11 @@
  *
  * `mpbus/server` reports to its `onError(error, user)` with these codes:
  * - `HANDLER_ERROR`: a handler threw or rejected; the message is not acked, and its resend runs it again.
- * - `LOGIN_ERROR`: `authenticate` threw or rejected; the login is refused.
- * - `BAD_FRAME`: a frame that is not a JSON object with a non-empty string operator: closed with 1007.
+ * - `LOGIN_ERROR`: `authenticate` threw, rejected, or returned none of its documented shapes; the login is refused.
+ * - `BAD_FRAME`: a frame that is not a JSON object with a non-empty string operator, or a message
+ *   id over `maxIdLength`: closed with 1007.
+ * - `TOO_LARGE`: a connection had more than `maxBufferedBytes` unsent (it reads too slowly): closed with 4002.
+ * - `TIMEOUT`: no login completed within `loginTimeout`: closed with 4003.
  * - `FRAME_TOO_LARGE`: a frame over `maxFrameBytes`: closed with 1009 (by `ws`).
  * - `LOGIN_REQUIRED`: a frame other than the login came first: closed with 1008.
  * - `IN_PROGRESS`: a resend came while its first copy is still being handled (here or on another
@@ -44,7 +47,7 @@
  * - `STREAM_GAP`: a connection would have skipped positions of a stream (an event the node missed,
  *   another epoch): closed with 1012; the client resumes.
  * - `ENGINE_DOWN`: an engine call failed (`cause` holds the engine's error).
- * - `SOCKET_ERROR`: `ws` reported an error on a connection.
+ * - `SOCKET_ERROR`: `ws` reported an error on a connection, or serving it failed unexpectedly (closed with 1011).
  */
 export type MpbusErrorCode =
   | 'BAD_OPTION'

@@ -39,8 +39,14 @@ export const CLOSE_POLICY = 1008
 export const CLOSE_RESUME = 1012
 /** The engine cannot serve it now: back off and retry. */
 export const CLOSE_TRY_LATER = 1013
+/** The server failed in a way it did not expect while serving the connection: reconnect. */
+export const CLOSE_INTERNAL = 1011
 /** The session ended (after `SessionEnd`); also the client's default stop code. */
 export const CLOSE_SESSION_ENDED = 4001
+/** The client reads slower than it is pushed to: reconnect and resume. */
+export const CLOSE_TOO_SLOW = 4002
+/** No login completed in time: reconnect and log in again. */
+export const CLOSE_LOGIN_TIMEOUT = 4003
 
 /** A frame: a JSON object whose operator field is a string. */
 export type Frame = Record<string, any>

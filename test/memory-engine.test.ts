@@ -64,6 +64,70 @@ describe('memory engine', () => {
     expect(engine.remember('alice', 'late')).toBe(false)
   })
 
+  it('a stream idle past historyTtl is gone, with its epoch: a position in it resyncs', () => {
+    vi.useFakeTimers()
+    const engine = memoryEngine({ historyTtl: 1000 })
+    const kept = engine.append('s', { n: 1 })
+    vi.advanceTimersByTime(900)
+    engine.append('s', { n: 2 }) // a push keeps the stream alive for historyTtl more
+    vi.advanceTimersByTime(900)
+    expect(engine.since('s', kept)!.map((f) => f.frame)).toEqual([{ n: 2 }])
+    vi.advanceTimersByTime(1001)
+    expect(engine.since('s', kept)).toBeUndefined()
+    const again = engine.append('s', { n: 3 })
+    expect(again.offset).toBe(1)
+    expect(again.epoch).not.toBe(kept.epoch)
+    // Each stream made again is its own epoch: an old position never skips the new frames.
+    expect(engine.since('s', { offset: 0, epoch: kept.epoch })).toBeUndefined()
+  })
+
+  it("a claim expires after claimTtl: a stuck handler's message is handled again", () => {
+    vi.useFakeTimers()
+    const engine = memoryEngine({ claimTtl: 1000 })
+    expect(engine.remember('alice', 'm1')).toBe(true)
+    vi.advanceTimersByTime(999)
+    expect(engine.remember('alice', 'm1')).toBe('busy')
+    vi.advanceTimersByTime(2)
+    expect(engine.remember('alice', 'm1')).toBe(true)
+    // The stuck handler fails late: the copy handled after it stays handled.
+    engine.handled('alice', 'm1')
+    engine.forget('alice', 'm1')
+    expect(engine.remember('alice', 'm1')).toBe(false)
+  })
+
+  it('ids of two users never share a key, whatever the characters', () => {
+    const engine = memoryEngine()
+    expect(engine.remember('a\u0000b', 'c')).toBe(true)
+    engine.handled('a\u0000b', 'c')
+    expect(engine.remember('a', 'b\u0000c')).toBe(true)
+  })
+
+  it('keeps at most dedupLimit ids per user, the oldest forgotten first', () => {
+    const engine = memoryEngine({ dedupLimit: 3 })
+    for (const id of ['m1', 'm2', 'm3', 'm4']) {
+      expect(engine.remember('alice', id)).toBe(true)
+      engine.handled('alice', id)
+    }
+    expect(engine.remember('bob', 'm0')).toBe(true)
+    expect(['m2', 'm3', 'm4'].map((id) => engine.remember('alice', id))).toEqual([false, false, false])
+    expect(engine.remember('alice', 'm1')).toBe(true)
+    expect(() => memoryEngine({ dedupLimit: 0 })).toThrow(/dedupLimit/)
+  })
+
+  it('after close() every call throws CLOSED', () => {
+    const engine = memoryEngine()
+    engine.close()
+    for (const call of [
+      () => engine.append('s', {}),
+      () => engine.join('alice', 'r'),
+      () => engine.leave('alice', 'r'),
+      () => engine.end('alice'),
+      () => engine.remember('alice', 'm'),
+      () => engine.tip('s'),
+    ])
+      expect(call).toThrow(expect.objectContaining({ code: 'CLOSED' }))
+  })
+
   it('rooms: members by room, rooms by user, leave', () => {
     const engine = memoryEngine()
     engine.join('alice', 'r1')

@@ -165,6 +165,41 @@ describeWithRedis('redis engine: the duplicate window and rooms', () => {
     expect(await b.remember('alice', 'm2')).toBe(true)
   })
 
+  it('keeps at most dedupLimit ids per user, the oldest forgotten first; users never share a window', async () => {
+    const e = engine({ dedupLimit: 3 })
+    for (const id of ['m1', 'm2', 'm3', 'm4']) {
+      expect(await e.remember('alice', id)).toBe(true)
+      await e.handled('alice', id)
+    }
+    expect(await e.remember('alice', 'm4')).toBe(false)
+    expect(await e.remember('alice', 'm2')).toBe(false)
+    expect(await e.remember('alice', 'm1')).toBe(true)
+    await e.handled('a:b', 'c')
+    expect(await e.remember('a', 'b:c')).toBe(true)
+  })
+
+  it('the window costs Redis a bounded amount per user: 20,000 ids of 64 characters hold the memory of dedupLimit', async () => {
+    const e = engine({ dedupLimit: 1000 })
+    const id = (n: number) => `${'x'.repeat(58)}-${n.toString(36).padStart(5, '0')}`
+    const used = async () => {
+      const info = String(await probe.sendCommand(['INFO', 'memory']))
+      return Number(/used_memory:(\d+)/.exec(info)![1])
+    }
+    const { createClient } = await import('redis')
+    const probe = createClient({ url: redis.url })
+    await probe.connect()
+    try {
+      for (let n = 0; n < 1000; n++) await e.handled('alice', id(n))
+      const at1000 = await used()
+      for (let n = 1000; n < 20_000; n++) await e.handled('alice', id(n))
+      const at20000 = await used()
+      // 19,000 more ids cost what a few dozen would, not 19,000 keys.
+      expect(at20000 - at1000).toBeLessThan(64 * 1024)
+    } finally {
+      await probe.close()
+    }
+  })
+
   it('rooms and members; a join, a publication and a leave reach every engine in one order', async () => {
     const a = engine()
     const b = engine({ prefix: `t${prefixes}` })
@@ -243,10 +278,13 @@ describeWithRedis('redis engine: outages', () => {
       for (let n = 1; n <= 3; n++) await e.append('user:alice', { n })
       await e.remember('alice', 'm1')
       await e.handled('alice', 'm1')
+      const before = await e.tip('user:alice')
       await own.kill()
       await own.restart()
       await eventually(() => e.tip('user:alice'), 'live again')
       const { epoch } = await e.tip('user:alice')
+      // The promise of appendfsync always: no position of before the restart is made to resync.
+      expect(epoch).toBe(before.epoch)
       expect((await e.since('user:alice', { offset: 1, epoch }))!.map((s) => s.frame)).toEqual([
         { n: 2 },
         { n: 3 },
@@ -276,6 +314,31 @@ describeWithRedis('redis engine: outages', () => {
       await again.subscribe(() => {})
       expect(await again.tip('user:alice')).toEqual(after)
     } finally {
+      await own.stop()
+    }
+  })
+
+  it('Redis paused (SIGSTOP): commands fail with ENGINE_DOWN after commandTimeout, nodes are told, and it recovers', async () => {
+    const own = await startRedisServer()
+    try {
+      const e = redisEngine({ url: own.url, commandTimeout: 300 })
+      engines.push(e)
+      const heard = await listen(e)
+      await e.append('user:alice', { n: 1 })
+      own.pause()
+      await expect(e.append('user:alice', { n: 2 })).rejects.toMatchObject({ code: 'ENGINE_DOWN' })
+      expect(heard.find((h) => h.type === 'error')).toMatchObject({ error: { code: 'ENGINE_DOWN' } })
+      expect(heard.some((h) => h.type === 'reset')).toBe(true)
+      // Logins read through `readable`: refused at once while the fan-out is not known to be up.
+      await expect(e.rooms('alice')).rejects.toMatchObject({ code: 'ENGINE_DOWN' })
+      await expect(e.remember('alice', 'm')).rejects.toMatchObject({ code: 'ENGINE_DOWN' })
+      own.resume()
+      await eventually(() => e.tip('user:alice'), 'live again')
+      const after = await e.append('user:alice', { n: 3 })
+      // The same Redis process: its epochs are kept, and the push that timed out ran after all.
+      expect(after.offset).toBe(3)
+    } finally {
+      own.resume()
       await own.stop()
     }
   })

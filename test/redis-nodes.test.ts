@@ -275,6 +275,41 @@ describeWithRedis('mpbus/server on Redis: nodes that behave as one', () => {
 })
 
 describeWithRedis('mpbus/server on Redis: outages', () => {
+  it('appendfsync always: an app killed while Redis restarts gets, at its cold start, every push made meanwhile, no resync', async () => {
+    const own = await startRedisServer({ appendonly: 'always' })
+    open.push({ close: () => own.stop() })
+    const {
+      nodes: [a, b],
+    } = await nodes(2, {}, own.url)
+    const storage = createStorageArea()
+    const first = runtime({ storage })
+    const one = client([a!.port, b!.port], first)
+    await until(() => one.b.state === 'ready', 'ready')
+    for (let n = 1; n <= 5; n++) await a!.push('alice', 'Quote', { n })
+    await until(() => one.seen.length === 5, 'first life')
+    await own.kill()
+    first.control.kill()
+    await own.restart()
+    // Pushed once the nodes have Redis again, while the app is dead: each push is retried until
+    // the node's engine is back (it rejects with ENGINE_DOWN until then).
+    for (let n = 6; n <= 10; n++)
+      await until(
+        () =>
+          b!.push('alice', 'Quote', { n }).then(
+            () => true,
+            () => false,
+          ),
+        `push ${n}`,
+      )
+    const two = client([b!.port, a!.port], runtime({ storage }))
+    await until(() => two.seen.length === 5, 'second life', 10_000)
+    // A marker pushed after the five: a frame seen twice would arrive before it.
+    await b!.push('alice', 'Quote', { n: 11 })
+    await until(() => two.seen.length >= 6, 'the marker')
+    expect(two.seen).toEqual(range(6, 11))
+    expect(two.resyncs).toEqual([])
+  })
+
   it('Redis killed: logins refused and pushes rejected (reported); restarted empty: a new epoch, and the bus resyncs', async () => {
     const own = await startRedisServer()
     open.push({ close: () => own.stop() })

@@ -12,6 +12,8 @@
 import type { RawData, WebSocket } from 'ws'
 import { asMpbusError, MpbusError } from '../errors'
 import {
+  CLOSE_INTERNAL,
+  CLOSE_LOGIN_TIMEOUT,
   CLOSE_NOT_A_FRAME,
   CLOSE_POLICY,
   CLOSE_TRY_LATER,
@@ -41,6 +43,14 @@ export interface Node {
   ackOp: string
   idKey: string | false
   rate: Rate
+  /** Frames, and their bytes, read and waiting to run: past either, the socket is not read. */
+  backlog: { frames: number; bytes: number }
+  /** Longer message ids close the connection (1007), unhandled. */
+  maxIdLength: number
+  /** ms to complete the login (not a finite number: no limit). */
+  loginTimeout: number
+  /** Connections that answered the last ping or sent anything since (src/server/index.ts pings). */
+  alive: WeakSet<WebSocket>
   engine: Engine
   fanout: Fanout
   /** The frame chains of every connection, until they settle: `close()` waits for them. */
@@ -67,6 +77,13 @@ export interface Connection extends Reader {
   chain: Promise<void>
   ack(id: string): void
   gate: Gate
+  /** Frames read and not yet run, and their bytes (`backlog`). */
+  waiting: number
+  waitingBytes: number
+  /** Whether reading is paused (by the rate gate or the backlog). */
+  paused: boolean
+  /** Closes the connection if its login is not done within `loginTimeout`; cleared once ready or closed. */
+  loginTimer: ReturnType<typeof setTimeout> | undefined
 }
 
 /** Takes a new socket: from here on its frames are this module's. */
@@ -82,7 +99,18 @@ export function accept(node: Node, ws: WebSocket): Connection {
     chain: Promise.resolve(),
     ack: createAcks((frame) => send(ws, frame), node.batchAcks, node.ackOp, node.idKey || undefined),
     gate: createGate(),
+    waiting: 0,
+    waitingBytes: 0,
+    paused: false,
+    loginTimer: undefined,
   }
+  if (Number.isFinite(node.loginTimeout))
+    c.loginTimer = setTimeout(() => {
+      if (c.phase === 'ready' || c.phase === 'closed') return
+      refuse(c, CLOSE_LOGIN_TIMEOUT, new MpbusError('TIMEOUT', `no login within ${node.loginTimeout} ms`))
+    }, node.loginTimeout)
+  node.alive.add(ws)
+  ws.on('pong', () => node.alive.add(ws))
   ws.on('message', (data: RawData, binary: boolean) => onMessage(c, data, binary))
   ws.on('close', () => onClose(c))
   ws.on('error', (e: Error & { code?: string }) => {
@@ -92,24 +120,58 @@ export function accept(node: Node, ws: WebSocket): Connection {
   return c
 }
 
-/** Runs `step` after every frame before it (and after what `step` returns settles, the next). */
-function then(c: Connection, step: () => unknown): void {
-  c.chain = c.chain.then(step) as Promise<void>
+/** Reads the socket unless the rate gate or the backlog holds it. */
+function reading(c: Connection): void {
+  if (c.phase === 'closed') return
+  const { backlog } = c.node
+  const hold = !!c.gate.held || c.waiting >= backlog.frames || c.waitingBytes >= backlog.bytes
+  if (hold === c.paused) return
+  c.paused = hold
+  if (hold) c.ws.pause()
+  else c.ws.resume()
+}
+
+/**
+ * Runs `step` after every frame before it (and after what `step` returns settles, the next).
+ * `size` bytes wait meanwhile, counted against `backlog`. A failure nobody expected is reported
+ * and closes the connection (1011): never an unhandled rejection.
+ */
+function then(c: Connection, size: number, step: () => unknown): void {
+  c.waiting++
+  c.waitingBytes += size
+  reading(c)
+  c.chain = c.chain
+    .then(() => {
+      c.waiting--
+      c.waitingBytes -= size
+      reading(c)
+      return c.phase === 'closed' ? undefined : step()
+    })
+    .then(
+      () => {},
+      (e) => {
+        if (c.phase !== 'closed') refuse(c, CLOSE_INTERNAL, asMpbusError('SOCKET_ERROR', e))
+      },
+    )
 }
 
 /** Closes the connection for a fault of its own or the engine's; nothing queued behind runs (it would run out of order). */
 function refuse(c: Connection, code: number, error: MpbusError): void {
   c.phase = 'closed'
   c.node.report(error, c.user || undefined)
-  c.ws.close(code, error.code === 'ENGINE_DOWN' ? 'engine unavailable' : error.message)
+  const reason = error.code === 'ENGINE_DOWN' ? 'engine unavailable' : error.message
+  // A close reason is at most 123 bytes (RFC 6455, 5.5): a longer one would throw here.
+  c.ws.close(code, Buffer.byteLength(reason) <= 123 ? reason : error.code)
 }
 
 function onMessage(c: Connection, data: RawData, binary: boolean) {
   if (c.phase === 'closed' || (c.node.tap && c.node.tap(c, data, binary))) return
+  c.node.alive.add(c.ws)
+  const size = (data as Buffer).length || 0
   const wait = admit(c.gate, c.node.rate)
   if (wait) {
-    c.ws.pause()
-    c.chain = c.chain.then(() => wait.then(() => void (c.phase !== 'closed' && c.ws.resume())))
+    reading(c)
+    c.chain = c.chain.then(() => wait.then(() => reading(c)))
   }
   let frame: unknown
   try {
@@ -128,21 +190,21 @@ function onMessage(c: Connection, data: RawData, binary: boolean) {
         ? undefined
         : refuse(c, CLOSE_POLICY, new MpbusError('LOGIN_REQUIRED', 'login first'))
     c.phase = 'authenticating'
-    then(c, () => enter(c, user, { [OP]: LOGIN }, undefined, false))
+    then(c, 0, () => enter(c, user, { [OP]: LOGIN }, undefined, false))
   }
   // A heartbeat is answered whenever it comes, and the answer says nothing of the session: at
   // once, even behind a slow handler; before the login's answer, after it.
   if (op === HEART) {
     if (c.phase === 'ready') send(c.ws, { [OP]: HEART_OK })
-    else then(c, () => c.phase === 'ready' && send(c.ws, { [OP]: HEART_OK }))
+    else then(c, 0, () => c.phase === 'ready' && send(c.ws, { [OP]: HEART_OK }))
     return
   }
   if (c.phase === 'login') {
     c.phase = 'authenticating'
-    return then(c, () => login(c, frame))
+    return then(c, size, () => login(c, frame))
   }
   // Frames right behind the login wait for its answer: the chain runs them after it.
-  then(c, () => c.phase === 'ready' && message(c, frame))
+  then(c, size, () => c.phase === 'ready' && message(c, frame))
   const current = c.chain.catch(() => {})
   c.node.running.add(current)
   current.then(() => c.node.running.delete(current))
@@ -150,6 +212,7 @@ function onMessage(c: Connection, data: RawData, binary: boolean) {
 
 function onClose(c: Connection): void {
   c.phase = 'closed'
+  clearTimeout(c.loginTimer)
   release(c.gate)
   if (c.user) drop(c.node.fanout, c)
 }
@@ -163,27 +226,61 @@ function context(c: Connection): HandlerContext {
   }
 }
 
+/**
+ * A decision of `authenticate` in one of its documented shapes, or undefined: anything else (a
+ * number, a user that is no string, fields that are no object) is refused and reported.
+ */
+function decided(
+  decision: unknown,
+):
+  | { user: string; fields?: Record<string, unknown> }
+  | { refuse: string; reason?: string }
+  | null
+  | undefined {
+  if (decision === null || decision === undefined) return null
+  if (typeof decision === 'string') return decision ? { user: decision } : undefined
+  if (typeof decision !== 'object') return undefined
+  const d = decision as Record<string, unknown>
+  if ('refuse' in d)
+    return typeof d.refuse === 'string' &&
+      d.refuse &&
+      (d.reason === undefined || typeof d.reason === 'string')
+      ? (d as { refuse: string; reason?: string })
+      : undefined
+  if (typeof d.user !== 'string' || !d.user) return undefined
+  const fields = d.fields
+  if (fields !== undefined && (typeof fields !== 'object' || fields === null || Array.isArray(fields)))
+    return undefined
+  return d as { user: string; fields?: Record<string, unknown> }
+}
+
+/** Read through a call: TypeScript would narrow `phase` across the awaits that change it. */
+const isClosed = (c: Connection) => c.phase === 'closed'
+
 async function login(c: Connection, frame: Frame): Promise<void> {
   const { node, ws } = c
-  let decision: LoginDecision
+  let decision: ReturnType<typeof decided>
   try {
-    decision = await node.authenticate(frame, c)
+    const answer: LoginDecision = await node.authenticate(frame, c)
+    decision = decided(answer)
+    if (decision === undefined)
+      node.report(new MpbusError('LOGIN_ERROR', `authenticate returned ${typeof answer}: refused`), undefined)
   } catch (e) {
     node.report(asMpbusError('LOGIN_ERROR', e), undefined)
     decision = null
   }
-  if (ws.readyState !== ws.OPEN) return
-  const user = typeof decision === 'string' ? decision : decision && 'user' in decision && decision.user
-  if (!user) {
-    const refusal = decision && typeof decision === 'object' && 'refuse' in decision ? decision : undefined
+  // Closed while authenticate ran: nothing of it stays.
+  if (isClosed(c)) return
+  if (!decision || 'refuse' in decision) {
     c.phase = 'closed'
-    send(ws, { [OP]: refusal ? refusal.refuse : LOGIN_ERROR, reason: refusal && refusal.reason })
+    send(ws, {
+      [OP]: decision ? decision.refuse : LOGIN_ERROR,
+      reason: decision ? decision.reason : undefined,
+    })
     ws.close(CLOSE_POLICY, 'login refused')
     return
   }
-  const fields =
-    typeof decision === 'object' && decision && 'fields' in decision ? decision.fields : undefined
-  return enter(c, user, frame, fields, true)
+  return enter(c, decision.user, frame, decision.fields, true)
 }
 
 /** Serves the connection as `user`: its resume first (after the login's answer, if it gets one), then the live frames. */
@@ -195,16 +292,20 @@ async function enter(c: Connection, user: string, frame: Frame, fields: object |
   let resumed: Resumed
   try {
     resumed = await resume(node.engine, user, frame, fields, (streams) => {
+      // Closed while the rooms were read: its close ran already, so it must not listen now.
+      if (isClosed(c)) throw new MpbusError('CLOSED', 'closed during the login')
       for (const stream of streams) listen(node.fanout, c, stream)
     })
   } catch (e) {
+    if (isClosed(c)) return
     // The client backs off and logs in again: a login the engine cannot serve is refused, not half served.
     return refuse(c, CLOSE_TRY_LATER, asMpbusError('ENGINE_DOWN', e))
   }
-  if (ws.readyState !== ws.OPEN) return
+  if (isClosed(c)) return
   for (const out of answer ? resumed.frames : resumed.frames.slice(1)) send(ws, out)
   for (const [stream, position] of resumed.at) c.at.set(stream, position)
   c.phase = 'ready'
+  clearTimeout(c.loginTimer)
   const held = c.held
   c.held = []
   for (const h of held) deliver(node.fanout, c, h.stream, h.position, h.out)
@@ -217,6 +318,12 @@ async function message(c: Connection, frame: Frame): Promise<void> {
     node.idKey && typeof frame[node.idKey] === 'string' && frame[node.idKey]
       ? (frame[node.idKey] as string)
       : undefined
+  if (id && id.length > node.maxIdLength)
+    return refuse(
+      c,
+      CLOSE_NOT_A_FRAME,
+      new MpbusError('BAD_FRAME', `message id over ${node.maxIdLength} characters`),
+    )
   if (id) {
     let fresh: boolean | 'busy'
     try {

@@ -7,7 +7,16 @@
  */
 import type { WebSocket } from 'ws'
 import { asMpbusError, MpbusError } from '../errors'
-import { CLOSE_RESUME, CLOSE_SESSION_ENDED, isRepeat, OP, type Position, SESSION_END } from '../protocol'
+import {
+  CLOSE_RESUME,
+  CLOSE_SESSION_ENDED,
+  CLOSE_TOO_SLOW,
+  isRepeat,
+  OP,
+  type Position,
+  SESSION_END,
+} from '../protocol'
+import { uncork } from '../task'
 import { send } from './send'
 import { positioned, roomStream } from './streams'
 import type { EngineEvent, Phase } from './types'
@@ -29,13 +38,37 @@ export interface Fanout {
   byUser: Map<string, Set<Reader>>
   byStream: Map<string, Set<Reader>>
   report(error: MpbusError, user: string | undefined): void
+  /** Bytes a connection may hold unsent before it counts as too slow (`maxBufferedBytes`). */
+  maxBufferedBytes: number
 }
 
-export const createFanout = (report: Fanout['report']): Fanout => ({
+export const createFanout = (report: Fanout['report'], maxBufferedBytes = Infinity): Fanout => ({
   byUser: new Map(),
   byStream: new Map(),
   report,
+  maxBufferedBytes,
 })
+
+/** ms a connection closed for being too slow has to take its close frame before it is cut off. */
+const CLOSE_GRACE = 1000
+
+/**
+ * Closes a connection whose socket still holds more than `maxBufferedBytes` from earlier tasks
+ * (measured before this task corks it: a burst of one task is not a slow reader). It resumes
+ * from its positions, so closing it loses nothing.
+ */
+function tooSlow(fanout: Fanout, reader: Reader): boolean {
+  const { ws } = reader
+  const tcp = (ws as unknown as { _socket?: { writableCorked?: number } })._socket
+  if ((tcp && tcp.writableCorked) || !(ws.bufferedAmount > fanout.maxBufferedBytes)) return false
+  const unsent = `${ws.bufferedAmount} bytes unsent (maxBufferedBytes): closed with ${CLOSE_TOO_SLOW}`
+  fanout.report(new MpbusError('TOO_LARGE', unsent), reader.user)
+  uncork(ws)
+  ws.close(CLOSE_TOO_SLOW, 'too slow')
+  // Its close frame waits behind what it does not read: what it holds goes now, not at the ping.
+  setTimeout(() => ws.terminate(), CLOSE_GRACE).unref()
+  return true
+}
 
 function put<K, V>(map: Map<K, Set<V>>, key: K, value: V): void {
   const set = map.get(key)
@@ -73,6 +106,7 @@ export function deliver(
   position: Position,
   out: string,
 ): void {
+  if (reader.ws.readyState !== reader.ws.OPEN) return
   if (reader.phase === 'resuming') {
     reader.held.push({ stream, position, out })
     return
@@ -86,6 +120,7 @@ export function deliver(
     return
   }
   reader.at.set(stream, position)
+  if (tooSlow(fanout, reader)) return
   send(reader.ws, out)
 }
 

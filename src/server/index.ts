@@ -4,7 +4,7 @@
  * for every message with an id, duplicates dropped by (user, id), the session end, and pushes that
  * carry their stream position so that a client resumes what it missed, even after a cold start.
  */
-import type { Server as HttpServer } from 'node:http'
+import { createServer as createHttpServer, type Server as HttpServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { WebSocketServer } from 'ws'
 import { asMpbusError, MpbusError } from '../errors'
@@ -55,6 +55,33 @@ export interface ServerOptions {
   handlers?: Record<string, ServerHandler>
   /** Frames larger than this close the connection with 1009 (by `ws`). @default 1048576 */
   maxFrameBytes?: number
+  /** Message ids (`MsgId`) longer than this many characters close the connection with 1007, unhandled. @default 128 */
+  maxIdLength?: number
+  /**
+   * Bytes a connection may have waiting to be written to its socket (`bufferedAmount`). A client
+   * that reads slower than it is pushed to is closed with 4002 once its backlog passes this; it
+   * reconnects and resumes from its positions, so nothing is lost. @default 4194304
+   */
+  maxBufferedBytes?: number
+  /**
+   * Frames, and their bytes, read from a connection and waiting behind the one being handled.
+   * Reaching either stops reading the socket until the handlers catch up (TCP holds the client
+   * back); nothing is refused. @default { frames: 1000, bytes: 4194304 }
+   */
+  backlog?: { frames: number; bytes: number }
+  /**
+   * ms between WebSocket pings. A connection that answered none of the previous ping (a half-open
+   * peer: a dead NAT mapping, a client that lost power) is dropped, as is one still closing
+   * after it. 0: no pings. @default 30000
+   */
+  pingInterval?: number
+  /** ms a connection has to complete its login (answer included); past it, closed with 4003. @default 10000 */
+  loginTimeout?: number
+  /**
+   * ms the HTTP request that opens a WebSocket may take (its headers, slowly sent or not). Only
+   * when mpbus/server listens itself: an attached `server` has its own `headersTimeout`. @default 10000
+   */
+  upgradeTimeout?: number
   /**
    * At most `frames` inbound frames per `interval` ms per connection. Past it the connection is not
    * read until the interval ends: TCP holds the client back, and nothing is refused (a client
@@ -98,7 +125,13 @@ const DEFAULTS = {
   port: 0,
   batchAcks: true,
   maxFrameBytes: 1 << 20,
+  maxIdLength: 128,
+  maxBufferedBytes: 4 << 20,
+  backlog: { frames: 1000, bytes: 4 << 20 },
   rate: { frames: 1000, interval: 1000 },
+  pingInterval: 30_000,
+  loginTimeout: 10_000,
+  upgradeTimeout: 10_000,
   closeTimeout: 5000,
 }
 
@@ -108,12 +141,29 @@ export async function createServer(options: ServerOptions): Promise<MpbusServer>
   const given = <K extends keyof typeof DEFAULTS>(key: K) =>
     options[key] === undefined ? DEFAULTS[key] : (options[key] as (typeof DEFAULTS)[K])
   const rate = given('rate')
+  const backlog = given('backlog')
   const maxPayload = given('maxFrameBytes')
-  if (!(rate.frames >= 1 && rate.interval >= 1 && maxPayload >= 1))
-    throw new MpbusError('BAD_OPTION', 'rate.frames, rate.interval and maxFrameBytes must be >= 1')
+  const pingInterval = given('pingInterval')
+  const upgradeTimeout = given('upgradeTimeout')
+  for (const [name, value, min] of [
+    ['rate.frames', rate.frames, 1],
+    ['rate.interval', rate.interval, 1],
+    ['maxFrameBytes', maxPayload, 1],
+    ['maxIdLength', given('maxIdLength'), 1],
+    ['maxBufferedBytes', given('maxBufferedBytes'), 1],
+    ['backlog.frames', backlog.frames, 1],
+    ['backlog.bytes', backlog.bytes, 1],
+    ['pingInterval', pingInterval, 0],
+    ['loginTimeout', given('loginTimeout'), 1],
+    ['upgradeTimeout', upgradeTimeout, 1],
+    ['closeTimeout', given('closeTimeout'), 0],
+  ] as const)
+    if (!(typeof value === 'number' && value >= min))
+      throw new MpbusError('BAD_OPTION', `${name} must be a number >= ${min}: ${value}`)
   const engine = options.engine || memoryEngine()
   const report = options.onError || (() => {})
-  const fanout = createFanout(report)
+  const fanout = createFanout(report, given('maxBufferedBytes'))
+  let closed = false
 
   /**
    * Runs an engine call; a failure is reported and rethrown, never swallowed. The Promise is marked
@@ -122,6 +172,7 @@ export async function createServer(options: ServerOptions): Promise<MpbusServer>
    */
   function store<T>(user: string | undefined, call: () => T | PromiseLike<T>): Promise<T> {
     const result = (async () => {
+      if (closed) throw new MpbusError('CLOSED', 'the server is closed')
       try {
         return await call()
       } catch (e) {
@@ -142,6 +193,10 @@ export async function createServer(options: ServerOptions): Promise<MpbusServer>
     ackOp: ACK,
     idKey: ID,
     rate,
+    backlog,
+    maxIdLength: given('maxIdLength'),
+    loginTimeout: given('loginTimeout'),
+    alive: new WeakSet(),
     engine,
     fanout,
     running: new Set(),
@@ -152,14 +207,47 @@ export async function createServer(options: ServerOptions): Promise<MpbusServer>
 
   // Before the first connection: a node hears everything appended after it accepts a login.
   const unsubscribe = await engine.subscribe((event) => hear(fanout, event))
-  const wss = new WebSocketServer(
-    options.server
-      ? { server: options.server, maxPayload }
-      : { port: given('port'), host: options.host, maxPayload },
-  )
-  if (!options.server) await new Promise<void>((resolve) => wss.once('listening', resolve))
-  const address = (options.server ? options.server.address() : wss.address()) as AddressInfo | null
+  // Listening itself, the HTTP request of the upgrade is bounded too (a slowloris sends its
+  // headers a byte at a time); Node checks these timeouts every connectionsCheckingInterval.
+  const http =
+    options.server ||
+    createHttpServer({
+      headersTimeout: upgradeTimeout,
+      requestTimeout: upgradeTimeout,
+      connectionsCheckingInterval: Math.min(upgradeTimeout, 1000),
+    })
+  const wss = new WebSocketServer({ server: http, maxPayload })
+  if (!options.server)
+    await new Promise<void>((resolve, reject) => {
+      http.once('error', reject)
+      http.listen(given('port'), options.host, () => {
+        http.off('error', reject)
+        resolve()
+      })
+    })
+  const address = http.address() as AddressInfo | null
   wss.on('connection', (ws) => accept(node, ws))
+
+  /**
+   * The liveness check: a connection that answered no ping since the last one (nor sent anything)
+   * is dropped, and so is one whose close did not complete within an interval (its peer reads
+   * nothing, not even that).
+   */
+  const pinging =
+    pingInterval > 0
+      ? setInterval(() => {
+          for (const ws of wss.clients) {
+            if (!node.alive.has(ws) || ws.readyState === ws.CLOSING) {
+              uncork(ws)
+              ws.terminate()
+              continue
+            }
+            node.alive.delete(ws)
+            ws.ping()
+          }
+        }, pingInterval)
+      : undefined
+  if (pinging) pinging.unref()
 
   return {
     port: address ? address.port : 0,
@@ -172,13 +260,15 @@ export async function createServer(options: ServerOptions): Promise<MpbusServer>
     // A connection whose login is still being served (its resume read) is not logged in yet.
     connections: (user) => readersOf(fanout, user).filter((c) => c.phase === 'ready').length,
     async close() {
+      closed = true
+      if (pinging) clearInterval(pinging)
       unsubscribe()
       await new Promise<void>((resolve) => {
         for (const ws of wss.clients) {
           uncork(ws)
           ws.terminate()
         }
-        wss.close(() => resolve())
+        wss.close(() => (options.server ? resolve() : http.close(() => resolve())))
       })
       // Frames queued behind are skipped (their connections are closed); the one running finishes.
       let timer: ReturnType<typeof setTimeout> | undefined

@@ -1,22 +1,42 @@
 /**
  * The memory engine, the default: everything in this process. Each stream keeps its last
- * `history` frames; a restart starts a new epoch, so a client that resumes with a position of the
- * old epoch is told to resync (docs/protocol.md, "Pushes and resume").
+ * `history` frames for `historyTtl` after its last push; a restart starts a new epoch, so a client
+ * that resumes with a position of the old epoch is told to resync (docs/protocol.md, "Pushes and
+ * resume").
  */
 import { randomBytes } from 'node:crypto'
+import { MpbusError } from '../errors'
 import type { Engine, EngineEvent, Position, Stored } from './types'
 
 export interface MemoryEngineOptions {
   /** Frames kept per stream for resume; older ones are trimmed. @default 1000 */
   history?: number
   /**
+   * ms a stream's history and epoch live after its last push (0: forever). A client that comes
+   * back later resyncs. @default 8 days
+   */
+  historyTtl?: number
+  /**
    * ms a message id stays in a user's duplicate window. At least the client outbox's ttl, so a
    * message resent as late as the client may resend it is still recognised. @default 8 days
    */
   dedupTtl?: number
+  /**
+   * Message ids kept per user in the duplicate window; past it the oldest is forgotten first. A
+   * resend comes from an outbox of at most 1000 messages (the client's default), so this covers
+   * ten outboxes of one user sending at once. @default 10000
+   */
+  dedupLimit?: number
+  /**
+   * ms a message id is claimed while its handler runs: a resend meanwhile is neither handled nor
+   * acked. A handler that never settles holds it no longer: the resend is handled once the claim
+   * expires. Longer than your slowest handler. @default 30000
+   */
+  claimTtl?: number
 }
 
 const DAY = 24 * 60 * 60 * 1000
+const SWEEP_EVERY = 60_000
 
 /** The memory engine answers at once: its methods return values, not Promises. */
 export interface MemoryEngine extends Engine {
@@ -32,90 +52,163 @@ export interface MemoryEngine extends Engine {
   rooms(user: string): string[]
   members(room: string): string[]
   end(user: string, reason?: string): void
+  /** Drops everything; every call after it throws `CLOSED`. `server.close()` calls it. */
+  close(): void
+}
+
+interface Stream {
+  epoch: string
+  offset: number
+  frames: Stored[]
+  expires: number
 }
 
 export function memoryEngine(options: MemoryEngineOptions = {}): MemoryEngine {
   const history = options.history === undefined ? 1000 : options.history
+  const historyTtl = options.historyTtl === undefined ? 8 * DAY : options.historyTtl
   const dedupTtl = options.dedupTtl === undefined ? 8 * DAY : options.dedupTtl
+  const dedupLimit = options.dedupLimit === undefined ? 10_000 : options.dedupLimit
+  const claimTtl = options.claimTtl === undefined ? 30_000 : options.claimTtl
   if (!(history >= 1)) throw new RangeError(`history must be >= 1: ${history}`)
-  const epoch = randomBytes(6).toString('base64url')
-  const streams = new Map<string, { offset: number; frames: Stored[] }>()
-  const seen = new Map<string, number>()
-  /** Ids whose handler is running: a resend of one is 'busy', neither handled nor acked. */
-  const handling = new Set<string>()
+  for (const [name, value, min] of [
+    ['historyTtl', historyTtl, 0],
+    ['dedupTtl', dedupTtl, 0],
+    ['dedupLimit', dedupLimit, 1],
+    ['claimTtl', claimTtl, 1],
+  ] as const)
+    if (!(Number.isInteger(value) && value >= min))
+      throw new MpbusError('BAD_OPTION', `${name} must be an integer >= ${min}: ${value}`)
+  const engineEpoch = randomBytes(6).toString('base64url')
+  /** Streams made so far: a stream made again after it expired is another epoch. */
+  let made = 0
+  /** By last push (Map order is insertion order): the first ones expire first. */
+  const streams = new Map<string, Stream>()
+  /**
+   * The duplicate window, per user (so no two users' ids can share a key), each id in the order
+   * remembered: a positive time is the expiry of a handled mark, a negative one minus the expiry
+   * of a claim (its handler still runs).
+   */
+  const windows = new Map<string, Map<string, number>>()
   const rooms = new Map<string, Set<string>>()
   let sweptAt = Date.now()
+  let closed = false
   /** One process, so "every node" is every server on this engine, told synchronously, in order. */
   const listeners = new Set<(event: EngineEvent) => void>()
   const emit = (event: EngineEvent) => {
     for (const listener of Array.from(listeners)) listener(event)
   }
+  const open = () => {
+    if (closed) throw new MpbusError('CLOSED', 'the memory engine is closed')
+  }
+  const expiry = (now: number, ttl: number) => (ttl ? now + ttl : Infinity)
 
-  function stream(name: string) {
+  /** The stream, made (a new epoch) when missing or expired. */
+  function stream(name: string, now: number): Stream {
     let s = streams.get(name)
-    if (!s) {
-      s = { offset: 0, frames: [] }
+    if (!s || s.expires <= now) {
+      if (s) streams.delete(name)
+      s = { epoch: `${engineEpoch}.${(made++).toString(36)}`, offset: 0, frames: [], expires: 0 }
       streams.set(name, s)
+      s.expires = expiry(now, historyTtl)
     }
     return s
   }
 
-  /** Forgets expired ids, at most once per minute: Map order is insertion order, so the oldest lead. */
+  /** Forgets expired streams and ids, at most once per minute. */
   function sweep(now: number): void {
-    if (now - sweptAt < 60_000) return
+    if (now - sweptAt < SWEEP_EVERY) return
     sweptAt = now
-    for (const [key, expires] of seen) {
-      if (expires > now) break
-      seen.delete(key)
+    for (const [name, s] of streams) {
+      if (s.expires > now) break
+      streams.delete(name)
+    }
+    // Ids are in the order remembered, and a claim outlives no handled mark made after it: the
+    // expired ones lead, but for a few claims that ran into later marks; those go at the limit.
+    for (const [user, window] of windows) {
+      for (const [id, until] of window) {
+        if (Math.abs(until) > now) break
+        window.delete(id)
+      }
+      if (!window.size) windows.delete(user)
     }
   }
 
   return {
     subscribe(listener) {
+      open()
       listeners.add(listener)
       return () => void listeners.delete(listener)
     },
     append(name, frame) {
-      const s = stream(name)
+      open()
+      const now = Date.now()
+      sweep(now)
+      const s = stream(name, now)
+      // Moved to the end: the streams stay in the order of their expiry.
+      streams.delete(name)
+      streams.set(name, s)
+      s.expires = expiry(now, historyTtl)
       s.offset++
       s.frames.push({ offset: s.offset, frame })
       if (s.frames.length > history) s.frames.shift()
-      const position = { offset: s.offset, epoch }
+      const position = { offset: s.offset, epoch: s.epoch }
       emit({ type: 'frame', stream: name, position, frame })
       return position
     },
-    tip: (name) => ({ offset: stream(name).offset, epoch }),
+    tip(name) {
+      open()
+      const s = stream(name, Date.now())
+      return { offset: s.offset, epoch: s.epoch }
+    },
     since(name, from: Position) {
-      const s = stream(name)
-      if (from.epoch !== epoch || from.offset > s.offset) return undefined
+      open()
+      const s = stream(name, Date.now())
+      if (from.epoch !== s.epoch || from.offset > s.offset) return undefined
       if (from.offset === s.offset) return []
       const first = s.frames.length ? s.frames[0]!.offset : s.offset + 1
       if (from.offset + 1 < first) return undefined
       return s.frames.slice(from.offset + 1 - first)
     },
     remember(user, id) {
+      open()
       const now = Date.now()
       sweep(now)
-      const key = `${user}\u0000${id}`
+      let window = windows.get(user)
+      const until = window && window.get(id)
+      if (until !== undefined && Math.abs(until) > now) return until > 0 ? false : 'busy'
       // A resend while the first copy's handler still runs (its client gave up waiting for the
-      // ack): acking it could lose the message if that handler then fails.
-      if (handling.has(key)) return 'busy'
-      const expires = seen.get(key)
-      if (expires !== undefined && expires > now) return false
-      handling.add(key)
-      // Re-inserted so that the Map stays ordered by expiry.
-      seen.delete(key)
-      seen.set(key, now + dedupTtl)
+      // ack) is 'busy' above: acking it could lose the message if that handler then fails.
+      if (!window) {
+        window = new Map()
+        windows.set(user, window)
+      }
+      window.delete(id)
+      window.set(id, -(now + claimTtl))
+      if (window.size > dedupLimit) window.delete(window.keys().next().value as string)
       return true
     },
     forget(user, id) {
-      seen.delete(`${user}\u0000${id}`)
-      handling.delete(`${user}\u0000${id}`)
+      open()
+      const window = windows.get(user)
+      const until = window && window.get(id)
+      // A claim only: a handler that outlived its claim and then failed leaves the handled mark
+      // of the copy that was handled after it.
+      if (until !== undefined && until < 0) window!.delete(id)
     },
     handled(user, id) {
-      handling.delete(`${user}\u0000${id}`)
+      open()
+      const now = Date.now()
+      let window = windows.get(user)
+      if (!window) {
+        window = new Map()
+        windows.set(user, window)
+      }
+      window.delete(id)
+      window.set(id, expiry(now, dedupTtl))
+      if (window.size > dedupLimit) window.delete(window.keys().next().value as string)
     },
     join(user, room) {
+      open()
       let set = rooms.get(user)
       if (!set) {
         set = new Set()
@@ -125,16 +218,34 @@ export function memoryEngine(options: MemoryEngineOptions = {}): MemoryEngine {
       emit({ type: 'join', user, room })
     },
     leave(user, room) {
+      open()
       const set = rooms.get(user)
-      if (set) set.delete(room)
+      if (set) {
+        set.delete(room)
+        if (!set.size) rooms.delete(user)
+      }
       emit({ type: 'leave', user, room })
     },
-    rooms: (user) => Array.from(rooms.get(user) || []),
+    rooms(user) {
+      open()
+      return Array.from(rooms.get(user) || [])
+    },
     members(room) {
+      open()
       const out: string[] = []
       for (const [user, set] of rooms) if (set.has(room)) out.push(user)
       return out
     },
-    end: (user, reason) => emit({ type: 'end', user, reason }),
+    end(user, reason) {
+      open()
+      emit({ type: 'end', user, reason })
+    },
+    close() {
+      closed = true
+      listeners.clear()
+      streams.clear()
+      windows.clear()
+      rooms.clear()
+    },
   }
 }

@@ -7,7 +7,7 @@
  */
 import { randomBytes } from 'node:crypto'
 import { MpbusError } from '../errors'
-import { APPEND, BOOT, CLAIM, FORGET, JOIN, LEAVE, SINCE, TIP } from './redis-scripts'
+import { APPEND, BOOT, CLAIM, FORGET, HANDLED, JOIN, LEAVE, SINCE, TIP } from './redis-scripts'
 import type { Engine, EngineEvent, Position, Stored } from './types'
 
 export interface RedisEngineOptions {
@@ -25,6 +25,12 @@ export interface RedisEngineOptions {
   /** ms a message id stays in a user's duplicate window (0: forever): at least the client outbox's ttl. @default 8 days */
   dedupTtl?: number
   /**
+   * Message ids kept per user in the duplicate window; past it the oldest is forgotten first. A
+   * resend comes from an outbox of at most 1000 messages (the client's default), so this covers
+   * ten outboxes of one user sending at once. @default 10000
+   */
+  dedupLimit?: number
+  /**
    * ms a message id is claimed while its handler runs: a resend meanwhile, to any node, is neither
    * handled nor acked (its connection closes; the client resends later). If the node dies
    * mid-handler, the resend is handled once the claim expires. Longer than your slowest handler. @default 30000
@@ -32,6 +38,14 @@ export interface RedisEngineOptions {
   claimTtl?: number
   /** ms `createServer` waits for Redis at start before it fails with `ENGINE_DOWN`. @default 10000 */
   connectTimeout?: number
+  /**
+   * ms every Redis command may take. Past it the engine counts as down, as when the connection
+   * drops: the command fails with `ENGINE_DOWN`, every connection is told to resume (and its
+   * login is refused with 1013 until Redis answers again), and it recovers by itself once Redis
+   * answers. A command that timed out may still run when Redis comes back (a push then arrives
+   * although it was reported as failed). @default 5000
+   */
+  commandTimeout?: number
 }
 
 /** The Redis engine answers with Promises; `close()` releases its two connections. */
@@ -63,6 +77,19 @@ interface Client {
 }
 
 const DAY = 24 * 60 * 60 * 1000
+
+/**
+ * A CONFIG GET answer's value: node-redis 6 answers `sendCommand(['CONFIG', 'GET', name])` with an
+ * object (`{ appendfsync: 'always' }`), older clients and RESP2 with a flat array
+ * (`['appendfsync', 'always']`); anything else (CONFIG refused) is no value.
+ */
+export function configValue(answer: unknown, name: string): string | undefined {
+  if (Array.isArray(answer)) return answer[0] === name ? String(answer[1]) : undefined
+  if (answer instanceof Map) return answer.has(name) ? String(answer.get(name)) : undefined
+  if (answer && typeof answer === 'object' && name in answer)
+    return String((answer as Record<string, unknown>)[name])
+  return undefined
+}
 const newEpoch = () => randomBytes(6).toString('base64url')
 const down = (message: string, cause?: unknown) => new MpbusError('ENGINE_DOWN', message, cause)
 
@@ -74,9 +101,13 @@ export function redisEngine(options: RedisEngineOptions = {}): RedisEngine {
   const dedupTtl = options.dedupTtl === undefined ? 8 * DAY : options.dedupTtl
   const claimTtl = options.claimTtl === undefined ? 30_000 : options.claimTtl
   const connectTimeout = options.connectTimeout === undefined ? 10_000 : options.connectTimeout
+  const dedupLimit = options.dedupLimit === undefined ? 10_000 : options.dedupLimit
+  const commandTimeout = options.commandTimeout === undefined ? 5000 : options.commandTimeout
   for (const [name, value] of [
     ['history', history],
     ['claimTtl', claimTtl],
+    ['dedupLimit', dedupLimit],
+    ['commandTimeout', commandTimeout],
   ] as const)
     if (!(Number.isInteger(value) && value >= 1))
       throw new MpbusError('BAD_OPTION', `${name} must be an integer >= 1: ${value}`)
@@ -90,8 +121,11 @@ export function redisEngine(options: RedisEngineOptions = {}): RedisEngine {
   const channel = `${prefix}:fanout`
   const meta = (stream: string) => `${prefix}:m:${stream}`
   const log = (stream: string) => `${prefix}:s:${stream}`
-  // The user's length first: no (user, id) pair shares a key with another.
-  const seen = (user: string, id: string) => `${prefix}:d:${user.length}:${user}:${id}`
+  // The user's length first: no user's window shares a key with another's.
+  const window = (user: string) => [
+    `${prefix}:w:${user.length}:${user}`,
+    `${prefix}:o:${user.length}:${user}`,
+  ]
   const roomsOf = (user: string) => `${prefix}:r:${user}`
   const membersOf = (room: string) => `${prefix}:u:${room}`
   const gen = `${prefix}:gen`
@@ -219,7 +253,7 @@ export function redisEngine(options: RedisEngineOptions = {}): RedisEngine {
     const info = String(await cmd.sendCommand(['INFO', 'server']))
     const runId = (/run_id:(\w+)/.exec(info) || [])[1] || ''
     const config = async (name: string) =>
-      ((await cmd.sendCommand(['CONFIG', 'GET', name]).catch(() => [])) as string[])[1]
+      configValue(await cmd.sendCommand(['CONFIG', 'GET', name]).catch(() => []), name)
     const durable = (await config('appendonly')) === 'yes' && (await config('appendfsync')) === 'always'
     await cmd.sendCommand(['EVAL', BOOT, '2', `${prefix}:boot`, gen, runId, durable ? '1' : '0'])
   }
@@ -235,7 +269,32 @@ export function redisEngine(options: RedisEngineOptions = {}): RedisEngine {
     return clients
   }
 
-  async function command(args: string[]): Promise<any> {
+  /**
+   * Runs a command within `commandTimeout`. A Redis that does not answer (paused, its host
+   * swapping, a network path that drops packets) is a Redis that is down: the fan-out may be
+   * behind too, so every connection resumes, and the probe tells when Redis answers again.
+   */
+  function command(args: string[]): Promise<any> {
+    const run = send(args)
+    let timer: ReturnType<typeof setTimeout> | undefined
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        const error = down(`Redis did not answer ${args[0]} in ${commandTimeout} ms`)
+        lost(error)
+        confirm()
+        reject(error)
+      }, commandTimeout)
+    })
+    run.catch(() => {})
+    const result = Promise.race([run, timeout])
+    result.then(
+      () => clearTimeout(timer),
+      () => clearTimeout(timer),
+    )
+    return result
+  }
+
+  async function send(args: string[]): Promise<any> {
     const { cmd } = await open()
     try {
       for (let gate = booted; ; gate = booted) {
@@ -264,6 +323,7 @@ export function redisEngine(options: RedisEngineOptions = {}): RedisEngine {
 
   /** Reads that a login depends on need the fan-out up: otherwise the connection would miss live frames. */
   async function readable(): Promise<void> {
+    if (closed) throw new MpbusError('CLOSED', 'the Redis engine is closed')
     await open()
     if (!live) throw down('Redis fan-out not subscribed (reconnecting)')
   }
@@ -303,15 +363,14 @@ export function redisEngine(options: RedisEngineOptions = {}): RedisEngine {
       return frames.map((f, i): Stored => ({ offset: from.offset + 1 + i, frame: JSON.parse(f) }))
     },
     async remember(user, id) {
-      const claimed = await script(CLAIM, [seen(user, id)], [claimTtl])
+      const claimed = await script(CLAIM, window(user), [id, claimTtl, dedupTtl, dedupLimit])
       return claimed === 1 ? true : claimed === 0 ? false : 'busy'
     },
     async handled(user, id) {
-      const args = ['SET', seen(user, id), 'd']
-      await command(dedupTtl ? args.concat('PX', String(dedupTtl)) : args)
+      await script(HANDLED, window(user), [id, 0, dedupTtl, dedupLimit])
     },
     async forget(user, id) {
-      await script(FORGET, [seen(user, id)], [])
+      await script(FORGET, window(user), [id])
     },
     async join(user, room) {
       await script(

@@ -78,20 +78,75 @@ redis.call('PUBLISH', ARGV[3], ARGV[4])
 `
 
 /**
- * KEYS: the message id's key. ARGV: claim ttl ms. 1: claimed now (handle it); 0: handled already
- * (`d`, ack again); 2: claimed by a handler still running, here or on another node.
+ * The duplicate window of one user: KEYS a hash (id: `d` handled, or the ms its claim expires at)
+ * and a sorted set (id by the ms it was last claimed or marked), so the window is bounded by
+ * count per user as well as by time. Redis's clock (TIME) times claims, so that nodes whose
+ * clocks differ agree. Every script below starts with NOW and SWEEP: the ids older than the
+ * dedup ttl go, a hundred at a time.
  */
+const NOW = `
+if redis.replicate_commands then redis.replicate_commands() end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local function ms(x) return string.format('%.0f', x) end
+`
+
+/** ARGV[3]: dedup ttl ms (0: forever). */
+const SWEEP = `
+local ttl = tonumber(ARGV[3])
+if ttl > 0 then
+  local old = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ms(now - ttl), 'LIMIT', 0, 100)
+  if #old > 0 then
+    redis.call('HDEL', KEYS[1], unpack(old))
+    redis.call('ZREM', KEYS[2], unpack(old))
+  end
+end
+`
+
+/** After a write: the oldest ids past ARGV[4] (the limit per user) go, and the window lives ttl more. */
+const BOUND = `
+local over = redis.call('ZCARD', KEYS[2]) - tonumber(ARGV[4])
+if over > 0 then
+  local popped = redis.call('ZPOPMIN', KEYS[2], over)
+  for i = 1, #popped, 2 do redis.call('HDEL', KEYS[1], popped[i]) end
+end
+if ttl > 0 then
+  redis.call('PEXPIRE', KEYS[1], ttl)
+  redis.call('PEXPIRE', KEYS[2], ttl)
+end
+`
+
 /**
- * KEYS: the message id's key. Takes back a claim (its handler failed), never a handled mark: a
- * handler that outlived its claim and then failed must not make another node's work undone.
+ * ARGV: id, claim ttl ms, dedup ttl ms, limit. 1: claimed now (handle it); 0: handled already
+ * (ack again); 2: claimed by a handler still running, here or on another node.
  */
-export const FORGET = `
-if redis.call('GET', KEYS[1]) == 'h' then redis.call('DEL', KEYS[1]) end
+export const CLAIM = `${NOW}${SWEEP}
+local v = redis.call('HGET', KEYS[1], ARGV[1])
+if v == 'd' then return 0 end
+if v and tonumber(v) > now then return 2 end
+redis.call('HSET', KEYS[1], ARGV[1], ms(now + tonumber(ARGV[2])))
+redis.call('ZADD', KEYS[2], ms(now), ARGV[1])
+${BOUND}
+return 1
+`
+
+/** ARGV: id, unused, dedup ttl ms, limit. Marks the id handled. */
+export const HANDLED = `${NOW}${SWEEP}
+redis.call('HSET', KEYS[1], ARGV[1], 'd')
+redis.call('ZADD', KEYS[2], ms(now), ARGV[1])
+${BOUND}
 return 0
 `
 
-export const CLAIM = `
-if redis.call('SET', KEYS[1], 'h', 'NX', 'PX', ARGV[1]) then return 1 end
-if redis.call('GET', KEYS[1]) == 'd' then return 0 end
-return 2
+/**
+ * ARGV: id. Takes back a claim (its handler failed), never a handled mark: a handler that outlived
+ * its claim and then failed must not make another node's work undone.
+ */
+export const FORGET = `
+local v = redis.call('HGET', KEYS[1], ARGV[1])
+if v and v ~= 'd' then
+  redis.call('HDEL', KEYS[1], ARGV[1])
+  redis.call('ZREM', KEYS[2], ARGV[1])
+end
+return 0
 `

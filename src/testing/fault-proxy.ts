@@ -4,6 +4,8 @@
  *   client ──▶ 127.0.0.1:proxy.port ──▶ target
  *
  * - `pass()`: forward bytes both ways (the default).
+ * - `stall()`: live connections stop reading what the target sends, and drop nothing: a client that
+ *   reads slower than it is pushed to. TCP's buffers fill, then the target's own. `pass()` reads again.
  * - `freeze()`: live connections stay open but nothing gets through in either direction, and no FIN
  *   or RST is sent: the half-dead link (a dead NAT mapping, a lift, a tunnel) that only an app-level
  *   heartbeat notices. New connections are accepted and frozen too, so even a handshake hangs.
@@ -21,6 +23,7 @@ export interface FaultProxy {
   /** `ws://127.0.0.1:PORT` + path. */
   url(path?: string): string
   pass(): void
+  stall(): void
   freeze(): void
   reset(): void
   refuse(): void
@@ -116,8 +119,12 @@ export async function createFaultProxy(target: { host?: string; port: number }):
     pass() {
       if (closed) return
       mode = 'pass'
+      for (const pair of pairs) pair.upstream.resume()
       // Listening again on the same port: the bind happens before any connect the caller makes next.
       if (!server) void listen()
+    },
+    stall() {
+      for (const pair of pairs) pair.upstream.pause()
     },
     freeze() {
       if (closed) return

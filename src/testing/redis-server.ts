@@ -28,6 +28,9 @@ export interface RedisServer {
   stop(): Promise<void>
   /** SIGKILL: no shutdown, no final write, like a crash. The directory stays for `restart()`. */
   kill(): Promise<void>
+  /** SIGSTOP: the process keeps its sockets but answers nothing, like a host that hangs; `resume()` (SIGCONT) goes on. */
+  pause(): void
+  resume(): void
   /** Starts it again on the same port and directory (stopping it first if it runs): with `appendonly` it reloads, without it is empty. */
   restart(): Promise<void>
 }
@@ -108,6 +111,8 @@ export async function startRedisServer(options: RedisServerOptions = {}): Promis
     return new Promise((resolve) => {
       proc.once('exit', () => resolve())
       proc.kill(signal)
+      // A paused process ends only once it runs again (SIGKILL ends it either way).
+      proc.kill('SIGCONT')
     })
   }
 
@@ -121,6 +126,8 @@ export async function startRedisServer(options: RedisServerOptions = {}): Promis
       rmSync(dir, { recursive: true, force: true })
     },
     kill: () => end('SIGKILL'),
+    pause: () => void (child && child.kill('SIGSTOP')),
+    resume: () => void (child && child.kill('SIGCONT')),
     async restart() {
       await end('SIGTERM')
       await launch()

@@ -193,6 +193,7 @@ export async function createTestServer(options: TestServerOptions = {}): Promise
   let wss: WebSocketServer | undefined
   // Survives stop() and start(), as a production server's store would: the duplicate window, the streams.
   const engine = memoryEngine()
+  // The test kit bounds nothing: its tests inject the faults themselves.
   const fanout = createFanout(() => {})
   engine.subscribe((event) => hear(fanout, event))
 
@@ -273,6 +274,10 @@ export async function createTestServer(options: TestServerOptions = {}): Promise
     ackOp: ack ? ack.op : ACK,
     idKey: ack ? ack.idKey : false,
     rate: { frames: Infinity, interval: 1000 },
+    backlog: { frames: Infinity, bytes: Infinity },
+    maxIdLength: Infinity,
+    loginTimeout: Infinity,
+    alive: new WeakSet(),
     engine,
     fanout,
     running: new Set(),

@@ -1,0 +1,334 @@
+// mpbus/server under abuse, on real sockets (and a real redis-server): what one client or one
+// handler can make the server hold is bounded by its options, every wait of a connection is
+// timed, and nothing a user callback returns ends the process.
+import { createServer as createHttpServer } from 'node:http'
+import type { AddressInfo, Socket } from 'node:net'
+import net from 'node:net'
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import {
+  createServer,
+  type Engine,
+  type EngineEvent,
+  type MpbusServer,
+  memoryEngine,
+  redisEngine,
+  type ServerOptions,
+} from '../src/server/index'
+import { createFaultProxy } from '../src/testing/fault-proxy'
+import { type RedisServer, startRedisServer } from '../src/testing/index'
+import { bus, fast, raw, runtime, until } from './helpers/e2e'
+
+const open: Array<{ close(): unknown }> = []
+afterEach(async () => {
+  while (open.length) await open.pop()!.close()
+})
+
+let redis: RedisServer
+beforeAll(async () => {
+  redis = await startRedisServer()
+})
+afterAll(async () => {
+  await redis.stop()
+})
+
+const authenticate: ServerOptions['authenticate'] = (login) =>
+  typeof login.openId === 'string' ? login.openId : null
+
+async function start(options: Partial<ServerOptions> = {}) {
+  const errors: Error[] = []
+  const server = await createServer({ authenticate, onError: (e) => void errors.push(e), ...options })
+  open.push(server)
+  return { server, errors }
+}
+
+const login = (openId: string) => () => ({ op: 'userLogin', payload: { openId } })
+const ready = { ok: 'LoginOK', fail: ['LoginError'], timeout: 1000 }
+const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i)
+const acked = (got: any[]) => got.flatMap((f) => (f.Operator === 'Ack' ? f.MsgIds || [f.MsgId] : []))
+const tick = () => new Promise((resolve) => setImmediate(resolve))
+
+describe('mpbus/server: outbound bounded', () => {
+  it('a client that stops reading is closed (4002) past maxBufferedBytes; it resumes and gets every frame once, in order', async () => {
+    const { server, errors } = await start({
+      engine: memoryEngine({ history: 5000 }),
+      maxBufferedBytes: 256 * 1024,
+      pingInterval: 0,
+    })
+    const proxy = await createFaultProxy({ port: server.port })
+    open.push(proxy)
+    const seen: number[] = []
+    const resyncs: unknown[] = []
+    // A heartbeat slower than the test: the client does not notice the stall on its own.
+    const b = bus({
+      url: proxy.url(),
+      platform: runtime(),
+      login: login('alice'),
+      ready,
+      ...fast,
+      heartbeat: { interval: 60_000, timeout: 60_000 },
+    })
+    b.on('Quote', (f: any) => void seen.push(f.n))
+    b.events.on('resync', (r) => void resyncs.push(r))
+    await until(() => b.state === 'ready', 'ready')
+    proxy.stall()
+    const text = 'x'.repeat(10_000)
+    let n = 0
+    // Pushed until the server gives up on the connection: TCP's buffers absorb megabytes first.
+    while (!errors.some((e: any) => e.code === 'TOO_LARGE') && n < 4000) {
+      await server.push('alice', 'Quote', { n: ++n, text })
+      if (n % 50 === 0) await tick()
+    }
+    expect(errors.find((e: any) => e.code === 'TOO_LARGE')).toBeDefined()
+    const total = n
+    for (let i = 0; i < 10; i++) await server.push('alice', 'Quote', { n: ++n, text })
+    proxy.pass()
+    await until(() => seen.length >= total + 10, 'every frame after the resume', 20_000)
+    await tick()
+    expect(seen).toEqual(range(1, total + 10))
+    expect(resyncs).toEqual([])
+  })
+
+  it('drops a half-open peer: a connection that answers no ping is closed by the server', async () => {
+    const { server } = await start({ pingInterval: 100 })
+    const proxy = await createFaultProxy({ port: server.port })
+    open.push(proxy)
+    const c = await raw(proxy.port)
+    c.send({ Operator: 'userLogin', openId: 'alice' })
+    await until(() => server.connections('alice') === 1, 'logged in')
+    proxy.freeze()
+    await until(() => server.connections('alice') === 0, 'dropped')
+  })
+})
+
+describe('mpbus/server: inbound bounded', () => {
+  it('behind a stuck handler, reading stops at the backlog bound; once it moves on, every frame flows, in order', async () => {
+    let release = () => {}
+    const stuck = new Promise<void>((resolve) => {
+      release = resolve
+    })
+    const handled: number[] = []
+    const http = createHttpServer()
+    let socket: Socket | undefined
+    http.on('upgrade', (_req, s: Socket) => {
+      socket = s
+    })
+    await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve))
+    open.push({ close: () => new Promise((resolve) => http.close(resolve)) })
+    await start({
+      server: http,
+      backlog: { frames: 1000, bytes: 1 << 20 },
+      maxFrameBytes: 1 << 20,
+      handlers: {
+        Chat: async (f) => {
+          handled.push(f.n)
+          if (f.n === 0) await stuck
+        },
+      },
+    })
+    const c = await raw((http.address() as AddressInfo).port)
+    c.send({ Operator: 'userLogin', openId: 'alice' })
+    await until(() => c.got.length === 1, 'login answer')
+    const pad = 'x'.repeat(500_000)
+    for (let n = 0; n < 60; n++) c.send({ Operator: 'Chat', MsgId: `m${n}`, n, pad })
+    await until(() => socket!.isPaused(), 'reading paused', 10_000)
+    // About the bound and a read or two of the socket, not the 30 MB sent.
+    expect(socket!.bytesRead).toBeLessThan(8 << 20)
+    release()
+    await until(() => acked(c.got).length === 60, 'every ack', 20_000)
+    expect(acked(c.got)).toEqual(range(0, 59).map((n) => `m${n}`))
+    expect(handled).toEqual(range(0, 59))
+    expect(c.closed.code).toBeUndefined()
+  })
+
+  it('an id longer than maxIdLength is refused with 1007 and reported, not handled', async () => {
+    const handled: unknown[] = []
+    const { server, errors } = await start({
+      maxIdLength: 64,
+      handlers: { Chat: (f) => void handled.push(f.MsgId) },
+    })
+    const c = await raw(server.port)
+    c.send({ Operator: 'userLogin', openId: 'alice' })
+    c.send({ Operator: 'Chat', MsgId: 'x'.repeat(64) })
+    c.send({ Operator: 'Chat', MsgId: 'y'.repeat(65) })
+    await until(() => c.closed.code, 'close')
+    expect(c.closed.code).toBe(1007)
+    expect(handled).toEqual(['x'.repeat(64)])
+    expect(errors.map((e: any) => e.code)).toContain('BAD_FRAME')
+  })
+})
+
+describe('mpbus/server: every wait timed', () => {
+  it('a connection that sends no login within loginTimeout is closed with 4003', async () => {
+    const { server, errors } = await start({ loginTimeout: 200 })
+    const c = await raw(server.port)
+    await until(() => c.closed.code, 'close')
+    expect(c.closed.code).toBe(4003)
+    expect(errors.map((e: any) => e.code)).toEqual(['TIMEOUT'])
+  })
+
+  it('an HTTP upgrade sent a byte at a time is cut off after upgradeTimeout', async () => {
+    const { server } = await start({ upgradeTimeout: 300 })
+    const socket = net.connect(server.port, '127.0.0.1')
+    open.push({ close: () => socket.destroy() })
+    let ended = false
+    socket.on('close', () => {
+      ended = true
+    })
+    socket.on('error', () => {})
+    socket.resume()
+    socket.write('GET / HTTP/1.1\r\nHost: x\r\n')
+    await until(() => ended, 'the socket closed by the server', 4000)
+  })
+
+  it('Redis paused: push rejects with ENGINE_DOWN, connections are told, logins refused with 1013, then it recovers', async () => {
+    const own = await startRedisServer()
+    open.push({ close: () => own.stop() })
+    const { server } = await start({ engine: redisEngine({ url: own.url, commandTimeout: 300 }) })
+    const c = await raw(server.port)
+    c.send({ Operator: 'userLogin', openId: 'alice' })
+    await until(() => c.got.length === 1, 'logged in')
+    own.pause()
+    try {
+      await expect(server.push('alice', 'Quote', { n: 1 })).rejects.toMatchObject({ code: 'ENGINE_DOWN' })
+      await until(() => c.closed.code, 'told')
+      expect(c.closed.code).toBe(1012)
+      const again = await raw(server.port)
+      again.send({ Operator: 'userLogin', openId: 'alice' })
+      await until(() => again.closed.code, 'refused')
+      expect(again.closed.code).toBe(1013)
+    } finally {
+      own.resume()
+    }
+    const back = bus({
+      url: `ws://127.0.0.1:${server.port}`,
+      platform: runtime(),
+      login: login('alice'),
+      ready,
+      ...fast,
+    })
+    await until(() => back.state === 'ready', 'ready again', 8000)
+  })
+})
+
+describe('mpbus/server: user callbacks', () => {
+  for (const [what, decision] of [
+    ['42', 42],
+    ['a user that is no string', { user: 42 }],
+    ['fields that are no object', { user: 'alice', fields: 'x' }],
+    ['an empty user', ''],
+    ['a refusal that is no string', { refuse: 7 }],
+  ] as const)
+    it(`authenticate returning ${what} is a refused login, reported`, async () => {
+      const { server, errors } = await start({ authenticate: () => decision as any })
+      const c = await raw(server.port)
+      c.send({ Operator: 'userLogin', openId: 'alice' })
+      await until(() => c.closed.code, 'close')
+      expect(c.closed.code).toBe(1008)
+      expect(c.got).toEqual([{ Operator: 'LoginError' }])
+      expect(errors.map((e: any) => e.code)).toEqual(['LOGIN_ERROR'])
+    })
+})
+
+/**
+ * An engine whose `method` waits, for user alice, until released; and that hands the test the
+ * server's listener, to hear what the server would send.
+ */
+function gated(engine: Engine, method: 'rooms' | 'since' | 'tip') {
+  let release = () => {}
+  const reached = { yes: false }
+  const gate = new Promise<void>((resolve) => {
+    release = resolve
+  })
+  let listener: ((event: EngineEvent) => void) | undefined
+  const wrapped: Engine = Object.create(engine)
+  wrapped.subscribe = (l) => {
+    listener = l
+    return engine.subscribe(l)
+  }
+  wrapped[method] = (async (first: string, ...rest: any[]) => {
+    if (first === 'alice' || first === 'user:alice') {
+      reached.yes = true
+      await gate
+    }
+    return (engine[method] as any)(first, ...rest)
+  }) as any
+  return { engine: wrapped, release, reached, hear: (event: EngineEvent) => listener!(event) }
+}
+
+describe('mpbus/server: a login abandoned at any await holds nothing', () => {
+  for (const kind of ['memory', 'redis'] as const)
+    for (const at of ['authenticate', 'rooms', 'since', 'tip'] as const)
+      it(`${kind} engine: closed while ${at} runs, the connection never joins the fan-out`, async () => {
+        const base = kind === 'memory' ? memoryEngine() : redisEngine({ url: redis.url, prefix: `a${at}` })
+        const g = gated(base, at === 'authenticate' ? 'rooms' : at)
+        let authenticated = () => {}
+        const authenticating = new Promise<void>((resolve) => {
+          authenticated = resolve
+        })
+        let authReached = false
+        const http = createHttpServer()
+        let socket: Socket | undefined
+        http.on('upgrade', (_req, s: Socket) => {
+          socket = s
+        })
+        await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve))
+        open.push({ close: () => new Promise((resolve) => http.close(resolve)) })
+        const { server } = await start({
+          server: http,
+          engine: g.engine,
+          authenticate: async (f) => {
+            authReached = true
+            if (at === 'authenticate') await authenticating
+            return f.openId as string
+          },
+        })
+        const { epoch } = await server.push('alice', 'Quote', { n: 0 })
+        const c = await raw((http.address() as AddressInfo).port)
+        let gone = false
+        socket!.on('close', () => {
+          gone = true
+        })
+        const position = at === 'since' ? { Streams: { 'user:alice': { offset: 1, epoch } } } : {}
+        c.send({ Operator: 'userLogin', openId: 'alice', ...position })
+        await until(() => (at === 'authenticate' ? authReached : g.reached.yes), `at ${at}`)
+        c.ws.terminate()
+        await until(() => gone, 'the close seen by the server')
+        for (let i = 0; i < 3; i++) await tick()
+        authenticated()
+        g.release()
+        // Whatever the login path still reads after the close, and its answers.
+        for (let i = 0; i < 20; i++) await tick()
+        if (kind === 'redis') await base.tip('user:alice')
+        for (let i = 0; i < 5; i++) await tick()
+        // Had it joined the fan-out, the server would serialise this frame for it.
+        let serialised = 0
+        const probe = {
+          toJSON() {
+            serialised++
+            return 'p'
+          },
+        }
+        g.hear({ type: 'frame', stream: 'user:alice', position: { offset: 2, epoch }, frame: { probe } })
+        expect(serialised).toBe(0)
+        expect(server.connections('alice')).toBe(0)
+      })
+})
+
+describe('mpbus/server: closed', () => {
+  for (const kind of ['memory', 'redis'] as const)
+    it(`${kind} engine: push, publish, join, leave and end after close() reject with CLOSED`, async () => {
+      const server: MpbusServer = await createServer({
+        authenticate,
+        engine: kind === 'memory' ? memoryEngine() : redisEngine({ url: redis.url, prefix: 'closed' }),
+      })
+      await server.close()
+      for (const call of [
+        () => server.push('alice', 'Quote'),
+        () => server.publish('r', 'Quote'),
+        () => server.join('alice', 'r'),
+        () => server.leave('alice', 'r'),
+        () => server.end('alice'),
+      ])
+        await expect(call()).rejects.toMatchObject({ code: 'CLOSED' })
+    })
+})
