@@ -85,7 +85,10 @@ export interface Bus<Out extends OpMap = OpMap, In extends OpMap = OpMap> {
   on<K extends keyof In & string>(op: K | '*', handler: Handler<In[K]>): () => void
   /** Resolves with the next frame of `op`; rejects `CLOSED` if the bus closes first. */
   once<K extends keyof In & string>(op: K): Promise<Frame<In[K]>>
-  /** Calls `fn` with every state change; returns the unsubscribe. */
+  /**
+   * Calls `fn` at once with the current state and the one before it (a bus is `connecting` when
+   * `createBus` returns: `fn('connecting', 'idle')`), then with every change; returns the unsubscribe.
+   */
   onState(fn: (state: BusState, from: BusState) => void): () => void
   /** Reconnects now, from any state but closed (also out of `failed` and `unauthorized`). */
   reconnect(): void

@@ -74,5 +74,8 @@ export function detectPlatform(): Platform {
     if (api && typeof api.connectSocket === 'function') return toPlatform(api)
   }
   if (typeof WebSocket !== 'undefined') return webSocketPlatform()
-  throw new MpbusError('NO_PLATFORM', 'no platform found')
+  throw new MpbusError(
+    'NO_PLATFORM',
+    'no platform found: pass platform: wx (or my, tt, swan, qq, uni, Taro) in a mini program; in Node, webSocketPlatform(WebSocket) with WebSocket from ws',
+  )
 }
