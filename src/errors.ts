@@ -34,6 +34,10 @@
  * - `SESSION_ENDED`: the server sent the `sessionEnd` frame: no reconnect until `reconnect()` (a stop code also ends in `failed`, with no error).
  * - `TIMEOUT`: a request got no reply in time, or the login / `ready.ok` did not come within `ready.timeout`.
  * - `CLOSED`: the bus was closed before the operation could finish.
+ * - `NO_HANDLER`: the server has no handler for the message's operator: it refused it (docs/protocol.md,
+ *   Refusals); the message left the outbox and is not resent.
+ * - `REFUSED`: the server's handler refused the message (a validation failure): the message says
+ *   the server's code and reason; the message left the outbox and is not resent.
  * - `ENGINE_DOWN`: (`mpbus/server`) the engine cannot be reached (Redis down): a push rejects, a login is closed with 1013.
  */
 export type MpbusErrorCode =
@@ -61,6 +65,8 @@ export type MpbusErrorCode =
   | 'SESSION_ENDED'
   | 'TIMEOUT'
   | 'CLOSED'
+  | 'NO_HANDLER'
+  | 'REFUSED'
   | 'ENGINE_DOWN'
 
 export class MpbusError extends Error {

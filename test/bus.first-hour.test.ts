@@ -281,3 +281,44 @@ describe('nothing fails in silence', () => {
     b.close()
   })
 })
+
+describe('a refusal from the server', () => {
+  beforeEach(() => {
+    vi.useFakeTimers()
+  })
+  afterEach(() => {
+    vi.useRealTimers()
+  })
+
+  it('rejects the send with its code and reason, leaves the outbox, and is never resent', async () => {
+    const { sp, bus, errors, frames } = setupBus({ ack: true })
+    sp.last!.open()
+    const noHandler = bus.send('Chat', { text: 'hi' })
+    const invalid = bus.send('Note', { text: '' })
+    const fine = bus.send('Note', { text: 'ok' })
+    await vi.advanceTimersByTimeAsync(0)
+    const [chat, note, ok] = frames().map((f) => f.MsgId)
+    sp.last!.message(
+      JSON.stringify({ Operator: 'Ack', MsgId: chat, refused: 'NO_HANDLER', reason: 'no handler for Chat' }),
+    )
+    sp.last!.message(
+      JSON.stringify({ Operator: 'Ack', MsgId: note, refused: 'INVALID', reason: 'text is empty' }),
+    )
+    await expect(noHandler).rejects.toMatchObject({
+      code: 'NO_HANDLER',
+      message: 'NO_HANDLER: no handler for Chat',
+    })
+    await expect(invalid).rejects.toMatchObject({ code: 'REFUSED', message: 'INVALID: text is empty' })
+    expect(errors.map((e) => e.code)).toEqual(['NO_HANDLER', 'REFUSED'])
+    expect(bus.queued).toBe(1)
+    // The link ends before the last ack: only that one is sent again.
+    sp.last!.close(1006)
+    await vi.advanceTimersByTimeAsync(1000)
+    sp.last!.open()
+    await vi.advanceTimersByTimeAsync(0)
+    expect(frames().map((f) => f.MsgId)).toEqual([ok])
+    sp.last!.message(JSON.stringify({ Operator: 'Ack', MsgId: ok }))
+    await fine
+    bus.close()
+  })
+})

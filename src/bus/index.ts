@@ -5,7 +5,7 @@
  * dispatch (dispatcher.ts). The bus's state is not kept but derived, from the transport's state,
  * the session's phase and whether the bus was closed, so the two machines cannot disagree.
  */
-import { MpbusError } from '../errors'
+import { describe, MpbusError } from '../errors'
 import { createOutbox } from '../outbox'
 import type { SocketData } from '../platform/types'
 import { createTransport, type Link } from '../transport'
@@ -116,10 +116,22 @@ export function createBus<Out extends OpMap = OpMap, In extends OpMap = OpMap>(
     heard = true
     if (log) logFrame('in', data, frame)
     const op = frame[opKey] as string
+    // A refusal (docs/protocol.md): an ack that says the server will not take the message.
+    const refused = frame.refused
+    const refusal =
+      typeof refused === 'string'
+        ? new MpbusError(
+            refused === 'NO_HANDLER' ? refused : 'REFUSED',
+            `${refused}: ${describe(frame.reason || '')}`,
+            frame,
+          )
+        : undefined
+    // Told even when nobody awaits the send (or, without ack, when it resolved already).
+    if (refusal) report(refusal)
     if (ack && op === ack.op) {
       // One id (`MsgId`), or a batch (`MsgIds`: docs/protocol.md), settled in the order listed.
       const ids = frame[idKey + 's']
-      flush.acked(Array.isArray(ids) ? ids : [frame[idKey]])
+      flush.acked(Array.isArray(ids) ? ids : [frame[idKey]], refusal)
       // Acknowledgements are bookkeeping: users see them only when they ask for them by name.
       if (dispatcher.has(op)) dispatcher.dispatch(op, frame, false)
       return

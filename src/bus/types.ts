@@ -62,7 +62,8 @@ export interface Bus<Out extends OpMap = OpMap, In extends OpMap = OpMap> {
   /**
    * Sends `{[opKey]: op, ...payload}`. Durable by default: queued and persisted while offline,
    * flushed in order after the next login. Settles when delivered (see `ack`), or rejects with
-   * an `MpbusError`: `BAD_OPERATOR`, `BAD_PAYLOAD`, `TOO_LARGE`, `OUTBOX_FULL`, `EXPIRED`, `DROPPED`, `CLOSED`.
+   * an `MpbusError`: `BAD_OPERATOR`, `BAD_PAYLOAD`, `TOO_LARGE`, `OUTBOX_FULL`, `EXPIRED`, `DROPPED`, `CLOSED`,
+   * and, with `ack`, `NO_HANDLER` or `REFUSED` when the server refuses it (docs/protocol.md, Refusals).
    */
   send<K extends keyof Out & string>(
     op: K,
