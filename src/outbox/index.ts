@@ -267,14 +267,16 @@ export function createOutbox(options: OutboxOptions = {}): Outbox {
 
   function commit(): void {
     due = false
-    // Waiting for the lock's answer (owner.ts): what is queued is kept in the scratch record.
-    if (store && !loaded && owner && owner.scratch && (queue.size || scratched)) {
+    // Waiting for the lock's answer (owner.ts), or for the retry of a failed read (its timer):
+    // what is queued is kept in a scratch record, read back by the load (or, after a kill, the next one).
+    const scratch = owner && owner.scratch ? owner.scratch : timer && dir + 'w'
+    if (store && !loaded && scratch && (queue.size || scratched)) {
       scratched = true
       const items: Item[] = []
       queue.each((item) => {
         items.push(item)
       })
-      attempt('set', owner.scratch, pack(items))
+      attempt('set', scratch, pack(items))
     }
     // Before the load, the timer is the load's retry: it stays.
     if (!store || !loaded) return
@@ -316,7 +318,7 @@ export function createOutbox(options: OutboxOptions = {}): Outbox {
         s.keys.shift()
       }
       sweeping.shift()
-      owner!.swept(s.ns)
+      if (owner) owner.swept(s.ns)
     }
     return true
   }
@@ -391,12 +393,17 @@ export function createOutbox(options: OutboxOptions = {}): Outbox {
       return true
     })
     seq = Math.max(seq, high, low, tail ? tail.s + 1 : 0)
-    if (loaded) adopt(listed)
+    if (loaded) {
+      unscratch()
+      adopt(listed)
+    }
     for (const item of waiting) {
       if (!loaded) {
         track(item.j, item.s)
         continue
       }
+      // Read back from the scratch record already.
+      if (find(idOf(item.j))) continue
       // Renumbered after what storage holds, so encoded again; the id stays.
       const e = decode(item)
       e.seq = seq++
@@ -412,6 +419,31 @@ export function createOutbox(options: OutboxOptions = {}): Outbox {
     const errors = held
     held = undefined
     errors.forEach(report)
+  }
+
+  /**
+   * Queues what the scratch record of this namespace holds (sent while an earlier load waited for
+   * a retry, then killed or closed) after what storage holds, renumbered; its key goes once they
+   * are stored. Ids already queued are skipped. A scratch that cannot be read waits for a later load.
+   */
+  function unscratch(): void {
+    const key = dir + 'w'
+    if (listed.indexOf(key) < 0) return
+    let record: ReturnType<typeof unpack>
+    try {
+      record = unpack(store!.get(key))
+    } catch (error) {
+      return report(error)
+    }
+    if (typeof record === 'number') return report(new MpbusError('CORRUPT_RECORD', `${key} (format ${record})`))
+    if (!record || record.bad) report(new MpbusError('CORRUPT_RECORD', key))
+    for (const e of record ? record.m : [])
+      if (!find(e.id)) {
+        e.seq = seq++
+        track(encode(e), e.seq)
+        fresh = true
+      }
+    sweeping.push({ ns: '', keys: [key] })
   }
 
   /** One read of the load; false when it failed and the load must be tried again. */
