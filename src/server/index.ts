@@ -11,6 +11,7 @@ import { MpbusError } from '../errors'
 import { corkTask, uncork } from '../task'
 import { createAcks } from './acks'
 import { memoryEngine } from './memory-engine'
+import { Refusal, refusalFrame } from './refusal'
 import { type Frame, OP, positioned, type Resumed, resume, roomStream, userStream } from './streams'
 import type { Engine, EngineEvent, Position } from './types'
 
@@ -20,6 +21,7 @@ export type { MemoryEngine, MemoryEngineOptions } from './memory-engine'
 export { memoryEngine } from './memory-engine'
 export type { RedisEngine, RedisEngineOptions } from './redis-engine'
 export { redisEngine } from './redis-engine'
+export { Refusal, refuse } from './refusal'
 export { roomStream, userStream } from './streams'
 export type { Awaitable, Engine, EngineEvent, Position, Stored } from './types'
 
@@ -40,7 +42,11 @@ export interface HandlerContext {
   push(op: string, payload?: Record<string, unknown>): Promise<Position>
 }
 
-/** Runs for a message; the ack leaves when it returns (or its Promise resolves). A throw withholds the ack: the client resends. */
+/**
+ * Runs for a message; the ack leaves when it returns (or its Promise resolves). A throw withholds
+ * the ack: the client resends; but `throw refuse(code, reason)` refuses the message for good
+ * (docs/protocol.md, Refusals): the client's `send()` rejects with the code and reason.
+ */
 export type ServerHandler = (frame: Frame, context: HandlerContext) => void | PromiseLike<void>
 
 export interface ServerOptions {
@@ -60,7 +66,10 @@ export interface ServerOptions {
    * that form (a hand-written one, or an mpbus before the batched ack). @default true
    */
   batchAcks?: boolean
-  /** Handlers by operator. A message with no handler is acked and otherwise ignored. */
+  /**
+   * Handlers by operator. A message with no handler is refused (`NO_HANDLER`, docs/protocol.md,
+   * Refusals): the client's `send()` rejects, and `onError` is told.
+   */
   handlers?: Record<string, ServerHandler>
   /** Frames larger than this close the connection with 1009 (by `ws`). @default 1048576 */
   maxFrameBytes?: number
@@ -70,7 +79,7 @@ export interface ServerOptions {
    * replaying a long outbox sends a whole window at once). @default { frames: 1000, interval: 1000 }
    */
   rate?: { frames: number; interval: number }
-  /** A handler that threw, a frame refused, an engine failure: for logs. @default none */
+  /** A handler that threw, a frame refused, a message with no handler, an engine failure: for logs. @default none */
   onError?: (error: Error, user: string | undefined) => void
   /**
    * ms `close()` waits for handlers still running before it closes the engine, so that their
@@ -343,11 +352,27 @@ export async function createServer(options: ServerOptions): Promise<MpbusServer>
         }
       }
       const handler = handlers.get(op)
+      let refusal: Refusal | undefined
       try {
         if (handler) await handler(frame, context(me))
+        else {
+          refusal = new Refusal('NO_HANDLER', `no handler for ${op}`)
+          onError(new MpbusError('NO_HANDLER', refusal.message), me)
+        }
       } catch (e) {
-        onError(e as Error, me)
-        if (id) await store(me, () => engine.forget(me, id)).catch(() => {})
+        if (e instanceof Refusal) refusal = e
+        else onError(e as Error, me)
+        if (!refusal) {
+          if (id) await store(me, () => engine.forget(me, id)).catch(() => {})
+          return
+        }
+      }
+      if (refusal) {
+        // Not remembered: a resend (the refusal lost with its link) is refused again, not acked.
+        if (id) {
+          await store(me, () => engine.forget(me, id)).catch(() => {})
+          send(ws, refusalFrame(id, refusal, 'Ack', ID))
+        }
         return
       }
       if (id && engine.handled) {
