@@ -1,8 +1,8 @@
 import { defineConfig } from 'tsup'
 
-// ESM and CommonJS for bundlers and Node, with declarations. mitt and nanoid are
-// bundled in (they are small, and nanoid 5 is ESM-only), so installing mpbus pulls
-// in nothing at run time. `ws` and `redis` stay external: Node users bring them (optional peers).
+// ESM and CommonJS for bundlers and Node, with declarations. mitt is bundled in (it is small), so
+// installing mpbus pulls in nothing at run time. `ws` and `redis` stay external: Node users bring
+// them (optional peers).
 export default defineConfig({
   entry: {
     index: 'src/index.ts',
@@ -19,6 +19,6 @@ export default defineConfig({
   clean: true,
   sourcemap: false,
   splitting: true,
-  noExternal: ['mitt', 'nanoid'],
+  noExternal: ['mitt'],
   external: ['ws', 'redis'],
 })

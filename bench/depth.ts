@@ -15,6 +15,7 @@ import { pathToFileURL } from 'node:url'
 import v8 from 'node:v8'
 import vm from 'node:vm'
 import { createBus } from '../src/bus'
+import { outboxSettings } from '../src/bus/options'
 import { createOutbox } from '../src/outbox'
 import { miniProgramPlatform } from '../src/platform/mini-program'
 import { createStorageArea, createWxRuntime } from '../src/testing'
@@ -39,7 +40,7 @@ interface Run {
 async function run(n: number, heapPerMessage: number): Promise<Run> {
   const area = createStorageArea()
   const wx = createWxRuntime({ storage: area, totalLimit: 1e10, perKeyLimit: 1e9 })
-  const outbox = createOutbox({ storage: miniProgramPlatform(wx).storage!, ...big(n) })
+  const outbox = createOutbox(outboxSettings({ storage: miniProgramPlatform(wx).storage!, ...big(n) }))
   let commitMaxMs = 0
   for (let i = 0; i < n; i++) {
     outbox.enqueue('Chat', PAYLOAD)
@@ -83,7 +84,9 @@ async function run(n: number, heapPerMessage: number): Promise<Run> {
 function heap(n: number): number {
   // At least 10,000 messages in all (several outboxes of `n`): V8 allocates in steps of tens of KB,
   // a tenth of what 1,000 messages take.
-  const outboxes = Array.from({ length: Math.max(1, Math.ceil(10_000 / n)) }, () => createOutbox(big(n)))
+  const outboxes = Array.from({ length: Math.max(1, Math.ceil(10_000 / n)) }, () =>
+    createOutbox(outboxSettings(big(n))),
+  )
   for (const memory of outboxes) if (memory.size !== 0) throw new Error('not empty')
   gc()
   gc()

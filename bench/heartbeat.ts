@@ -5,6 +5,7 @@
 // sends a Heart frame (as the bus sends its login), and the server's HeartOK is the frame timed.
 // Target (issue 3): at most 2.2 s, every run.
 import { pathToFileURL } from 'node:url'
+import { resolveOptions } from '../src/bus/options'
 import { miniProgramPlatform } from '../src/platform/index'
 import { createFaultProxy, createTestServer, createWxRuntime } from '../src/testing/index'
 import { createTransport } from '../src/transport/index'
@@ -16,11 +17,13 @@ async function once(): Promise<number> {
   const server = await createTestServer()
   const proxy = await createFaultProxy({ port: server.port })
   const wx = createWxRuntime()
-  const t = createTransport({
-    platform: miniProgramPlatform(wx),
-    url: proxy.url(),
-    heartbeat: { interval: 1000, timeout: 1000, message: HEART },
-  })
+  const t = createTransport(
+    resolveOptions({
+      platform: miniProgramPlatform(wx),
+      url: proxy.url(),
+      heartbeat: { interval: 1000, timeout: 1000, message: HEART },
+    }),
+  )
   try {
     let opens = 0
     let frozenAt = 0

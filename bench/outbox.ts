@@ -9,6 +9,7 @@
  * Run: npx tsx bench/outbox.ts [total]
  */
 import { pathToFileURL } from 'node:url'
+import { outboxSettings } from '../src/bus/options'
 import { createOutbox } from '../src/outbox'
 import type { Storage } from '../src/platform/types'
 import { createCountingStorage } from '../test/outbox.storage'
@@ -51,7 +52,7 @@ interface Design {
 }
 
 function outboxDesign(storage: Storage, total: number): Design {
-  const outbox = createOutbox({ storage, maxMessages: total, maxBytes: 100 * 1024 * 1024 })
+  const outbox = createOutbox(outboxSettings({ storage, maxMessages: total, maxBytes: 100 * 1024 * 1024 }))
   return {
     enqueueTick(n) {
       for (let i = 0; i < n; i++) outbox.enqueue('Chat', PAYLOAD)
@@ -154,7 +155,7 @@ function measure(
 }
 
 export function benchOutbox(total = 10_000): OutboxBenchResult {
-  const envelope = createOutbox().enqueue('Chat', PAYLOAD)
+  const envelope = createOutbox(outboxSettings()).enqueue('Chat', PAYLOAD)
   const envelopeBytes = JSON.stringify(envelope).length
   const modes = ['one per tick', 'bursts of 100', 'drain 1 per tick', 'drain 32 per tick'] as const
   const rows = (['outbox', 'naive'] as const).flatMap((design) =>

@@ -6,11 +6,11 @@ import { afterEach, describe, expect, it, vi } from 'vitest'
 import WebSocket from 'ws'
 import { createFraming } from '../src/bus/framing'
 import { createBus, webSocketPlatform } from '../src/index'
-import { createOutbox } from '../src/outbox'
-import { encode, idOf } from '../src/outbox/record'
+import { encode } from '../src/outbox/record'
 import { createMemoryStorage } from '../src/platform/memory-storage'
 import { createTestServer } from '../src/testing/index'
 import { byteLength } from '../src/utf8'
+import { createOutbox } from './helpers/resolved'
 import { setupBus } from './helpers/script-bus'
 
 afterEach(() => {
@@ -242,8 +242,8 @@ describe('the frame of a queued message', () => {
     const outbox = createOutbox({ storage, now: () => 1e15 })
     outbox.on('error', (e) => errors.push(e.code))
     const frames: unknown[] = []
-    for (let json = outbox.nextJson(); json; json = outbox.nextJson())
-      frames.push(JSON.parse(framing.queued(json, idOf(json)) as string))
+    for (let next = outbox.next(); next; next = outbox.next())
+      frames.push(JSON.parse(framing.queued(next.json, next.id) as string))
     // Kept until sent (a damaged field loses no message), each frame what `encode` gives.
     expect(frames).toEqual([
       { Operator: 'x', k: 1, MsgId: 'a' },

@@ -4,9 +4,10 @@
  */
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import type { MpbusError } from '../src/errors'
-import { createOutbox, type Envelope, type OutboxOptions } from '../src/outbox'
+import type { Envelope, OutboxOptions } from '../src/outbox'
 import { createMemoryStorage } from '../src/platform/memory-storage'
 import type { Storage } from '../src/platform/types'
+import { createOutbox, nextOf } from './helpers/resolved'
 import { useOutboxClock } from './outbox.clock'
 import { createQuotaStorage } from './outbox.storage'
 
@@ -111,7 +112,7 @@ describe('a failed read', () => {
     again.enqueue('m', 4)
     expect(again.errors.map((e) => e.code)).toEqual(['STORAGE_ERROR'])
     // Nothing is handed out while part of the queue is unread.
-    expect(again.next()).toBeUndefined()
+    expect(nextOf(again)).toBeUndefined()
     vi.advanceTimersByTime(500)
     expect(again.list().map((e) => [e.seq, e.payload])).toEqual([
       [1, 1],
@@ -119,7 +120,7 @@ describe('a failed read', () => {
       [3, 3],
       [4, 4],
     ])
-    expect(again.next()!.payload).toBe(1)
+    expect(nextOf(again)!.payload).toBe(1)
     vi.advanceTimersByTime(0)
     // The message queued while the read failed is stored.
     expect(reload(storage)).toEqual([1, 2, 3, 4])
@@ -141,10 +142,10 @@ describe('a failed read', () => {
     storage.broken = new Error('no keys')
     const outbox = open({ storage })
     const e = outbox.enqueue('m', 1)
-    expect(outbox.next()).toBeUndefined()
+    expect(nextOf(outbox)).toBeUndefined()
     vi.advanceTimersByTime(2000)
     // Renumbered after what storage holds (nothing it could read): the same message.
-    expect(outbox.next()).toMatchObject({ id: e.id, op: 'm', payload: 1 })
+    expect(nextOf(outbox)).toMatchObject({ id: e.id, op: 'm', payload: 1 })
     storage.broken = undefined
     vi.advanceTimersByTime(2000)
     expect(Array.from(storage.map.keys())).toEqual(['mpbus/1'])
@@ -156,7 +157,7 @@ describe('close before the first load', () => {
     const storage = createMemoryStorage()
     const first = open({ storage })
     for (let i = 1; i <= 3; i++) first.enqueue('m', i)
-    for (let e = first.next(); e; e = first.next()) first.sent(e.id)
+    for (let e = nextOf(first); e; e = nextOf(first)) first.sent(e.id)
     first.commit()
     open({ storage }).dispose()
     const third = open({ storage })
@@ -199,7 +200,7 @@ describe('stored data', () => {
     expect(outbox.errors.map((e) => [e.code, e.message])).toEqual([['CORRUPT_RECORD', 'mpbus/1 (format 2)']])
     const e: Envelope = outbox.enqueue('m', 2)
     outbox.commit()
-    for (let n = outbox.next(); n; n = outbox.next()) outbox.sent(n.id)
+    for (let n = nextOf(outbox); n; n = nextOf(outbox)) outbox.sent(n.id)
     outbox.commit()
     expect(e.seq).toBeGreaterThan(1)
     expect(storage.get('mpbus/1')).toBe(newer)
@@ -210,12 +211,12 @@ describe('sent and ack', () => {
   it('say whether the message left the queue: false for an unknown id, and for sent() with ack on', () => {
     const plain = open()
     const a = plain.enqueue('m', 1)
-    plain.next()
+    nextOf(plain)
     expect(plain.sent(a.id)).toBe(true)
     expect(plain.sent(a.id)).toBe(false)
     const acked = open({ ack: true })
     const b = acked.enqueue('m', 2)
-    acked.next()
+    nextOf(acked)
     expect(acked.sent(b.id)).toBe(false)
     expect(acked.ack(b.id)).toBe(true)
     expect(acked.ack(b.id)).toBe(false)

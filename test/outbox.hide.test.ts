@@ -6,12 +6,12 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import WebSocket from 'ws'
 import { createBus } from '../src/bus'
-import { createOutbox } from '../src/outbox'
 import { createMemoryStorage } from '../src/platform/memory-storage'
 import { miniProgramPlatform } from '../src/platform/mini-program'
 import type { Storage } from '../src/platform/types'
 import { webSocketPlatform } from '../src/platform/websocket'
 import { createStorageArea, createWxRuntime } from '../src/testing'
+import { createOutbox } from './helpers/resolved'
 import { createQuotaStorage } from './outbox.storage'
 import { until } from './testing/util'
 

@@ -6,9 +6,10 @@
 import fc from 'fast-check'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import type { MpbusError } from '../src/errors'
-import { createOutbox, type OutboxOptions } from '../src/outbox'
+import type { OutboxOptions } from '../src/outbox'
 import { createMemoryStorage } from '../src/platform/memory-storage'
 import type { Storage } from '../src/platform/types'
+import { createOutbox, nextOf } from './helpers/resolved'
 import { useOutboxClock } from './outbox.clock'
 
 beforeEach(() => {
@@ -85,7 +86,7 @@ describe('a send while the load waits for its retry', () => {
     expect(reload(storage)).toEqual([1, 2, 3, 4, 5])
     // Delivered in the next session, nothing comes back at the one after.
     const next = open({ storage })
-    for (let e = next.next(); e; e = next.next()) next.ack(e.id)
+    for (let e = nextOf(next); e; e = nextOf(next)) next.ack(e.id)
     next.dispose()
     expect(reload(storage)).toEqual([])
   })
@@ -122,7 +123,7 @@ describe('property: reads that fail, sends, a retry or not, then a close or a ki
             } else if (step === 'tick') vi.advanceTimersByTime(500)
             else if (step === 'task') vi.advanceTimersByTime(0)
             else {
-              const e = outbox.next()
+              const e = nextOf(outbox)
               if (e) {
                 outbox.ack(e.id)
                 expected.splice(expected.indexOf(e.payload as string), 1)

@@ -16,9 +16,10 @@
  */
 import fc from 'fast-check'
 import { afterEach, beforeEach, expect, it, vi } from 'vitest'
-import { createOutbox, type Envelope, type Outbox } from '../src/outbox'
+import type { Envelope, Outbox } from '../src/outbox'
 import type { Storage } from '../src/platform/types'
 import { byteLength } from '../src/utf8'
+import { createOutbox, nextOf } from './helpers/resolved'
 import { useOutboxClock } from './outbox.clock'
 import { createQuotaStorage } from './outbox.storage'
 
@@ -214,7 +215,7 @@ function run(options: Config, cmds: Cmd[]): void {
       }
     let e: Envelope | undefined
     const seen = watch(() => {
-      e = outbox.next()
+      e = nextOf(outbox)
     })
     expect(seen.drops).toEqual(expired.length ? [{ reason: 'expired', ids: expired }] : [])
     expect(e?.id, 'next() hands out the first waiting message').toBe(expected?.id)
@@ -496,7 +497,7 @@ function runShared(options: { ack: boolean; window: number }, cmds: Cmd2[]): voi
     expect(new Set(all).size, 'a message queued by two open outboxes').toBe(all.length)
   }
   const next = (slot: Slot) => {
-    const e = slot.outbox.next()
+    const e = nextOf(slot.outbox)
     if (!e) return
     expect(
       slots.some((s) => s !== slot && s.handed.has(e.id)),

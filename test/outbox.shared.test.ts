@@ -4,12 +4,13 @@
  * or killed one left is sent by the next one that opens, at once.
  */
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
-import { createOutbox, type Envelope, type Outbox } from '../src/outbox'
-import { lockedOwner } from '../src/outbox/locks'
+import type { Envelope, Outbox } from '../src/outbox'
 import { createMemoryStorage } from '../src/platform/memory-storage'
 import { miniProgramPlatform } from '../src/platform/mini-program'
 import type { Lock, Storage } from '../src/platform/types'
+import { lockedOwner } from '../src/platform/web-locks'
 import { createStorageArea, createWxRuntime } from '../src/testing'
+import { createOutbox, nextOf } from './helpers/resolved'
 import { useOutboxClock } from './outbox.clock'
 
 beforeEach(() => useOutboxClock())
@@ -28,7 +29,7 @@ const view = (s: Storage): Storage => ({
 
 /** Hands out everything and reports it sent (ack off): the ids a server would get, in order. */
 function send(outbox: Outbox, server: string[]): void {
-  for (let e = outbox.next(); e; e = outbox.next()) {
+  for (let e = nextOf(outbox); e; e = nextOf(outbox)) {
     server.push(e.id)
     outbox.sent(e.id)
   }
@@ -104,10 +105,10 @@ describe('two outboxes in one JS context (a mini program, Node)', () => {
     // Both were sending: one delivered each, the rest in flight when the app was killed.
     const server: string[] = []
     for (const o of [a, b]) {
-      const e = o.next()!
+      const e = nextOf(o)!
       server.push(e.id)
       o.sent(e.id)
-      server.push(o.next()!.id)
+      server.push(nextOf(o)!.id)
     }
     flush()
     // The new context's two outboxes (its storage object is one): the second gets nothing twice,
@@ -231,7 +232,7 @@ describe('two tabs on one localStorage (Web Locks)', () => {
     // End of the task, before the lock's answer: stored (a kill now keeps it), nothing handed out.
     vi.advanceTimersByTime(0)
     expect(storage.keys().some((k) => /^mpbus\/@[\w-]+\/w$/.test(k))).toBe(true)
-    expect(page.next()).toBeUndefined()
+    expect(nextOf(page)).toBeUndefined()
     vi.advanceTimersByTime(10)
     expect(page.list().map((e) => e.id)).toEqual([old.id, fresh.id])
   })

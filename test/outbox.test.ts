@@ -1,10 +1,11 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { MpbusError } from '../src/errors'
-import { createOutbox, type Envelope, type OutboxEvents, type OutboxOptions } from '../src/outbox'
+import type { Envelope, OutboxEvents, OutboxOptions } from '../src/outbox'
 import { createMemoryStorage } from '../src/platform/memory-storage'
 import { alipayPlatform, miniProgramPlatform } from '../src/platform/mini-program'
 import type { Storage } from '../src/platform/types'
 import { createMyRuntime, createStorageArea, createWxRuntime } from '../src/testing'
+import { createOutbox, nextOf } from './helpers/resolved'
 import { useOutboxClock } from './outbox.clock'
 import { createCountingStorage, createQuotaStorage } from './outbox.storage'
 
@@ -61,7 +62,7 @@ function stored(storage: Storage, prefix = 'mpbus'): number[][] {
 const flush = () => vi.runOnlyPendingTimers()
 const drain = (outbox: ReturnType<typeof open>) => {
   const out: Envelope[] = []
-  for (let e = outbox.next(); e; e = outbox.next()) out.push(e)
+  for (let e = nextOf(outbox); e; e = nextOf(outbox)) out.push(e)
   return out
 }
 
@@ -104,7 +105,7 @@ describe('enqueue', () => {
     const outbox = open({ ttl: Number.POSITIVE_INFINITY })
     const e = outbox.enqueue('a', 1)
     time += 365 * 24 * 3600e3
-    expect(outbox.next()).toEqual(e)
+    expect(nextOf(outbox)).toEqual(e)
   })
 
   it('keeps a copy: changing the payload afterwards does not change what is queued', () => {
@@ -112,7 +113,7 @@ describe('enqueue', () => {
     const payload = { n: 1 }
     outbox.enqueue('a', payload)
     payload.n = 2
-    expect(outbox.next()!.payload).toEqual({ n: 1 })
+    expect(nextOf(outbox)!.payload).toEqual({ n: 1 })
   })
 
   it('accepts an undefined payload (stored as a missing key)', () => {
@@ -187,7 +188,7 @@ describe('durability and layout', () => {
     const outbox = open({ storage })
     const e = outbox.enqueue('m', 1)
     expect(storage.keys()).toEqual([])
-    expect(outbox.next()).toEqual(e)
+    expect(nextOf(outbox)).toEqual(e)
     expect(stored(storage)).toEqual([[1]])
   })
 
@@ -233,7 +234,7 @@ describe('durability and layout', () => {
     expect(storage.counts.keys).toBe(0)
     outbox.list()
     outbox.enqueue('m', 1)
-    outbox.next()
+    nextOf(outbox)
     outbox.load()
     expect(storage.counts.keys).toBe(1)
   })
@@ -242,10 +243,10 @@ describe('durability and layout', () => {
     const storage = createMemoryStorage()
     const outbox = open({ storage })
     const sent = [outbox.enqueue('m', 1), outbox.enqueue('m', 2), outbox.enqueue('m', 3)]
-    outbox.next()
+    nextOf(outbox)
     const again = open({ storage })
     expect(again.list()).toEqual(sent)
-    expect(again.next()).toEqual(sent[0])
+    expect(nextOf(again)).toEqual(sent[0])
     expect(again.enqueue('m', 4).seq).toBe(4)
   })
 
@@ -286,7 +287,7 @@ describe('durability and layout', () => {
     expect(mine.id.endsWith('-6')).toBe(true)
     expect(outbox.list().map((e) => e.id)).toEqual([...old.map((e) => e.id), mine.id])
     expect(outbox.list()[1]).toEqual(old[1])
-    const ids = [outbox.next()!, outbox.next()!, outbox.next()!, outbox.next()!].map((e) => e.id)
+    const ids = [nextOf(outbox)!, nextOf(outbox)!, nextOf(outbox)!, nextOf(outbox)!].map((e) => e.id)
     expect(ids).toEqual([...old.map((e) => e.id), mine.id])
     // 'x-6' ends with the seq of `mine` but is not its id; 'y-3' names the first's seq.
     expect(outbox.ack('x-6')).toBe(false)
@@ -369,7 +370,7 @@ describe('flush', () => {
   it('ack off: sent() delivers', () => {
     const outbox = open()
     const e = outbox.enqueue('m', 1)
-    outbox.next()
+    nextOf(outbox)
     outbox.sent(e.id)
     expect(outbox.seen.delivered).toEqual([e])
     expect(outbox.size).toBe(0)
@@ -384,12 +385,12 @@ describe('flush', () => {
     outbox.sent(a.id)
     outbox.sent(b.id)
     expect(outbox.size).toBe(3)
-    expect(outbox.next()).toBeUndefined()
+    expect(nextOf(outbox)).toBeUndefined()
     expect(outbox.ack(b.id)).toBe(true)
     expect(outbox.ack(b.id)).toBe(false)
     expect(outbox.ack('nope')).toBe(false)
     expect(outbox.seen.delivered).toEqual([b])
-    expect(outbox.next()!.seq).toBe(3)
+    expect(nextOf(outbox)!.seq).toBe(3)
   })
 
   it('rewind resends everything in flight first, in order, with the same ids', () => {
@@ -480,7 +481,7 @@ describe('flush', () => {
     storage.reset()
     for (const e of out.slice(0, 5)) {
       outbox.ack(e.id)
-      outbox.next()
+      nextOf(outbox)
     }
     expect(storage.counts.set).toBe(0)
     flush()
@@ -513,7 +514,7 @@ describe('bounds', () => {
     const outbox = open({ storage, maxMessages: 3, overflow: 'dropOldest' })
     const [a, b, c] = [1, 2, 3].map((i) => outbox.enqueue('m', i))
     flush()
-    expect(outbox.next()).toEqual(a)
+    expect(nextOf(outbox)).toEqual(a)
     const d = outbox.enqueue('m', 4)
     expect(outbox.list()).toEqual([a, c, d])
     expect(outbox.seen.drops).toHaveLength(1)
@@ -558,11 +559,11 @@ describe('bounds', () => {
     const c = outbox.enqueue('m', 3, { ttl: 100 })
     flush()
     time += 1000
-    expect(outbox.next()).toEqual(b)
+    expect(nextOf(outbox)).toEqual(b)
     expect(outbox.seen.drops).toEqual([
       { reason: 'expired', envelopes: [a], error: expect.objectContaining({ code: 'EXPIRED' }) },
     ])
-    expect(outbox.next()).toBeUndefined()
+    expect(nextOf(outbox)).toBeUndefined()
     expect(outbox.seen.drops[1]!.envelopes).toEqual([c])
     flush()
     expect(stored(storage)).toEqual([[2]])
@@ -571,12 +572,12 @@ describe('bounds', () => {
   it('expiry is checked at next(), so a message in flight is not dropped; after rewind it is', () => {
     const outbox = open({ ttl: 1000, ack: true })
     outbox.enqueue('m', 1)
-    outbox.next()
+    nextOf(outbox)
     time += 2000
-    expect(outbox.next()).toBeUndefined()
+    expect(nextOf(outbox)).toBeUndefined()
     expect(outbox.seen.drops).toEqual([])
     outbox.rewind()
-    expect(outbox.next()).toBeUndefined()
+    expect(nextOf(outbox)).toBeUndefined()
     expect(outbox.seen.drops[0]!.reason).toBe('expired')
   })
 })
@@ -591,7 +592,7 @@ describe('storage failures', () => {
     expect(storage.keys()).toEqual([])
     const b = outbox.enqueue('m', 2)
     storage.quota = Number.POSITIVE_INFINITY
-    expect(outbox.next()).toEqual(a)
+    expect(nextOf(outbox)).toEqual(a)
     // One catch-up record holds both.
     expect(stored(storage)).toEqual([[1, 2]])
     expect(open({ storage }).list()).toEqual([a, b])
@@ -601,7 +602,7 @@ describe('storage failures', () => {
     const storage = createQuotaStorage(0)
     const outbox = open({ storage })
     const a = outbox.enqueue('m', 1)
-    expect(outbox.next()).toEqual(a)
+    expect(nextOf(outbox)).toEqual(a)
     outbox.sent(a.id)
     expect(outbox.seen.delivered).toEqual([a])
     expect(() => flush()).not.toThrow()
@@ -716,8 +717,8 @@ describe('listeners that enqueue', () => {
     outbox.enqueue('After', 3)
     time += 100
     const fromListener: Array<string | undefined> = []
-    outbox.on('drop', () => fromListener.push(outbox.next()?.op))
-    expect(outbox.next()?.op).toBe('Kept')
+    outbox.on('drop', () => fromListener.push(nextOf(outbox)?.op))
+    expect(nextOf(outbox)?.op).toBe('Kept')
     expect(fromListener).toEqual(['After'])
   })
 
@@ -788,7 +789,7 @@ describe('lifecycle', () => {
     const outbox = open()
     const e = outbox.enqueue('m', 1)
     expect(vi.getTimerCount()).toBe(0)
-    expect(outbox.next()).toEqual(e)
+    expect(nextOf(outbox)).toEqual(e)
     outbox.sent(e.id)
     expect(vi.getTimerCount()).toBe(0)
     expect(outbox.size).toBe(0)

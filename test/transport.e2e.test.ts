@@ -11,14 +11,9 @@ import {
   type FaultProxy,
   type TestServer,
 } from '../src/testing'
-import {
-  createTransport,
-  type Link,
-  type Transport,
-  type TransportEvents,
-  type TransportOptions,
-} from '../src/transport'
+import type { Link, Transport, TransportEvents } from '../src/transport'
 import { sleep, until } from './helpers/e2e'
+import { createTransport, type TransportInput } from './helpers/resolved'
 
 const disposers: Array<() => unknown> = []
 afterEach(async () => {
@@ -28,7 +23,7 @@ afterEach(async () => {
 const HB = { interval: 200, timeout: 200 }
 
 async function setup(
-  options: Partial<TransportOptions> = {},
+  options: Partial<TransportInput> = {},
   runtime: Parameters<typeof createWxRuntime>[0] = {},
 ) {
   const server: TestServer = await createTestServer()

@@ -9,7 +9,8 @@
 import fc from 'fast-check'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { MpbusError } from '../src/errors'
-import { createTransport, type Link, type Transport } from '../src/transport'
+import type { Link, Transport } from '../src/transport'
+import { createTransport } from './helpers/resolved'
 import { createScriptPlatform, type ScriptPlatform } from './helpers/script-platform'
 
 beforeEach(() => {

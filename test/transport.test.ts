@@ -1,7 +1,8 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { MpbusError } from '../src/errors'
 import { miniProgramPlatform } from '../src/platform/mini-program'
-import { createTransport, type TransportEvents, type TransportOptions } from '../src/transport'
+import type { TransportEvents } from '../src/transport'
+import { createTransport, type TransportInput } from './helpers/resolved'
 import { createScriptPlatform, type ScriptPlatformOptions } from './helpers/script-platform'
 
 beforeEach(() => {
@@ -13,7 +14,7 @@ afterEach(() => {
 
 type Logged = { [K in keyof TransportEvents]: [K, TransportEvents[K]] }[keyof TransportEvents]
 
-function setup(options: Partial<TransportOptions> = {}, platformOptions: ScriptPlatformOptions = {}) {
+function setup(options: Partial<TransportInput> = {}, platformOptions: ScriptPlatformOptions = {}) {
   const sp = createScriptPlatform(platformOptions)
   const t = createTransport({ platform: sp.platform, url: 'ws://test', random: () => 0.5, ...options })
   const log: Logged[] = []
@@ -28,7 +29,7 @@ function setup(options: Partial<TransportOptions> = {}, platformOptions: ScriptP
 }
 
 /** Starts and opens the first socket. */
-function opened(options: Partial<TransportOptions> = {}, platformOptions: ScriptPlatformOptions = {}) {
+function opened(options: Partial<TransportInput> = {}, platformOptions: ScriptPlatformOptions = {}) {
   const s = setup(options, platformOptions)
   s.t.start()
   s.sp.last!.open()

@@ -16,7 +16,6 @@
  */
 import { MpbusError } from '../errors'
 import type { Outbox } from '../outbox'
-import { idOf } from '../outbox/record'
 import type { SocketData } from '../platform/types'
 import type { Link } from '../transport'
 import type { Framing } from './framing'
@@ -93,12 +92,12 @@ export function createFlush(
     try {
       // `link === current` too: a listener called from inside the loop (a drop) may close the bus.
       while (link === current && current.current) {
-        const json = outbox.nextJson()
-        if (!json) break
-        const id = idOf(json)
+        const next = outbox.next()
+        if (!next) break
+        const id = next.id
         let data: SocketData
         try {
-          data = framing.queued(json, id)
+          data = framing.queued(next.json, id)
         } catch (e) {
           // A codec that throws on this message fails its send; it never blocks the ones after it.
           outbox.remove(id)

@@ -4,6 +4,7 @@
  * with a string operator. The payload rule (src/payload.ts) holds whatever the codec.
  */
 import { describe, MpbusError } from '../errors'
+import { frameOf } from '../outbox/record'
 import { toJson } from '../payload'
 import type { SocketData } from '../platform/types'
 import { byteLength } from '../utf8'
@@ -15,7 +16,7 @@ export interface Framing {
   encode(op: string, payload: unknown, id?: string): SocketData
   /**
    * The frame of a queued envelope, given its JSON (src/outbox/record.ts) and id. Without a codec
-   * it is spliced from that JSON, not decoded and encoded again. Throws as `encode`.
+   * it is spliced from that JSON (`frameOf`), not decoded and encoded again. Throws as `encode`.
    */
   queued(json: string, id: string): SocketData
   /** The frame in `data`, or undefined after reporting `BAD_FRAME` / `FRAME_TOO_LARGE`. */
@@ -29,10 +30,8 @@ export function checkOperator(op: unknown): asserts op is string {
 
 export function createFraming(options: Resolved, report: (error: MpbusError) => void): Framing {
   const { opKey, idKey, codec, maxInboundBytes } = options
-  const opName = JSON.stringify(opKey)
-  const idName = JSON.stringify(idKey)
 
-  function frameOf(op: string, payload: unknown, id?: string): Record<string, unknown> {
+  function toFrame(op: string, payload: unknown, id?: string): Record<string, unknown> {
     const frame: Record<string, unknown> = { [opKey]: op }
     if (payload && typeof payload === 'object' && !Array.isArray(payload)) {
       for (const key of Object.keys(payload)) {
@@ -48,42 +47,19 @@ export function createFraming(options: Resolved, report: (error: MpbusError) => 
     return frame
   }
 
-  /**
-   * The frame spliced from an envelope's JSON (`{"id":…,"seq":…,"op":O[,"payload":P],"createdAt":…}`,
-   * record.ts's order): `{opKey: O, ...members of P, idKey: id}`, or P under `data` when it is no
-   * object; undefined when P names the operator or id key anywhere (the frame overrides those:
-   * decoded, then). In a JSON text a key's quotes are never escaped and a string's always are, so
-   * the first `,"payload":` is the envelope's own, and so is the last `,"createdAt":`.
-   */
-  function splice(j: string, id: string): string | undefined {
-    const op = j.indexOf(',"op":') + 6
-    const end = j.lastIndexOf(',"createdAt":')
-    const at = j.indexOf(',"payload":', op)
-    const p = at < 0 ? '{}' : j.slice(at + 11, end)
-    let members = ''
-    if (p[0] !== '{') {
-      if (opKey === 'data' || idKey === 'data') return
-      members = `,"data":${p}`
-    } else if (p !== '{}') {
-      if (p.indexOf(`${opName}:`) >= 0 || p.indexOf(`${idName}:`) >= 0) return
-      members = `,${p.slice(1, -1)}`
-    }
-    return `{${opName}:${j.slice(op, at < 0 ? end : at)}${members},${idName}:${JSON.stringify(id)}}`
-  }
-
   const framing: Framing = {
     queued(j, id) {
-      const spliced = codec ? undefined : splice(j, id)
+      const spliced = codec ? undefined : frameOf(j, opKey, idKey)
       if (spliced !== undefined) return spliced
       const e = JSON.parse(j)
       return framing.encode(e.op, e.payload, id)
     },
     encode(op, payload, id) {
-      if (!codec) return toJson(frameOf(op, payload, id))
+      if (!codec) return toJson(toFrame(op, payload, id))
       toJson(payload)
       let data: SocketData
       try {
-        data = codec.encode(frameOf(op, payload, id))
+        data = codec.encode(toFrame(op, payload, id))
       } catch (e) {
         throw new MpbusError('BAD_PAYLOAD', `codec.encode threw: ${describe(e)}`, e)
       }

@@ -14,7 +14,7 @@ import { createDispatcher, type Frame, type Handler } from './dispatcher'
 import { createFlush } from './flush'
 import { checkOperator, createFraming } from './framing'
 import { createLifecycle } from './lifecycle'
-import { type BusOptions, resolveOptions } from './options'
+import { type BusOptions, REQUEST_TIMEOUT, resolveOptions } from './options'
 import { createPending } from './pending'
 import { createSession } from './session'
 import { createStreams } from './streams'
@@ -77,10 +77,10 @@ export function createBus<Out extends OpMap = OpMap, In extends OpMap = OpMap>(
   const unwatchHide = platform.watchHide && platform.watchHide(() => outbox.commit())
   const transport = createTransport(options)
   const flush = createFlush(outbox, framing, pending, ack && ack.timeout, () => state === 'ready', report)
-  // Stream positions live beside the outbox, under its prefix (its default is 'mpbus').
+  // Stream positions live beside the outbox, under its prefix.
   const streams = createStreams(
     options.storage,
-    `${options.outbox.prefix || 'mpbus'}/streams`,
+    `${options.outbox.prefix}/streams`,
     (event) => emit('resync', event),
     report,
   )
@@ -264,7 +264,7 @@ export function createBus<Out extends OpMap = OpMap, In extends OpMap = OpMap>(
     request: (op, payload, requestOptions) =>
       attempt(() => {
         const timeout =
-          requestOptions && requestOptions.timeout !== undefined ? requestOptions.timeout : 10_000
+          requestOptions && requestOptions.timeout !== undefined ? requestOptions.timeout : REQUEST_TIMEOUT
         if (!requestOptions || typeof requestOptions.reply !== 'string' || !(timeout > 0))
           throw new MpbusError('BAD_OPTION', 'request needs a reply operator and a timeout > 0')
         // The ttl keeps a request persisted before a kill from being sent after nobody waits for it.

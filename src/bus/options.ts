@@ -4,13 +4,12 @@
  * `BAD_OPTION` naming the option, rather than a bus that quietly never sends or pings 600 times
  * a second.
  */
-import { withDefaults } from '../defaults'
 import { MpbusError } from '../errors'
-import { HEARTBEAT_DEFAULTS, type HeartbeatOptions } from '../heartbeat'
-import type { OutboxOptions } from '../outbox'
+import type { HeartbeatOptions } from '../heartbeat'
+import type { OutboxOptions, OutboxSettings } from '../outbox'
 import { detectPlatform, toPlatform } from '../platform/detect'
 import type { CloseInfo, Platform, SocketData, Storage } from '../platform/types'
-import { RECONNECT_DEFAULTS, type ReconnectOptions, URL_RULE } from '../transport'
+import { type ReconnectOptions, URL_RULE } from '../transport'
 
 /** A login frame: `op` becomes the operator field, `payload` the rest of the frame. */
 export interface LoginFrame {
@@ -125,7 +124,7 @@ export interface Resolved {
   connectTimeout: number
   shouldReconnect: BusOptions['shouldReconnect']
   stopCodes: number[]
-  outbox: OutboxOptions
+  outbox: OutboxSettings
   maxInboundBytes: number
   codec: Codec | undefined
   log: ((...args: unknown[]) => void) | undefined
@@ -145,6 +144,41 @@ const DEFAULTS = {
 }
 const READY_DEFAULTS = { ok: '', fail: [] as string[], timeout: 10_000 }
 const ACK_DEFAULTS = { op: 'Ack', timeout: 10_000 }
+/** The ping frame's default is made from `opKey` (`{"Operator":"Heart"}`). */
+const HEARTBEAT_DEFAULTS = { interval: 25_000, timeout: 10_000 }
+const RECONNECT_DEFAULTS: ReconnectOptions = {
+  minDelay: 500,
+  maxDelay: 30_000,
+  factor: 2,
+  maxAttempts: Infinity,
+  stableAfter: 5_000,
+}
+const OUTBOX_DEFAULTS: Omit<OutboxSettings, 'storage' | 'share'> = {
+  prefix: 'mpbus',
+  maxMessages: 1000,
+  maxBytes: 512 * 1024,
+  ttl: 7 * 24 * 3600e3,
+  overflow: 'reject',
+  ack: false,
+  window: 256,
+  now: Date.now,
+}
+/** A request's `timeout` (`bus.request`), in ms. */
+export const REQUEST_TIMEOUT = 10_000
+
+/**
+ * `{ ...defaults, ...given }`, except that a field given as `undefined` keeps its default: an
+ * option left out often arrives as `undefined`. Only the fields of `defaults` are read.
+ */
+function withDefaults<T extends object>(defaults: T, given?: Partial<T>): T {
+  const out = {} as T
+  for (const key in defaults) out[key] = given && given[key] !== undefined ? given[key]! : defaults[key]
+  return out
+}
+
+/** The outbox's settings: `given` over the defaults (the bus's, and the outbox's own tests'). */
+export const outboxSettings = (given?: OutboxOptions): OutboxSettings =>
+  Object.assign({}, given, withDefaults(OUTBOX_DEFAULTS, given))
 
 /** The longest delay a timer can take: setTimeout fires at once for anything longer (and for Infinity). */
 const LONGEST = 2147483647
@@ -157,7 +191,7 @@ type Rule = 'name' | 'function' | 'array' | [types: string] | [min: number, max:
 
 /**
  * Every check, by rule, over the options' paths. A value left undefined is not checked: where an
- * option has a default it is never undefined here, and the outbox's bounds are its own to apply.
+ * option has a default it is never undefined here, and the outbox's are applied after the checks.
  * `reconnect.maxDelay` is also checked against `minDelay` below.
  */
 const RULES: [Rule, string][] = [
@@ -279,7 +313,7 @@ export function resolveOptions(options: BusOptions): Resolved {
     options.heartbeat !== false &&
     withDefaults(
       // The ping speaks the bus's operator field.
-      Object.assign({}, HEARTBEAT_DEFAULTS, { message: JSON.stringify({ [top.opKey]: 'Heart' }) }),
+      Object.assign({ message: JSON.stringify({ [top.opKey]: 'Heart' }) }, HEARTBEAT_DEFAULTS),
       options.heartbeat,
     )
   const reconnect = withDefaults(RECONNECT_DEFAULTS, options.reconnect)
@@ -324,7 +358,7 @@ export function resolveOptions(options: BusOptions): Resolved {
     heartbeat,
     reconnect,
     shouldReconnect: options.shouldReconnect,
-    outbox: Object.assign({}, outbox, {
+    outbox: Object.assign(outboxSettings(outbox), {
       storage,
       ack: !!ack,
       // Other buses may share the storage and prefix (src/outbox/owner.ts); the platform's own

@@ -16,12 +16,6 @@ export interface HeartbeatOptions {
   interval: number
   /** ms after the ping within which some frame must arrive. @default 10000 */
   timeout: number
-  /** the ping frame, or a function making it (called for every ping). @default '{"Operator":"Heart"}' */
+  /** the ping frame, or a function making it (called for every ping). @default `{"Operator":"Heart"}` in the bus's `opKey` */
   message: SocketData | (() => SocketData)
-}
-
-export const HEARTBEAT_DEFAULTS: HeartbeatOptions = {
-  interval: 25_000,
-  timeout: 10_000,
-  message: '{"Operator":"Heart"}',
 }

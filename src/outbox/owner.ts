@@ -4,7 +4,7 @@
  * - one outbox at a time owns the main namespace `${prefix}/`; any other writes its own,
  *   `${prefix}/@${id}/` (ids sort by creation time);
  * - a namespace whose outbox is gone (closed, killed, the tab closed) is an orphan: an outbox
- *   adopts it when it loads (index.ts: its envelopes are queued after the outbox's own, in their
+ *   adopts it when it loads (store.ts: its envelopes are queued after the outbox's own, in their
  *   order, stored under the adopter's namespace, and only then are the orphan's keys deleted), so
  *   a cold start sends what any earlier bus left, at once.
  *
@@ -12,11 +12,13 @@
  * - Within one JS context (a mini program has one per app; Node; one tab) a module-level registry
  *   of (storage object, prefix, namespace) answers at once. The storage must be the same object:
  *   the platforms' own storages are (one per API object).
- * - Across contexts (browser tabs), the platform's `share` (browsers: Web Locks, locks.ts), which
- *   may answer asynchronously: until it does, messages are stored in a scratch key of the
- *   outbox's own namespace and nothing is handed out, so what storage held goes first, in order.
+ * - Across contexts (browser tabs), the platform's `share` (browsers: Web Locks,
+ *   src/platform/web-locks.ts), which may answer asynchronously: until it does, messages are
+ *   stored in a scratch key of the outbox's own namespace and nothing is handed out, so what
+ *   storage held goes first, in order.
  */
-import type { Storage } from '../platform/types'
+import { found, newId } from '../platform/namespaces'
+import type { Owner, Storage } from '../platform/types'
 import { unpack } from './record'
 import type { Envelope } from './types'
 
@@ -29,43 +31,6 @@ interface Entry {
 
 /** The outboxes open in this JS context. */
 const live: Entry[] = []
-
-/** The namespaces with keys under `prefix/`: '' (the main one) first, then the others oldest first. */
-export function found(keys: string[], prefix: string): string[] {
-  const out: string[] = []
-  const dir = prefix + '/'
-  for (const key of keys) {
-    if (key.slice(0, dir.length) !== dir) continue
-    const m = /^(?:(@[\w-]+)\/)?(?:\d+|seq|w)$/.exec(key.slice(dir.length))
-    const ns = m ? m[1] || '' : undefined
-    if (ns !== undefined && out.indexOf(ns) < 0) out.push(ns)
-  }
-  return out.sort()
-}
-
-/** The key prefix of namespace `ns`. */
-export const dirOf = (prefix: string, ns: string) => `${prefix}/${ns ? ns + '/' : ''}`
-
-export interface Owner {
-  /** Where this outbox writes: '' (main) or '@id'; undefined while a lock is being asked for. */
-  ns(): string | undefined
-  /** Where messages queued before that answer are stored (only where the answer is asynchronous). */
-  readonly scratch?: string
-  /** The orphans to adopt now, given the keys in storage; each is returned once. */
-  orphans(keys: string[]): string[]
-  /** An adopted namespace's keys are gone (or it could not be read): it is no longer held. */
-  swept(ns: string): void
-  close(): void
-}
-
-/**
- * Makes the `Owner` of one outbox on `store` under `prefix`. `wake` runs when an asynchronous
- * answer came (load now) and when orphans turn up later (adopt them).
- */
-export type Claim = (store: Storage, prefix: string, wake: () => void) => Owner
-
-/** A namespace id: sorts by creation time. */
-export const newId = () => '@' + Date.now().toString(36) + Math.random().toString(36).slice(2, 8)
 
 /** The owner within one JS context: the registry answers at once. */
 export function localOwner(store: Storage, prefix: string): Owner {
@@ -100,7 +65,8 @@ export function localOwner(store: Storage, prefix: string): Owner {
 
 /**
  * An orphan's envelopes in order and its keys to delete: records from the last, then the mark (so
- * a kill during the deletes brings back nothing that had left). The scratch record goes last. Envelopes below the mark's low have left; repeats (by id) are
+ * a kill during the deletes brings back nothing that had left). The scratch record goes last.
+ * Envelopes below the mark's low have left; repeats (by id) are
  * skipped. A record of a newer format is reported and kept, and so is the mark then. Throws when a
  * read fails: the orphan is tried again at a later load.
  */

@@ -1,11 +1,14 @@
-/** How an envelope and a record are written and read back (layout v1: see index.ts). */
+/**
+ * How an envelope and a record are written and read back (layout v1: see store.ts), and the frame
+ * of an envelope spliced from its JSON.
+ */
 import { byteLength } from '../utf8'
 import type { Envelope } from './types'
 
 /**
  * A queued envelope as its JSON alone: the object it came from is not kept (a parsed copy beside
  * it would double the heap of a deep queue), and the socket is sent a frame spliced from it
- * (framing.ts). Its seq, and the key of its stored record. Nothing else: a field costs 8 bytes a
+ * (`frameOf`). Its seq, and the key of its stored record. Nothing else: a field costs 8 bytes a
  * message (which ones are in flight, index.ts knows from their seq).
  */
 export interface Item {
@@ -20,7 +23,7 @@ const finite = (x: unknown) => (typeof x === 'number' && Number.isFinite(x) ? x 
 
 /**
  * An envelope's JSON, its keys in this order: `id` first (so `idOf` finds it), `createdAt` after
- * the payload (so the last `,"createdAt":` is the envelope's own: framing.ts splices frames from
+ * the payload (so the last `,"createdAt":` is the envelope's own: `frameOf` splices frames from
  * it). Given the payload's JSON already (enqueue), nothing is encoded twice. Stored data is not
  * trusted: a `createdAt` that is no finite number is written 0, and such an `expiresAt` is left
  * out (the message is kept until sent: a damaged field loses no message).
@@ -74,4 +77,31 @@ export function unpack(raw: string | undefined): { m: Envelope[]; bad: number } 
       return { m, bad: record.m.length - m.length }
     }
   } catch {}
+}
+
+/**
+ * The frame of an envelope, spliced from its JSON (`{"id":I,"seq":…,"op":O[,"payload":P],"createdAt":…}`,
+ * `encode`'s order) without decoding it: `{opKey: O, ...members of P, idKey: I}`, or P under
+ * `data` when it is no object. Undefined when P names the operator or id key anywhere (the frame
+ * overrides those: the caller decodes, then). In a JSON text a key's quotes are never escaped and
+ * a string's always are, so the first `,"seq":` and `,"payload":` are the envelope's own, and so
+ * is the last `,"createdAt":`.
+ */
+export function frameOf(j: string, opKey: string, idKey: string): string | undefined {
+  const opName = JSON.stringify(opKey)
+  const idName = JSON.stringify(idKey)
+  const op = j.indexOf(',"op":') + 6
+  const end = j.lastIndexOf(',"createdAt":')
+  const at = j.indexOf(',"payload":', op)
+  const p = at < 0 ? '{}' : j.slice(at + 11, end)
+  let members = ''
+  if (p[0] !== '{') {
+    if (opKey === 'data' || idKey === 'data') return
+    members = `,"data":${p}`
+  } else if (p !== '{}') {
+    if (p.indexOf(`${opName}:`) >= 0 || p.indexOf(`${idName}:`) >= 0) return
+    members = `,${p.slice(1, -1)}`
+  }
+  // The id as `encode` quoted it, after the 6 characters of `{"id":`.
+  return `{${opName}:${j.slice(op, at < 0 ? end : at)}${members},${idName}:${j.slice(6, j.indexOf(',"seq":'))}}`
 }

@@ -1,7 +1,6 @@
 import type { Emitter } from 'mitt'
 import type { MpbusError } from '../errors'
-import type { Storage } from '../platform/types'
-import type { Claim } from './owner'
+import type { Claim, Storage } from '../platform/types'
 
 export interface Envelope<P = unknown> {
   /** Made at enqueue (a random part per outbox and the seq given then) and kept on every resend, so a server can drop repeats. */
@@ -55,7 +54,8 @@ export interface OutboxOptions {
   /**
    * Other outboxes may use this storage and prefix (a bus always says so): each then writes a
    * namespace of its own and adopts what closed ones left (owner.ts). `true`: told apart within
-   * this JS context; a `Claim` (the platform's `share`, locks.ts) also across contexts (tabs).
+   * this JS context; a `Claim` (the platform's `share`, src/platform/web-locks.ts) also across
+   * contexts (tabs).
    * None: this outbox is alone on its prefix.
    */
   share?: true | Claim
@@ -68,7 +68,7 @@ export interface Outbox {
    * Queues a message. Throws `MpbusError`: `BAD_PAYLOAD` (JSON cannot carry it: circular, BigInt,
    * function, symbol, NaN/Infinity, Map/Set), `TOO_LARGE` (one record could not hold it),
    * `OUTBOX_FULL` (policy `reject`, or nothing waiting is left to drop). Nothing is queued when it
-   * throws. Durable at the next commit (see the top of this module).
+   * throws. Durable at the next commit (see the top of store.ts).
    */
   enqueue(op: string, payload: unknown, options?: { ttl?: number }): Envelope
   /**
@@ -77,12 +77,11 @@ export interface Outbox {
    */
   commit(): void
   /**
-   * The next envelope to send, in seq order, marked in flight; undefined when nothing waits or
+   * The next envelope to send, in seq order, marked in flight: its id and its JSON, not decoded
+   * (the bus splices its frame from it: `frameOf` in record.ts). Undefined when nothing waits or
    * `window` are in flight. Loads, commits first, and drops (and reports) expired envelopes it meets.
    */
-  next(): Envelope | undefined
-  /** As `next()`, but the envelope's JSON, not decoded (the bus splices its frame from it: framing.ts). */
-  nextJson(): string | undefined
+  next(): { id: string; json: string } | undefined
   /**
    * The socket sent it. ack off: it leaves the queue (`delivered`): true. ack on: it waits for
    * `ack()`, and the result is false, as for an unknown id.
@@ -100,7 +99,7 @@ export interface Outbox {
   readonly bytes: number
   /**
    * Reads storage once; later calls do nothing. enqueue/next/list/size/bytes call it. A read that
-   * fails is retried by the outbox's timer (see the top of index.ts); until the queue is read,
+   * fails is retried by the outbox's timer (see the top of store.ts); until the queue is read,
    * `next()` hands nothing out and new messages wait in memory behind what storage holds.
    */
   load(): void
@@ -108,21 +107,9 @@ export interface Outbox {
   dispose(): void
 }
 
-export type Settings = Required<Omit<OutboxOptions, 'storage' | 'share'>> &
+/** The options with every default applied: src/bus/options.ts declares the defaults. */
+export type OutboxSettings = Required<Omit<OutboxOptions, 'storage' | 'share'>> &
   Pick<OutboxOptions, 'storage' | 'share'>
-
-export const DEFAULTS: Settings = {
-  prefix: 'mpbus',
-  maxMessages: 1000,
-  maxBytes: 512 * 1024,
-  ttl: 7 * 24 * 3600e3,
-  overflow: 'reject',
-  ack: false,
-  window: 256,
-  now: Date.now,
-  storage: undefined,
-  share: undefined,
-}
 
 /**
  * Largest record in UTF-8 bytes: keys are kept under 100 KB (Alipay allows 200 KB a key,

@@ -4,7 +4,6 @@
  * differently is in docs/platforms.md.
  */
 import type { MpbusError } from '../errors'
-import type { Claim } from '../outbox/owner'
 
 /** A frame as platforms deliver it. Alipay's base64 (`isBuffer`) is decoded by its adapter. */
 export type SocketData = string | ArrayBuffer
@@ -68,6 +67,25 @@ export interface Storage {
  */
 export type Lock = (name: string, wait: boolean, granted: (held: boolean) => void) => () => void
 
+/** The namespace an outbox writes under a shared prefix, as its `share` decides (src/outbox/owner.ts). */
+export interface Owner {
+  /** Where this outbox writes: '' (main) or '@id'; undefined while a lock is being asked for. */
+  ns(): string | undefined
+  /** Where messages queued before that answer are stored (only where the answer is asynchronous). */
+  readonly scratch?: string
+  /** The orphans to adopt now, given the keys in storage; each is returned once. */
+  orphans(keys: string[]): string[]
+  /** An adopted namespace's keys are gone (or it could not be read): it is no longer held. */
+  swept(ns: string): void
+  close(): void
+}
+
+/**
+ * Makes the `Owner` of one outbox on `store` under `prefix`. `wake` runs when an asynchronous
+ * answer came (load now) and when orphans turn up later (adopt them).
+ */
+export type Claim = (store: Storage, prefix: string, wake: () => void) => Owner
+
 export interface ConnectOptions {
   /** The caller's connect timeout in ms. */
   timeout?: number
@@ -96,7 +114,7 @@ export interface Platform {
    */
   watchHide?(fn: () => void): () => void
   /**
-   * Tells the outboxes of other contexts on `storage` apart (browsers: Web Locks, src/outbox/locks.ts).
+   * Tells the outboxes of other contexts on `storage` apart (browsers: Web Locks, src/platform/web-locks.ts).
    * Without it, two buses on one storage are told apart within one JS context (src/outbox/owner.ts).
    */
   share?: Claim

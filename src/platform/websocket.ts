@@ -1,8 +1,8 @@
 import { MpbusError } from '../errors'
-import { lockedOwner } from '../outbox/locks'
 import { corkTask } from '../task'
 import { guard, makeStorage, once, storageOf, toError } from './shared'
 import type { Lock, Platform, Socket, SocketListeners, Storage } from './types'
+import { lockedOwner } from './web-locks'
 
 declare const WebSocket: unknown
 

@@ -16,9 +16,8 @@
  * always meets a consistent transport and its own events come after the ones that caused them.
  */
 import mitt, { type Emitter } from 'mitt'
-import { withDefaults } from '../defaults'
 import { describe, MpbusError, type MpbusErrorCode } from '../errors'
-import { HEARTBEAT_DEFAULTS, type HeartbeatOptions } from '../heartbeat'
+import type { HeartbeatOptions } from '../heartbeat'
 import type { CloseInfo, Platform, Socket, SocketData } from '../platform/types'
 
 export type TransportState =
@@ -44,6 +43,7 @@ export interface ReconnectOptions {
   stableAfter: number
 }
 
+/** The transport's options as the bus resolves them (src/bus/options.ts): nothing is defaulted here. */
 export interface TransportOptions {
   platform: Platform
   /**
@@ -52,15 +52,18 @@ export interface TransportOptions {
    */
   url: string | (() => string | PromiseLike<string>)
   /** Heartbeat settings, or `false` for none. */
-  heartbeat?: Partial<HeartbeatOptions> | false
-  reconnect?: Partial<ReconnectOptions>
-  /** ms a socket may take to open before it is abandoned (`CONNECT_TIMEOUT`). @default 10000 */
-  connectTimeout?: number
-  /** Whether a close from the server is followed by a reconnect; `false` ends in `failed`. A throw is reported (`HANDLER_ERROR`) and the default decides. @default code not in `stopCodes` */
+  heartbeat: HeartbeatOptions | false
+  reconnect: ReconnectOptions
+  /** ms a socket may take to open before it is abandoned (`CONNECT_TIMEOUT`). */
+  connectTimeout: number
+  /**
+   * Whether a close from the server is followed by a reconnect; `false` ends in `failed`. A throw
+   * is reported (`HANDLER_ERROR`) and the default decides: a code not in `stopCodes`.
+   */
   shouldReconnect?: (close: CloseInfo) => boolean
-  /** Close codes that end the transport (state `failed`) under the default policy. @default [4001] ("logged out elsewhere") */
-  stopCodes?: number[]
-  /** Source of the backoff jitter, in [0, 1). @default Math.random */
+  /** Close codes that end the transport (state `failed`) under the default policy. */
+  stopCodes: number[]
+  /** Source of the backoff jitter, in [0, 1): tests make it certain. @default Math.random */
   random?: () => number
 }
 
@@ -122,18 +125,8 @@ export interface Transport {
   close(): void
 }
 
-export const RECONNECT_DEFAULTS: ReconnectOptions = {
-  minDelay: 500,
-  maxDelay: 30_000,
-  factor: 2,
-  maxAttempts: Infinity,
-  stableAfter: 5_000,
-}
-
 /** What a URL must be: the platforms' sockets take `ws:` and `wss:` (mini programs `wss:` only, once released). */
 export const URL_RULE = /^wss?:\/\//i
-
-const DEFAULTS = { connectTimeout: 10_000, stopCodes: [4001], random: Math.random }
 
 /**
  * Delay before the first retry after the app comes back: connects made while WeChat is still
@@ -142,9 +135,15 @@ const DEFAULTS = { connectTimeout: 10_000, stopCodes: [4001], random: Math.rando
 const RESUME_DELAY = 300
 
 export function createTransport(options: TransportOptions): Transport {
-  const { platform, url, shouldReconnect } = options
-  const config = withDefaults(DEFAULTS, options)
-  const backoff = withDefaults(RECONNECT_DEFAULTS, options.reconnect)
+  const {
+    platform,
+    url,
+    shouldReconnect,
+    connectTimeout,
+    stopCodes,
+    reconnect: backoff,
+    random = Math.random,
+  } = options
   const emitter = mitt<TransportEvents>()
   const queue: [keyof TransportEvents, any][] = []
   let flushing = false
@@ -196,8 +195,7 @@ export function createTransport(options: TransportOptions): Transport {
       }
     }
 
-  const heartbeat =
-    options.heartbeat === false ? undefined : withDefaults(HEARTBEAT_DEFAULTS, options.heartbeat)
+  const heartbeat = options.heartbeat || undefined
 
   /** The one place that changes the state; it cancels the timer, then arms the new state's one. */
   function set(to: TransportState, ms?: number, fn?: () => void): void {
@@ -310,7 +308,7 @@ export function createTransport(options: TransportOptions): Transport {
         ? RESUME_DELAY
         : now
           ? 0
-          : config.random() *
+          : random() *
             Math.min(
               backoff.maxDelay,
               // Not `**`: esbuild lowers it to a Math.pow helper for ES2015 anyway.
@@ -325,9 +323,7 @@ export function createTransport(options: TransportOptions): Transport {
   /** Starts an attempt: the URL first (a provider may answer later), then the socket. */
   function connect(): void {
     const gen = ++generation
-    set('connecting', config.connectTimeout, () =>
-      retry(end(new MpbusError('CONNECT_TIMEOUT', 'connect timeout'))),
-    )
+    set('connecting', connectTimeout, () => retry(end(new MpbusError('CONNECT_TIMEOUT', 'connect timeout'))))
     const failed = (code: MpbusErrorCode, e: unknown) => {
       // Unless it reported an error first (a `fail` called inside connectSocket): that attempt is counted.
       if (gen === generation) retry(end(new MpbusError(code, describe(e), e)))
@@ -388,7 +384,7 @@ export function createTransport(options: TransportOptions): Transport {
         error: live((error: MpbusError) => retry(end(error), true)),
       },
       // The platform gives up when we do, so an abandoned attempt frees its socket (docs/platforms.md).
-      { timeout: config.connectTimeout },
+      { timeout: connectTimeout },
     )
     // A platform that reported an end synchronously, inside connect(), already moved on.
     if (gen === generation) socket = s
@@ -404,7 +400,7 @@ export function createTransport(options: TransportOptions): Transport {
         emit('error', new MpbusError('HANDLER_ERROR', `shouldReconnect threw: ${describe(e)}`, e))
       }
     }
-    return config.stopCodes.indexOf(info.code) < 0
+    return stopCodes.indexOf(info.code) < 0
   }
 
   /** The handle of the link that `gen` opened: it acts only while that link is current. */

@@ -4,15 +4,15 @@
  * with no lease to expire). Only the browser adapter imports this, so mini programs never ship it.
  * - Each outbox holds the lock of its own namespace for its whole life.
  * - The main namespace's lock is asked for without waiting: the answer decides where the outbox
- *   writes (owner.ts). Until it comes, `ns()` is undefined and the outbox stores what is sent in
+ *   writes (src/outbox/owner.ts). Until it comes, `ns()` is undefined and the outbox stores what is sent in
  *   its scratch key.
  * - An orphan is a namespace whose lock is free: the adopter holds that lock until the orphan's
  *   keys are gone, so no two outboxes adopt it.
  * - An outbox that did not get the main lock waits for it, and adopts what the owner leaves as
  *   soon as it goes.
  */
-import type { Lock, Storage } from '../platform/types'
-import { type Claim, dirOf, found, newId } from './owner'
+import { dirOf, found, newId } from './namespaces'
+import type { Claim, Lock, Storage } from './types'
 
 const noop = () => {}
 
