@@ -247,10 +247,13 @@ export function createStore(settings: OutboxSettings, events: Emitter<OutboxEven
     try {
       record = unpack(store!.get(key))
     } catch (error) {
-      return report(error)
+      report(error)
+      return
     }
-    if (typeof record === 'number')
-      return report(new MpbusError('CORRUPT_RECORD', `${key} (format ${record})`))
+    if (typeof record === 'number') {
+      report(new MpbusError('CORRUPT_RECORD', `${key} (format ${record})`))
+      return
+    }
     if (!record || record.bad) report(new MpbusError('CORRUPT_RECORD', key))
     for (const e of record ? record.m : []) if (queue.append(e)) fresh = true
     sweeping.push({ ns: '', keys: [key] })
