@@ -8,6 +8,7 @@
 import { describe, MpbusError } from '../errors'
 import { createOutbox } from '../outbox'
 import type { SocketData } from '../platform/types'
+import { NO_HANDLER, REASON, REFUSED } from '../protocol'
 import { createTransport, type Link } from '../transport'
 import { byteLength } from '../utf8'
 import { createDispatcher, type Frame, type Handler } from './dispatcher'
@@ -117,12 +118,12 @@ export function createBus<Out extends OpMap = OpMap, In extends OpMap = OpMap>(
     if (log) logFrame('in', data, frame)
     const op = frame[opKey] as string
     // A refusal (docs/protocol.md): an ack that says the server will not take the message.
-    const refused = frame.refused
+    const refused = frame[REFUSED]
     const refusal =
       typeof refused === 'string'
         ? new MpbusError(
-            refused === 'NO_HANDLER' ? refused : 'REFUSED',
-            `${refused}: ${describe(frame.reason || '')}`,
+            refused === NO_HANDLER ? refused : 'REFUSED',
+            `${refused}: ${describe(frame[REASON] || '')}`,
             frame,
           )
         : undefined

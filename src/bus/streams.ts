@@ -8,17 +8,13 @@
  */
 import { MpbusError } from '../errors'
 import type { Storage } from '../platform/types'
+import { isRepeat, type Position, type PositionFields, type RESYNC, type STREAMS } from '../protocol'
 import type { Frame } from './dispatcher'
 import type { BusEvents } from './types'
 
-export interface Position {
-  offset: number
-  epoch: string
-}
-
 export interface Streams {
   /** Fields for the login frame: the positions, when there are any (a server that pushes none sees the app's frame unchanged). */
-  login(): { Streams: Record<string, Position> } | undefined
+  login(): { [STREAMS]: Record<string, Position> } | undefined
   /** Whether `frame` is for the handlers: false for a repeat and for `Resync`. */
   accept(op: string, frame: Frame, loginAnswer: boolean): boolean
 }
@@ -55,19 +51,21 @@ export function createStreams(
   return {
     login: () => (Object.keys(positions).length ? { Streams: positions } : undefined),
     accept(op, frame, loginAnswer) {
-      const tips = (loginAnswer && frame.Streams) as Record<string, unknown> | undefined
+      const tips = (loginAnswer && (frame as PositionFields).Streams) as Record<string, unknown> | undefined
       // Streams this client had no position for start at the server's tip.
       if (tips && typeof tips === 'object')
         for (const name of Object.keys(tips))
           if (!positions[name] && isPosition(tips[name])) keep(name, tips[name])
-      const at = frame.Stream
+      const at = (frame as PositionFields).Stream as unknown
       if (!isPosition(at)) return true
-      const known = positions[at.name]
-      if (op !== 'Resync' && known && known.epoch === at.epoch && at.offset <= known.offset) return false
+      if (op === ('Resync' satisfies typeof RESYNC)) {
+        keep(at.name, at)
+        resync({ stream: at.name, offset: at.offset, epoch: at.epoch })
+        return false
+      }
+      if (isRepeat(positions[at.name], at)) return false
       keep(at.name, at)
-      if (op !== 'Resync') return true
-      resync({ stream: at.name, offset: at.offset, epoch: at.epoch })
-      return false
+      return true
     },
   }
 }

@@ -5,6 +5,7 @@
  */
 import { randomBytes } from 'node:crypto'
 import WebSocket from 'ws'
+import { ACK, BATCH, HEART, HEART_OK, ID, LOGIN, LOGIN_OK, OP, STREAMS } from '../protocol'
 
 export interface ConformanceOptions {
   /** The login frame, exactly as the app's `login()` sends it. @default { Operator: 'userLogin', userOpenId: 'mpbus-conformance' } */
@@ -78,14 +79,15 @@ function connect(url: string, timeout: number) {
 
 /** An ack of `id`, in the one-id form or the batched one (docs/protocol.md). */
 function acks(f: Record<string, any>, id: string): boolean {
-  return f.Operator === 'Ack' && (f.MsgId === id || (Array.isArray(f.MsgIds) && f.MsgIds.indexOf(id) >= 0))
+  const batch = f[ID + BATCH]
+  return f[OP] === ACK && (f[ID] === id || (Array.isArray(batch) && batch.indexOf(id) >= 0))
 }
 
 export async function checkConformance(
   url: string,
   options: ConformanceOptions = {},
 ): Promise<ConformanceResult[]> {
-  const login = options.login || { Operator: 'userLogin', userOpenId: 'mpbus-conformance' }
+  const login = options.login || { [OP]: LOGIN, userOpenId: 'mpbus-conformance' }
   const probe = options.probe || 'ConformanceProbe'
   const timeout = options.timeout || 2000
   const results: ConformanceResult[] = []
@@ -101,7 +103,7 @@ export async function checkConformance(
   }
 
   const first = await loggedIn()
-  const ok = !!first.answer && first.answer.Operator === 'LoginOK'
+  const ok = !!first.answer && first.answer[OP] === LOGIN_OK
   results.push({
     check: 'login',
     ok,
@@ -116,11 +118,11 @@ export async function checkConformance(
     return results
   }
 
-  first.c.send({ Operator: 'Heart' })
-  const beat = await first.c.next((f) => f.Operator === 'HeartOK')
-  results.push({ check: 'heartbeat', ok: !!beat, detail: beat ? 'HeartOK' : 'no HeartOK' })
+  first.c.send({ [OP]: HEART })
+  const beat = await first.c.next((f) => f[OP] === HEART_OK)
+  results.push({ check: 'heartbeat', ok: !!beat, detail: beat ? HEART_OK : `no ${HEART_OK}` })
 
-  first.c.send({ Operator: probe, MsgId: id })
+  first.c.send({ [OP]: probe, [ID]: id })
   const ack = await first.c.next((f) => acks(f, id))
   results.push({ check: 'ack', ok: !!ack, detail: ack ? `Ack of ${id}` : `no Ack of ${id}` })
 
@@ -129,18 +131,18 @@ export async function checkConformance(
   const echoId = `${id}-echo`
   let echoed = false
   if (echo) {
-    first.c.send({ Operator: echo.op, MsgId: echoId })
-    echoed = !!(await first.c.next((f) => f.Operator === echo.reply))
+    first.c.send({ [OP]: echo.op, [ID]: echoId })
+    echoed = !!(await first.c.next((f) => f[OP] === echo.reply))
   }
 
-  const tips = first.answer.Streams
+  const tips = first.answer[STREAMS]
   const resume = !!tips && typeof tips === 'object'
   results.push({
     check: 'resume',
     ok: resume,
     detail: resume
       ? `the login answer carries stream tips: ${Object.keys(tips).join(', ') || 'none'}`
-      : 'the login answer carries no Streams: pushes are not resumable',
+      : `the login answer carries no ${STREAMS}: pushes are not resumable`,
   })
   first.c.close()
 
@@ -148,7 +150,7 @@ export async function checkConformance(
   // again, and (seen through the echo) not handled again. A handler runs before its ack leaves,
   // so a second reply would come before the repeat's ack.
   const second = await loggedIn()
-  second.c.send({ Operator: probe, MsgId: id })
+  second.c.send({ [OP]: probe, [ID]: id })
   const again = await second.c.next((f) => acks(f, id))
   let window: Omit<ConformanceResult, 'check'>
   if (!again)
@@ -164,10 +166,10 @@ export async function checkConformance(
     }
   else if (!echoed) window = { ok: false, detail: `${echo.op} got no ${echo.reply}: check the echo operator` }
   else {
-    second.c.send({ Operator: echo.op, MsgId: echoId })
-    const repeat = await second.c.next((f) => acks(f, echoId) || f.Operator === echo.reply)
+    second.c.send({ [OP]: echo.op, [ID]: echoId })
+    const repeat = await second.c.next((f) => acks(f, echoId) || f[OP] === echo.reply)
     window = repeat
-      ? repeat.Operator === echo.reply
+      ? repeat[OP] === echo.reply
         ? { ok: false, detail: `a repeat of ${echo.op} on a new connection was handled again` }
         : { ok: true, detail: `a repeat of ${echo.op} on a new connection was acked, not handled again` }
       : { ok: false, detail: `a repeat of ${echo.op} on a new connection was not acked` }
@@ -177,7 +179,7 @@ export async function checkConformance(
 
   const early = connect(url, timeout)
   if ((await early.opened) === true) {
-    early.send({ Operator: probe, MsgId: `${id}-early` })
+    early.send({ [OP]: probe, [ID]: `${id}-early` })
     const answer = await early.next(() => true)
     const refused = !answer && early.closed() !== undefined
     results.push({

@@ -4,7 +4,7 @@
  * (https://docs.oasis-open.org/mqtt/mqtt/v5.0/os/mqtt-v5.0-os.html#_Toc3901124). The client's
  * `send()` rejects with it, and the message is not resent.
  */
-import { OP } from './streams'
+import { ACK, ID, NO_HANDLER, OP, REASON, REFUSED } from '../protocol'
 
 /** What a handler throws to refuse a message: `refused` a code, the message the reason. */
 export class Refusal extends Error {
@@ -26,11 +26,9 @@ export function refuse(code: string, reason?: string): Refusal {
 }
 
 /** The frame of a refusal: the ack of `id`, with the code and the reason. */
-export function refusalFrame(
-  id: string,
-  refusal: Refusal,
-  op = 'Ack',
-  idKey = 'MsgId',
-): Record<string, unknown> {
-  return { [OP]: op, [idKey]: id, refused: refusal.refused, reason: refusal.message }
+export function refusalFrame(id: string, refusal: Refusal): Record<string, unknown> {
+  return { [OP]: ACK, [ID]: id, [REFUSED]: refusal.refused, [REASON]: refusal.message }
 }
+
+/** The refusal of a message whose operator `op` has no handler. */
+export const noHandler = (op: string) => new Refusal(NO_HANDLER, `no handler for ${op}`)
