@@ -88,7 +88,7 @@ describe('options: messages that help', () => {
       expect(() => detectPlatform()).toThrow(
         expect.objectContaining({
           code: 'NO_PLATFORM',
-          message: expect.stringMatching(/pass platform: wx .*webSocketPlatform\(WebSocket\)/),
+          message: expect.stringMatching(/pass platform: wx .*webSocketPlatform\(WebSocket\) of ws in Node/),
         }),
       )
     } finally {
@@ -221,10 +221,7 @@ describe('nothing fails in silence', () => {
       await vi.advanceTimersByTimeAsync(10)
     }
     expect(warn.mock.calls).toEqual([
-      [
-        '[mpbus]',
-        "SOCKET_ERROR: connect ECONNREFUSED (listen to the bus's error event, or pass warn: false)",
-      ],
+      ['[mpbus]', 'SOCKET_ERROR: connect ECONNREFUSED (no error listener; warn: false quiets this)'],
     ])
     sp.last!.error('getaddrinfo ENOTFOUND')
     await vi.advanceTimersByTimeAsync(10)

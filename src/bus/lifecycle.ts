@@ -32,7 +32,7 @@ export function createLifecycle(
     if (log) log(error.code, error.message)
     else if (warn && !events.has('error') && reason !== warned) {
       warned = reason
-      warn(`${reason} (listen to the bus's error event, or pass warn: false)`)
+      warn(`${reason} (no error listener; warn: false quiets this)`)
     }
     if (reporting) return
     reporting = true

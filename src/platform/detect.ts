@@ -76,6 +76,6 @@ export function detectPlatform(): Platform {
   if (typeof WebSocket !== 'undefined') return webSocketPlatform()
   throw new MpbusError(
     'NO_PLATFORM',
-    'no platform found: pass platform: wx (or my, tt, swan, qq, uni, Taro) in a mini program; in Node, webSocketPlatform(WebSocket) with WebSocket from ws',
+    'no platform: pass platform: wx (my, tt, swan, qq, uni, Taro), or webSocketPlatform(WebSocket) of ws in Node',
   )
 }
