@@ -10,6 +10,8 @@ export default defineConfig({
     node: 'src/node.ts',
     compat: 'src/compat/index.ts',
     server: 'src/server/index.ts',
+    // The `mpbus-conformance` command (package.json `bin`); its hashbang is kept.
+    'conformance-cli': 'src/server/conformance-cli.ts',
   },
   format: ['esm', 'cjs'],
   target: 'es2015',

@@ -7,6 +7,7 @@
 //   5. the size budgets of .size-limit.json (min+gzip)
 //   6. the shipped .d.ts files compile alone (no skipLibCheck, mitt absent), events typed by name
 //   7. the README's first example (server and client) runs from the packed tarball
+//   8. the commands of package.json `bin` run from the packed tarball
 // Needs only what `npm ci` installs; works offline. Temp files live under os.tmpdir() and are removed.
 
 import { execFile } from 'node:child_process'
@@ -15,6 +16,7 @@ import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
+import { checkBin } from './check/bin.mjs'
 import { checkEs2015 } from './check/es2015.mjs'
 import { checkLint } from './check/lint-package.mjs'
 import { checkReadmeNode } from './check/readme-node.mjs'
@@ -55,6 +57,10 @@ const checks = [
   [
     "the README's first example runs from the tarball",
     async (ctx) => checkReadmeNode({ ...ctx, tarball: await pack() }),
+  ],
+  [
+    'the commands of package.json bin run from the tarball',
+    async (ctx) => checkBin({ ...ctx, tarball: await pack() }),
   ],
 ]
 

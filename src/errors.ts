@@ -6,7 +6,8 @@
  * are reported through the `error` event and never thrown into platform callbacks.
  *
  * Codes:
- * - `BAD_OPTION`: an option is missing or out of range.
+ * - `BAD_OPTION`: an option is missing, unknown (the message names the closest known name), of the
+ *   wrong type or out of range (the message says what it must be and what it got).
  * - `NO_PLATFORM`: no platform was given and none could be detected.
  * - `BAD_PAYLOAD`: a payload JSON cannot carry faithfully (see src/payload.ts), or `codec.encode` threw on it.
  * - `BAD_OPERATOR`: `send`/`request` was given an operator that is not a non-empty string.
@@ -25,12 +26,18 @@
  * - `CONNECT_TIMEOUT`: a socket did not open within `connectTimeout`.
  * - `HEARTBEAT_TIMEOUT`: nothing arrived within `heartbeat.timeout` after a ping.
  * - `ACK_TIMEOUT`: with `ack` on, a message in flight got no ack within `ack.timeout`: the link was dropped.
- * - `URL_ERROR`: the URL provider threw, its Promise rejected, or it gave no string.
- * - `LOGIN_ERROR`: the `login` function threw or its Promise rejected; counts as a failed connect.
+ * - `URL_ERROR`: the URL provider threw, its Promise rejected, or it gave no `ws://` or `wss://` URL.
+ * - `LOGIN_ERROR`: the `login` function threw or its Promise rejected, or the server closed the link
+ *   before the login's answer (before any frame, without `ready`; the message names the close code
+ *   and reason); counts as a failed connect.
  * - `UNAUTHORIZED`: the server answered the login with one of `ready.fail`.
  * - `SESSION_ENDED`: the server sent the `sessionEnd` frame: no reconnect until `reconnect()` (a stop code also ends in `failed`, with no error).
  * - `TIMEOUT`: a request got no reply in time, or the login / `ready.ok` did not come within `ready.timeout`.
  * - `CLOSED`: the bus was closed before the operation could finish.
+ * - `NO_HANDLER`: the server has no handler for the message's operator: it refused it (docs/protocol.md,
+ *   Refusals); the message left the outbox and is not resent.
+ * - `REFUSED`: the server's handler refused the message (a validation failure): the message says
+ *   the server's code and reason; the message left the outbox and is not resent.
  * - `ENGINE_DOWN`: (`mpbus/server`) the engine cannot be reached (Redis down): a push rejects, a login is closed with 1013.
  *
  * `mpbus/server` reports to its `onError(error, user)` with these codes:
@@ -74,6 +81,8 @@ export type MpbusErrorCode =
   | 'SESSION_ENDED'
   | 'TIMEOUT'
   | 'CLOSED'
+  | 'NO_HANDLER'
+  | 'REFUSED'
   | 'ENGINE_DOWN'
   | 'LOGIN_REQUIRED'
   | 'IN_PROGRESS'

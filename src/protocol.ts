@@ -26,6 +26,15 @@ export const SESSION_END = 'SessionEnd'
 /** The server's history no longer covers a stream's gap: the client jumps to the position it carries. */
 export const RESYNC = 'Resync'
 
+/**
+ * A refusal (docs/protocol.md, "Refusals"): an ack that also carries `refused`, a code, and
+ * `reason`, text for people; the message is answered for good and not resent. `mpbus/server`
+ * refuses a message no handler takes with the code `NO_HANDLER`.
+ */
+export const REFUSED = 'refused'
+export const REASON = 'reason'
+export const NO_HANDLER = 'NO_HANDLER'
+
 /** The field of a pushed frame with its position (`{name, offset, epoch}`). */
 export const STREAM = 'Stream'
 /** The field of a login, and of its answer, with positions by stream name. */
@@ -79,3 +88,8 @@ export const isRepeat = (last: Position | undefined, position: Position): boolea
  */
 export const isFrame = (value: unknown, opKey: string): value is Frame =>
   !!value && typeof value === 'object' && !Array.isArray(value) && typeof (value as Frame)[opKey] === 'string'
+
+/** An app's operations: operator name → payload type, as `createBus<Out, In>` and `createServer<Out, In>` take them. */
+export type OpMap = Record<string, any>
+/** A frame as a handler sees it: its payload's fields beside the operator's. */
+export type FrameOf<P = Record<string, unknown>> = P & Record<string, unknown>

@@ -6,7 +6,7 @@ import { MpbusError } from '../src/errors'
 
 describe('lifecycle', () => {
   it('a listener that throws is reported as HANDLER_ERROR; the listeners after it still run', () => {
-    const life = createLifecycle(undefined, () => false)
+    const life = createLifecycle(undefined, undefined, () => false)
     const seen: string[] = []
     life.emitter.on('ready', () => {
       throw new Error('boom')
@@ -21,6 +21,7 @@ describe('lifecycle', () => {
     const lines: unknown[][] = []
     const life = createLifecycle(
       (...args) => lines.push(args),
+      undefined,
       () => false,
     )
     let calls = 0
@@ -35,7 +36,7 @@ describe('lifecycle', () => {
 
   it('after close: errors and the change to closed still arrive, nothing else', () => {
     let closed = false
-    const life = createLifecycle(undefined, () => closed)
+    const life = createLifecycle(undefined, undefined, () => closed)
     const seen: string[] = []
     life.emitter.on('ready', () => seen.push('ready'))
     life.emitter.on('state', (e) => seen.push(`state ${e.to}`))
@@ -49,7 +50,7 @@ describe('lifecycle', () => {
   })
 
   it('on() returns the unsubscribe', () => {
-    const life = createLifecycle(undefined, () => false)
+    const life = createLifecycle(undefined, undefined, () => false)
     const seen: number[] = []
     const off = life.emitter.on('reconnecting', (e) => seen.push(e.attempt))
     life.emit('reconnecting', { attempt: 1, delay: 0 })

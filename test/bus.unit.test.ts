@@ -106,6 +106,8 @@ describe('bus: state', () => {
     sp.last!.message(JSON.stringify({ Operator: 'LoginOK' }))
     sp.network(false)
     expect(states).toEqual([
+      // onState starts with the state createBus left the bus in.
+      'connecting',
       'authenticating',
       'unauthorized',
       'connecting',

@@ -172,7 +172,7 @@ describe('mpbus/server: the protocol', () => {
   })
 
   it('acknowledges the messages of one macrotask in one batched frame (a lone one as MsgId)', async () => {
-    const { server } = await start()
+    const { server } = await start({ handlers: { Chat: () => {} } })
     const c = await raw(server.port)
     c.send({ Operator: 'userLogin', openId: 'alice' })
     await until(() => c.got.length >= 1, 'login answer')
@@ -489,7 +489,7 @@ describe('mpbus/server: an engine that answers later (Redis)', () => {
   })
 
   it('batchAcks: false acknowledges each message with its own MsgId frame', async () => {
-    const { server } = await start({ batchAcks: false })
+    const { server } = await start({ batchAcks: false, handlers: { Chat: () => {} } })
     const c = await raw(server.port)
     c.send({ Operator: 'userLogin', openId: 'alice' })
     for (const id of ['a', 'b', 'c']) c.send({ Operator: 'Chat', MsgId: id })

@@ -1,7 +1,8 @@
 import { MpbusError } from '../errors'
+import type { FrameOf } from '../protocol'
 
 /** An inbound frame: the decoded JSON object, operator field included. */
-export type Frame<P = Record<string, unknown>> = P & Record<string, unknown>
+export type Frame<P = Record<string, unknown>> = FrameOf<P>
 export type Handler<P = any> = (frame: Frame<P>) => void
 
 interface Entry<T> {

@@ -30,8 +30,11 @@ export interface Flush {
   pump(): void
   /** Pumps at the next macrotask: one pass for every send of this one. */
   schedule(): void
-  /** The server acknowledged these ids (one frame's worth); unknown ones are ignored. */
-  acked(ids: unknown[]): void
+  /**
+   * The server acknowledged these ids (one frame's worth); unknown ones are ignored. With `refusal`,
+   * it refused them: they leave the outbox too (a refusal is final, never resent), and fail with it.
+   */
+  acked(ids: unknown[], refusal?: MpbusError): void
 }
 
 export function createFlush(
@@ -136,13 +139,13 @@ export function createFlush(
     schedule() {
       if (pumpTimer === undefined && link) pumpTimer = setTimeout(pump, 0)
     },
-    acked(ids) {
+    acked(ids, refusal) {
       let any = false
       for (const each of ids) {
         const id = String(each)
         if (!outbox.ack(id)) continue
         any = true
-        pending.delivered(id)
+        refusal ? pending.failed(id, refusal) : pending.delivered(id)
         if (unacked) unacked--
       }
       if (!any) return

@@ -5,10 +5,12 @@
  * dispatch (dispatcher.ts). The bus's state is not kept but derived, from the transport's state,
  * the session's phase and whether the bus was closed, so the two machines cannot disagree.
  */
-import { MpbusError } from '../errors'
+import { describe, MpbusError } from '../errors'
 import { createOutbox } from '../outbox'
 import type { SocketData } from '../platform/types'
+import { NO_HANDLER, REASON, REFUSED } from '../protocol'
 import { createTransport, type Link } from '../transport'
+import { byteLength } from '../utf8'
 import { createDispatcher, type Frame, type Handler } from './dispatcher'
 import { createFlush } from './flush'
 import { checkOperator, createFraming } from './framing'
@@ -19,6 +21,10 @@ import { createSession } from './session'
 import { createStreams } from './streams'
 import type { Bus, BusState, OpMap, SendOptions } from './types'
 import { createVolatile } from './volatile'
+
+/** The outbox of a bus without storage is in memory only: said once per process. */
+let memoryOnly = false
+const ignore = () => {}
 
 export type { BusOptions, Codec, LoginFrame } from './options'
 export type { Bus, BusEmitter, BusEvents, BusState, OpMap, SendOptions } from './types'
@@ -31,12 +37,37 @@ export function createBus<Out extends OpMap = OpMap, In extends OpMap = OpMap>(
   busOptions: BusOptions,
 ): Bus<Out, In> {
   const options = resolveOptions(busOptions)
-  const { log, opKey, idKey, ack } = options
+  const { log, warn, opKey, idKey, ack, codec } = options
   let closed = false
   let state: BusState = 'idle'
+  /** The state before `state`, for `onState`'s first call. */
+  let previous: BusState = 'idle'
   let link: Link | undefined
+  /** Some frame came on the current link. */
+  let heard = false
 
-  const { emitter, emit, report } = createLifecycle(log, () => closed)
+  const { emitter, emit, report } = createLifecycle(log, warn, () => closed)
+  if (!options.storage && warn && !memoryOnly) {
+    memoryOnly = true
+    warn(
+      'no storage: the outbox is kept in memory only (in Node: storage: createFileStorage(dir) from mpbus/node)',
+    )
+  }
+
+  /** `debug`: a frame in or out, by operator, id and size (and data, with `'payloads'`). */
+  function logFrame(way: string, data: SocketData, frame?: any): void {
+    if (!frame)
+      try {
+        frame = codec ? codec.decode(data) : JSON.parse(data as string)
+      } catch {}
+    log!(
+      way,
+      frame && frame[opKey],
+      frame && frame[idKey],
+      `${typeof data === 'string' ? byteLength(data) : data.byteLength} B`,
+      ...(options.payloads ? [data] : []),
+    )
+  }
 
   const framing = createFraming(options, report)
   const dispatcher = createDispatcher(report)
@@ -69,6 +100,7 @@ export function createBus<Out extends OpMap = OpMap, In extends OpMap = OpMap>(
     const to = derive()
     if (to === state) return
     const from = state
+    previous = from
     state = to
     if (log) log('state', from, '->', to)
     emit('state', { from, to })
@@ -82,11 +114,25 @@ export function createBus<Out extends OpMap = OpMap, In extends OpMap = OpMap>(
     const frame = framing.decode(data)
     // A codec.decode (or an error listener) may have closed the bus.
     if (!frame || closed) return
+    heard = true
+    if (log) logFrame('in', data, frame)
     const op = frame[opKey] as string
+    // A refusal (docs/protocol.md): an ack that says the server will not take the message.
+    const refused = frame[REFUSED]
+    const refusal =
+      typeof refused === 'string'
+        ? new MpbusError(
+            refused === NO_HANDLER ? refused : 'REFUSED',
+            `${refused}: ${describe(frame[REASON] || '')}`,
+            frame,
+          )
+        : undefined
+    // Told even when nobody awaits the send (or, without ack, when it resolved already).
+    if (refusal) report(refusal)
     if (ack && op === ack.op) {
       // One id (`MsgId`), or a batch (`MsgIds`: docs/protocol.md), settled in the order listed.
       const ids = frame[idKey + 's']
-      flush.acked(Array.isArray(ids) ? ids : [frame[idKey]])
+      flush.acked(Array.isArray(ids) ? ids : [frame[idKey]], refusal)
       // Acknowledgements are bookkeeping: users see them only when they ask for them by name.
       if (dispatcher.has(op)) dispatcher.dispatch(op, frame, false)
       return
@@ -106,8 +152,23 @@ export function createBus<Out extends OpMap = OpMap, In extends OpMap = OpMap>(
     }
   transport.on(
     'open',
-    live((opened: Link) => {
+    live((raw: Link) => {
+      const opened: Link = log
+        ? {
+            get current() {
+              return raw.current
+            },
+            send(data, done) {
+              const sent = raw.send(data, done)
+              if (sent) logFrame('out', data)
+              return sent
+            },
+            drop: raw.drop,
+            halt: raw.halt,
+          }
+        : raw
       link = opened
+      heard = false
       flush.attach(opened)
       sync()
       emit('open', undefined)
@@ -117,6 +178,21 @@ export function createBus<Out extends OpMap = OpMap, In extends OpMap = OpMap>(
   )
   transport.on('message', live(onMessage))
   transport.on('error', report)
+  // A server that closes the link before the login's answer (or, without `ready`, before any
+  // frame) refused the session: say so, with its code and reason, rather than only reconnect.
+  transport.on(
+    'lost',
+    live((info) => {
+      if (link && (session.phase === 'authenticating' || !heard))
+        report(
+          new MpbusError(
+            'LOGIN_ERROR',
+            `closed before the login's answer: ${info.code} ${info.reason}`,
+            info,
+          ),
+        )
+    }),
+  )
   transport.on(
     'reconnecting',
     live((next) => emit('reconnecting', next)),
@@ -173,14 +249,19 @@ export function createBus<Out extends OpMap = OpMap, In extends OpMap = OpMap>(
       return outbox.size
     },
     events: emitter,
-    send: (op: string, payload?: unknown, sendOptions?: SendOptions) =>
-      attempt(() =>
+    send: (op: string, payload?: unknown, sendOptions?: SendOptions) => {
+      const sent = attempt(() =>
         closed
           ? Promise.reject(new MpbusError('CLOSED', 'closed'))
           : sendOptions && sendOptions.durable === false
             ? sendVolatile(op, payload)
             : pending.send(enqueue(op, payload, sendOptions && sendOptions.ttl)),
-      ),
+      )
+      // A send nobody awaits must not end the process as an unhandled rejection at close();
+      // whoever awaits or catches it still sees the rejection.
+      sent.catch(ignore)
+      return sent
+    },
     request: (op, payload, requestOptions) =>
       attempt(() => {
         const timeout =
@@ -195,7 +276,12 @@ export function createBus<Out extends OpMap = OpMap, In extends OpMap = OpMap>(
       }),
     on: (op, handler) => dispatcher.on(op, handler as Handler),
     once: (op) => pending.once((fn) => dispatcher.on(op, fn)) as Promise<Frame<any>>,
-    onState: (fn) => bus.events.on('state', (change) => fn(change.to, change.from)),
+    onState(fn) {
+      const off = bus.events.on('state', (change) => fn(change.to, change.from))
+      // The last change, at once: createBus has already started connecting.
+      fn(state, previous)
+      return off
+    },
     reconnect() {
       if (!closed) transport.reconnect()
     },

@@ -12,18 +12,28 @@ export interface Lifecycle {
   /** What users listen on: after close, only errors and the change to `closed` reach them. */
   emitter: BusEmitter
   emit<K extends keyof BusEvents>(type: K, event: BusEvents[K]): void
-  /** Logs an error and tells the `error` listeners. */
+  /**
+   * Logs an error and tells the `error` listeners; with none and no log, `warn` says it, once
+   * while the reason stays the same (a dead server fails every attempt alike).
+   */
   report(error: MpbusError): void
 }
 
 export function createLifecycle(
   log: ((...args: unknown[]) => void) | undefined,
+  warn: ((...args: unknown[]) => void) | undefined,
   isClosed: () => boolean,
 ): Lifecycle {
   const events = createDispatcher<any>((error) => report(error))
   let reporting = false
+  let warned = ''
   function report(error: MpbusError): void {
+    const reason = `${error.code}: ${error.message}`
     if (log) log(error.code, error.message)
+    else if (warn && !events.has('error') && reason !== warned) {
+      warned = reason
+      warn(`${reason} (no error listener; warn: false quiets this)`)
+    }
     if (reporting) return
     reporting = true
     try {

@@ -2,11 +2,11 @@
 import type { MpbusError } from '../errors'
 import type { Envelope } from '../outbox'
 import type { CloseInfo } from '../platform/types'
+import type { OpMap } from '../protocol'
 import type { TransportState } from '../transport'
 import type { Frame, Handler } from './dispatcher'
 
-/** Operator names mapped to their payload types. The default leaves everything untyped. */
-export type OpMap = Record<string, any>
+export type { OpMap }
 
 export type BusState = TransportState | 'authenticating' | 'ready' | 'unauthorized'
 
@@ -62,7 +62,8 @@ export interface Bus<Out extends OpMap = OpMap, In extends OpMap = OpMap> {
   /**
    * Sends `{[opKey]: op, ...payload}`. Durable by default: queued and persisted while offline,
    * flushed in order after the next login. Settles when delivered (see `ack`), or rejects with
-   * an `MpbusError`: `BAD_OPERATOR`, `BAD_PAYLOAD`, `TOO_LARGE`, `OUTBOX_FULL`, `EXPIRED`, `DROPPED`, `CLOSED`.
+   * an `MpbusError`: `BAD_OPERATOR`, `BAD_PAYLOAD`, `TOO_LARGE`, `OUTBOX_FULL`, `EXPIRED`, `DROPPED`, `CLOSED`,
+   * and, with `ack`, `NO_HANDLER` or `REFUSED` when the server refuses it (docs/protocol.md, Refusals).
    */
   send<K extends keyof Out & string>(
     op: K,
@@ -85,7 +86,10 @@ export interface Bus<Out extends OpMap = OpMap, In extends OpMap = OpMap> {
   on<K extends keyof In & string>(op: K | '*', handler: Handler<In[K]>): () => void
   /** Resolves with the next frame of `op`; rejects `CLOSED` if the bus closes first. */
   once<K extends keyof In & string>(op: K): Promise<Frame<In[K]>>
-  /** Calls `fn` with every state change; returns the unsubscribe. */
+  /**
+   * Calls `fn` at once with the current state and the one before it (a bus is `connecting` when
+   * `createBus` returns: `fn('connecting', 'idle')`), then with every change; returns the unsubscribe.
+   */
   onState(fn: (state: BusState, from: BusState) => void): () => void
   /** Reconnects now, from any state but closed (also out of `failed` and `unauthorized`). */
   reconnect(): void

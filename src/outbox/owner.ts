@@ -65,8 +65,8 @@ export function localOwner(store: Storage, prefix: string): Owner {
 
 /**
  * An orphan's envelopes in order and its keys to delete: records from the last, then the mark (so
- * a kill during the deletes brings back nothing that had left). The scratch record goes first: it holds what was
- * queued before anything else. Envelopes below the mark's low have left; repeats (by id) are
+ * a kill during the deletes brings back nothing that had left). The scratch record goes last.
+ * Envelopes below the mark's low have left; repeats (by id) are
  * skipped. A record of a newer format is reported and kept, and so is the mark then. Throws when a
  * read fails: the orphan is tried again at a later load.
  */
@@ -78,7 +78,9 @@ export function gather(
 ): { m: Envelope[]; keys: string[] } {
   const names = keys.filter((k) => k.slice(0, dir.length) === dir).map((k) => k.slice(dir.length))
   const records = names.filter((n) => /^\d+$/.test(n)).sort((a, b) => +a - +b)
-  if (names.indexOf('w') >= 0) records.unshift('w')
+  // Last: what it holds was queued after the records' (a failed load's wait), or is in them
+  // already (a lock wait's, stored once the lock came), and then skipped as a repeat.
+  if (names.indexOf('w') >= 0) records.push('w')
   let low = 0
   try {
     const mark = JSON.parse(get(dir + 'seq') as string)

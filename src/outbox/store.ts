@@ -171,14 +171,16 @@ export function createStore(settings: OutboxSettings, events: Emitter<OutboxEven
 
   function commit(): void {
     due = false
-    // Waiting for the lock's answer (owner.ts): what is queued is kept in the scratch record.
-    if (store && !loaded && owner && owner.scratch && (queue.line.size || scratched)) {
+    // Waiting for the lock's answer (owner.ts), or for the retry of a failed read (its timer):
+    // what is queued is kept in a scratch record, read back by the load (or, after a kill, the next one).
+    const scratch = owner && owner.scratch ? owner.scratch : timer && dir + 'w'
+    if (store && !loaded && scratch && (queue.line.size || scratched)) {
       scratched = true
       const items: Item[] = []
       queue.line.each((item) => {
         items.push(item)
       })
-      attempt('set', owner.scratch, pack(items))
+      attempt('set', scratch, pack(items))
     }
     // Before the load, the timer is the load's retry: it stays.
     if (!store || !loaded) return
@@ -219,7 +221,7 @@ export function createStore(settings: OutboxSettings, events: Emitter<OutboxEven
         s.keys.shift()
       }
       sweeping.shift()
-      owner!.swept(s.ns)
+      if (owner) owner.swept(s.ns)
     }
     return true
   }
@@ -231,6 +233,30 @@ export function createStore(settings: OutboxSettings, events: Emitter<OutboxEven
       report(error)
       return []
     }
+  }
+
+  /**
+   * Queues what the scratch record of this namespace holds (sent while an earlier load waited for
+   * a retry, then killed or closed) after what storage holds, renumbered; its key goes once they
+   * are stored. Ids already queued are skipped. A scratch that cannot be read waits for a later load.
+   */
+  function unscratch(): void {
+    const key = dir + 'w'
+    if (listed.indexOf(key) < 0) return
+    let record: ReturnType<typeof unpack>
+    try {
+      record = unpack(store!.get(key))
+    } catch (error) {
+      report(error)
+      return
+    }
+    if (typeof record === 'number') {
+      report(new MpbusError('CORRUPT_RECORD', `${key} (format ${record})`))
+      return
+    }
+    if (!record || record.bad) report(new MpbusError('CORRUPT_RECORD', key))
+    for (const e of record ? record.m : []) if (queue.append(e)) fresh = true
+    sweeping.push({ ns: '', keys: [key] })
   }
 
   /**
@@ -286,10 +312,14 @@ export function createStore(settings: OutboxSettings, events: Emitter<OutboxEven
       low = high = 0
       retry()
     } else queue.skip(after)
-    if (loaded) adopt(listed)
+    if (loaded) {
+      unscratch()
+      adopt(listed)
+    }
     for (const item of waiting) {
       if (!loaded) queue.track(item.j, item.s)
-      // Renumbered after what storage holds, so encoded again; the id stays.
+      // Renumbered after what storage holds, so encoded again; the id stays (and one read back
+      // from the scratch record is not queued twice).
       else queue.append(JSON.parse(item.j))
     }
     if (loaded) {

@@ -74,5 +74,8 @@ export function detectPlatform(): Platform {
     if (api && typeof api.connectSocket === 'function') return toPlatform(api)
   }
   if (typeof WebSocket !== 'undefined') return webSocketPlatform()
-  throw new MpbusError('NO_PLATFORM', 'no platform found')
+  throw new MpbusError(
+    'NO_PLATFORM',
+    'no platform: pass platform: wx (my, tt, swan, qq, uni, Taro), or webSocketPlatform(WebSocket) of ws in Node',
+  )
 }

@@ -10,7 +10,7 @@ export function found(keys: string[], prefix: string): string[] {
   const dir = prefix + '/'
   for (const key of keys) {
     if (key.slice(0, dir.length) !== dir) continue
-    const m = /^(?:(@[\w-]+)\/(?:\d+|seq|w)|\d+|seq)$/.exec(key.slice(dir.length))
+    const m = /^(?:(@[\w-]+)\/)?(?:\d+|seq|w)$/.exec(key.slice(dir.length))
     const ns = m ? m[1] || '' : undefined
     if (ns !== undefined && out.indexOf(ns) < 0) out.push(ns)
   }

@@ -14,11 +14,19 @@ export interface ConformanceOptions {
   probe?: string
   /** ms to wait for each answer. @default 2000 */
   timeout?: number
+  /**
+   * An operator whose handler answers the connection with a frame of operator `reply` each time it
+   * runs. Only with it can the duplicate window be seen from outside: a repeat must be acked
+   * without its handler running again. Without it, that part is skipped.
+   */
+  echo?: { op: string; reply: string }
 }
 
 export interface ConformanceResult {
   check: 'login' | 'login first' | 'heartbeat' | 'ack' | 'duplicate window' | 'resume'
   ok: boolean
+  /** Not checked (what it needs was not given): `ok` is false, but nothing failed either. */
+  skipped?: boolean
   detail: string
 }
 
@@ -55,9 +63,10 @@ function connect(url: string, timeout: number) {
       wake = look
       look()
     })
-  const opened = new Promise<boolean>((resolve) => {
+  /** True once open; else the connection's error message. */
+  const opened = new Promise<true | string>((resolve) => {
     ws.once('open', () => resolve(true))
-    ws.once('error', () => resolve(false))
+    ws.once('error', (e) => resolve(e.message || String(e)))
   })
   return {
     opened,
@@ -84,12 +93,13 @@ export async function checkConformance(
   const results: ConformanceResult[] = []
   const id = randomBytes(9).toString('base64url')
 
-  /** Opens a connection and logs in; returns it with the login's answer. */
+  /** Opens a connection and logs in; returns it with the login's answer, or why it could not connect. */
   async function loggedIn() {
     const c = connect(url, timeout)
-    if (!(await c.opened)) return { c, answer: undefined }
+    const opened = await c.opened
+    if (opened !== true) return { c, answer: undefined, error: opened }
     c.send(login)
-    return { c, answer: await c.next(() => true) }
+    return { c, answer: await c.next(() => true), error: undefined }
   }
 
   const first = await loggedIn()
@@ -97,7 +107,11 @@ export async function checkConformance(
   results.push({
     check: 'login',
     ok,
-    detail: first.answer ? `answered ${JSON.stringify(first.answer).slice(0, 120)}` : 'no answer',
+    detail: first.error
+      ? `cannot connect to ${url}: ${first.error}`
+      : first.answer
+        ? `answered ${JSON.stringify(first.answer).slice(0, 120)}`
+        : `no answer within ${timeout} ms${first.c.closed() === undefined ? '' : ` (closed with ${first.c.closed()})`}`,
   })
   if (!ok) {
     first.c.close()
@@ -112,6 +126,15 @@ export async function checkConformance(
   const ack = await first.c.next((f) => acks(f, id))
   results.push({ check: 'ack', ok: !!ack, detail: ack ? `Ack of ${id}` : `no Ack of ${id}` })
 
+  // The echo's first run: its reply shows that the handler runs (it must come before the ack).
+  const echo = options.echo
+  const echoId = `${id}-echo`
+  let echoed = false
+  if (echo) {
+    first.c.send({ [OP]: echo.op, [ID]: echoId })
+    echoed = !!(await first.c.next((f) => f[OP] === echo.reply))
+  }
+
   const tips = first.answer[STREAMS]
   const resume = !!tips && typeof tips === 'object'
   results.push({
@@ -123,32 +146,50 @@ export async function checkConformance(
   })
   first.c.close()
 
-  // The repeat comes on a new connection, as a resend after a reconnect does: it must be acked again.
+  // The repeat comes on a new connection, as a resend after a reconnect does: it must be acked
+  // again, and (seen through the echo) not handled again. A handler runs before its ack leaves,
+  // so a second reply would come before the repeat's ack.
   const second = await loggedIn()
   second.c.send({ [OP]: probe, [ID]: id })
   const again = await second.c.next((f) => acks(f, id))
-  results.push({
-    check: 'duplicate window',
-    ok: !!again,
-    detail: again
-      ? 'a repeat on a new connection was acked again (that its handler did not run again is not visible from here)'
-      : 'a repeat on a new connection was not acked: the client would resend it forever',
-  })
+  let window: Omit<ConformanceResult, 'check'>
+  if (!again)
+    window = {
+      ok: false,
+      detail: 'a repeat on a new connection was not acked: the client would resend it forever',
+    }
+  else if (!echo)
+    window = {
+      ok: false,
+      skipped: true,
+      detail: 'a repeat was acked again; whether its handler ran again needs echo (--echo op,reply)',
+    }
+  else if (!echoed) window = { ok: false, detail: `${echo.op} got no ${echo.reply}: check the echo operator` }
+  else {
+    second.c.send({ [OP]: echo.op, [ID]: echoId })
+    const repeat = await second.c.next((f) => acks(f, echoId) || f[OP] === echo.reply)
+    window = repeat
+      ? repeat[OP] === echo.reply
+        ? { ok: false, detail: `a repeat of ${echo.op} on a new connection was handled again` }
+        : { ok: true, detail: `a repeat of ${echo.op} on a new connection was acked, not handled again` }
+      : { ok: false, detail: `a repeat of ${echo.op} on a new connection was not acked` }
+  }
+  results.push(Object.assign({ check: 'duplicate window' as const }, window))
   second.c.close()
 
   const early = connect(url, timeout)
-  if (await early.opened) {
+  if ((await early.opened) === true) {
     early.send({ [OP]: probe, [ID]: `${id}-early` })
     const answer = await early.next(() => true)
     const refused = !answer && early.closed() !== undefined
     results.push({
       check: 'login first',
-      ok: !answer,
+      ok: refused,
       detail: answer
         ? `answered a frame before the login: ${JSON.stringify(answer).slice(0, 120)}`
         : refused
           ? `closed with ${early.closed()}`
-          : 'answered nothing',
+          : `neither answered nor closed within ${timeout} ms (a frame before the login must close the connection)`,
     })
   }
   early.close()

@@ -29,6 +29,7 @@ import {
 import { createAcks } from './acks'
 import { add, deliver, drop, type Fanout, listen, type Reader } from './fanout'
 import { admit, createGate, type Gate, type Rate, release } from './rate'
+import { noHandler, Refusal, refusalFrame } from './refusal'
 import { send } from './send'
 import { frameOf, type Resumed, resume } from './streams'
 import type { Engine, HandlerContext, LoginDecision, Phase, ServerHandler } from './types'
@@ -339,11 +340,27 @@ async function message(c: Connection, frame: Frame): Promise<void> {
     if (!fresh) return acknowledge(c, id)
   }
   const handler = node.handler(frame[OP], c)
+  let refusal: Refusal | undefined
   try {
     if (handler) await handler(frame, context(c))
+    else {
+      refusal = noHandler(frame[OP])
+      node.report(new MpbusError('NO_HANDLER', refusal.message), user)
+    }
   } catch (e) {
-    node.report(asMpbusError('HANDLER_ERROR', e), user)
-    if (id) await node.store(user, () => engine.forget(user, id)).catch(() => {})
+    if (e instanceof Refusal) refusal = e
+    else {
+      node.report(asMpbusError('HANDLER_ERROR', e), user)
+      if (id) await node.store(user, () => engine.forget(user, id)).catch(() => {})
+      return
+    }
+  }
+  if (refusal) {
+    // Not remembered: a resend (the refusal lost with its link) is refused again, not acked.
+    if (id) {
+      await node.store(user, () => engine.forget(user, id)).catch(() => {})
+      send(c.ws, refusalFrame(id, refusal))
+    }
     return
   }
   if (id && engine.handled) {

@@ -14,7 +14,7 @@ import { accept, type Node } from './connection'
 import { createFanout, hear, readersOf } from './fanout'
 import { memoryEngine } from './memory-engine'
 import { frameOf, roomStream, userStream } from './streams'
-import type { Engine, LoginDecision, ServerHandler } from './types'
+import type { Engine, Handlers, LoginDecision, OpMap, PayloadOf, ServerHandler } from './types'
 
 export type { ConformanceOptions, ConformanceResult } from './conformance'
 export { checkConformance } from './conformance'
@@ -22,20 +22,31 @@ export type { MemoryEngine, MemoryEngineOptions } from './memory-engine'
 export { memoryEngine } from './memory-engine'
 export type { RedisEngine, RedisEngineOptions } from './redis-engine'
 export { redisEngine } from './redis-engine'
+export { Refusal, refuse } from './refusal'
 export { roomStream, userStream } from './streams'
 export type {
   Awaitable,
   Engine,
   EngineEvent,
   HandlerContext,
+  Handlers,
   LoginDecision,
+  OpMap,
+  PayloadOf,
   Position,
   ServerHandler,
   Stored,
 } from './types'
 
-export interface ServerOptions {
-  /** Listen on this port (0: any free one). Ignored when `server` is given. @default 0 */
+/**
+ * `Out` and `In` are the operations a client's `createBus<Out, In>` takes: what clients send (the
+ * handlers' frames) and what they receive (`reply`, `push`, `publish`). Untyped by default.
+ */
+export interface ServerOptions<Out extends OpMap = OpMap, In extends OpMap = OpMap> {
+  /**
+   * Listen on this port; 0, the default, takes any free one: read the one taken from the server's
+   * `port`. Ignored when `server` is given. @default 0
+   */
   port?: number
   /** The address to listen on. @default every interface (Node's default) */
   host?: string
@@ -51,8 +62,12 @@ export interface ServerOptions {
    * that form (a hand-written one, or an mpbus before the batched ack). @default true
    */
   batchAcks?: boolean
-  /** Handlers by operator. A message with no handler is acked and otherwise ignored. */
-  handlers?: Record<string, ServerHandler>
+  /**
+   * Handlers by operator. A message with no handler is refused (`NO_HANDLER`, docs/protocol.md,
+   * Refusals): the client's `send()` rejects, and `onError` is told.
+   */
+  // NoInfer: the types come from createServer<Out, In> (or stay untyped), never from the handlers given.
+  handlers?: Handlers<NoInfer<Out>, NoInfer<In>>
   /** Frames larger than this close the connection with 1009 (by `ws`). @default 1048576 */
   maxFrameBytes?: number
   /** Message ids (`MsgId`) longer than this many characters close the connection with 1007, unhandled. @default 128 */
@@ -89,7 +104,7 @@ export interface ServerOptions {
    */
   rate?: { frames: number; interval: number }
   /**
-   * A handler that threw, a frame refused, an engine failure: for logs. An `MpbusError` whose
+   * A handler that threw, a frame refused, a message with no handler, an engine failure: for logs. An `MpbusError` whose
    * `code` says which (src/errors.ts), with `user` when the connection has one. @default none
    */
   onError?: (error: MpbusError, user: string | undefined) => void
@@ -100,16 +115,19 @@ export interface ServerOptions {
   closeTimeout?: number
 }
 
-export interface MpbusServer {
-  /** The port listened on (that of `server` when attached, if it was listening). */
+export interface MpbusServer<In extends OpMap = OpMap> {
+  /**
+   * The port listened on: the one taken when `port` was 0 (the default), that of `server` when
+   * attached (if it was listening). Clients connect to `ws://host:${server.port}`.
+   */
   readonly port: number
   /**
    * Pushes to every connection of `user` (on every node of the engine); kept in the user's stream
    * for those offline. Rejects (and reports to `onError`) when the engine cannot store it.
    */
-  push(user: string, op: string, payload?: Record<string, unknown>): Promise<Position>
+  push<K extends keyof In & string>(user: string, op: K, ...payload: PayloadOf<In, K>): Promise<Position>
   /** Pushes to every member of `room`, connected or not (kept in the room's stream). Rejects like `push`. */
-  publish(room: string, op: string, payload?: Record<string, unknown>): Promise<Position>
+  publish<K extends keyof In & string>(room: string, op: K, ...payload: PayloadOf<In, K>): Promise<Position>
   join(user: string, room: string): Promise<void>
   leave(user: string, room: string): Promise<void>
   /** Sends `SessionEnd` to every connection of `user`, on every node, and closes them: their buses stop for good. */
@@ -135,7 +153,9 @@ const DEFAULTS = {
   closeTimeout: 5000,
 }
 
-export async function createServer(options: ServerOptions): Promise<MpbusServer> {
+export async function createServer<Out extends OpMap = OpMap, In extends OpMap = OpMap>(
+  options: ServerOptions<Out, In>,
+): Promise<MpbusServer<In>> {
   if (!options || typeof options.authenticate !== 'function')
     throw new MpbusError('BAD_OPTION', 'authenticate must be a function')
   const given = <K extends keyof typeof DEFAULTS>(key: K) =>
@@ -185,7 +205,7 @@ export async function createServer(options: ServerOptions): Promise<MpbusServer>
     return result
   }
 
-  const handlers = new Map(Object.entries(options.handlers || {}))
+  const handlers = new Map<string, ServerHandler>(Object.entries(options.handlers || {}))
   const node: Node = {
     authenticate: (login) => options.authenticate(login),
     handler: (op) => handlers.get(op),
@@ -249,7 +269,8 @@ export async function createServer(options: ServerOptions): Promise<MpbusServer>
       : undefined
   if (pinging) pinging.unref()
 
-  return {
+  // Typed by `In` for the app; inside, the operators are any names.
+  const server: MpbusServer = {
     port: address ? address.port : 0,
     push: node.push,
     publish: (room, op, payload) =>
@@ -282,4 +303,5 @@ export async function createServer(options: ServerOptions): Promise<MpbusServer>
       if (engine.close) await engine.close()
     },
   }
+  return server as MpbusServer<In>
 }

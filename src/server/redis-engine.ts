@@ -36,7 +36,10 @@ export interface RedisEngineOptions {
    * mid-handler, the resend is handled once the claim expires. Longer than your slowest handler. @default 30000
    */
   claimTtl?: number
-  /** ms `createServer` waits for Redis at start before it fails with `ENGINE_DOWN`. @default 10000 */
+  /**
+   * ms `createServer` waits for Redis at start before it fails with `ENGINE_DOWN`; a refused or
+   * failed connection fails it at once, with the connection's error as `cause`. @default 10000
+   */
   connectTimeout?: number
   /**
    * ms every Redis command may take. Past it the engine counts as down, as when the connection
@@ -221,12 +224,23 @@ export function redisEngine(options: RedisEngineOptions = {}): RedisEngine {
       confirm()
     })
     let timer: ReturnType<typeof setTimeout> | undefined
+    /**
+     * The first connection error fails the start at once, with that error as the cause: node-redis
+     * retries a refused connect for ever, reporting each try only as an `error` event.
+     */
+    let failed: ((error: unknown) => void) | undefined
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(
         () => reject(down(`Redis at ${url} not reached in ${connectTimeout} ms`)),
         connectTimeout,
       )
+      failed = (error) => reject(down(`Redis at ${url} not reached: ${(error as Error).message}`, error))
     })
+    const early = (error: unknown) => {
+      if (failed) failed(error)
+    }
+    cmd.on('error', early)
+    sub.on('error', early)
     try {
       await Promise.race([Promise.all([cmd.connect(), sub.connect()]), timeout])
       await Promise.race([sub.subscribe(channel, hear), timeout])
@@ -236,6 +250,7 @@ export function redisEngine(options: RedisEngineOptions = {}): RedisEngine {
       throw e
     } finally {
       clearTimeout(timer)
+      failed = undefined
     }
     // SUBSCRIBE answered: whatever Redis runs from now on reaches this node.
     live = true

@@ -1,5 +1,5 @@
 /** The server's types: what `authenticate` and the handlers see, and what the server keeps in its engine (stream histories, the duplicate window, room membership, fan-out). */
-import type { Frame, Position } from '../protocol'
+import type { Frame, FrameOf as Message, OpMap, Position } from '../protocol'
 
 export type { Position }
 
@@ -17,17 +17,43 @@ export type LoginDecision =
   | null
   | undefined
 
-export interface HandlerContext {
+export type { OpMap }
+
+/**
+ * The payload of operator `K` of `Ops`, as the rest of a call's arguments: it may be left out only
+ * where its type allows `undefined` (always, untyped), as with the client's `send`.
+ */
+export type PayloadOf<Ops extends OpMap, K extends keyof Ops> = undefined extends Ops[K]
+  ? [payload?: Ops[K]]
+  : [payload: Ops[K]]
+
+/** What a handler may do; `In` types what the clients receive (the bus's second type, as in `createBus<Out, In>`). */
+export interface HandlerContext<In extends OpMap = OpMap> {
   /** The connection's user, as `authenticate` named it. */
   user: string
   /** Sends a frame to this connection only (not stored: a reply, not a push). */
-  reply(op: string, payload?: Record<string, unknown>): void
+  reply<K extends keyof In & string>(op: K, ...payload: PayloadOf<In, K>): void
   /** Pushes to every connection of this user, through the user's stream. */
-  push(op: string, payload?: Record<string, unknown>): Promise<Position>
+  push<K extends keyof In & string>(op: K, ...payload: PayloadOf<In, K>): Promise<Position>
 }
 
-/** Runs for a message; the ack leaves when it returns (or its Promise resolves). A throw withholds the ack: the client resends. */
-export type ServerHandler = (frame: Frame, context: HandlerContext) => void | PromiseLike<void>
+/**
+ * Runs for a message; the ack leaves when it returns (or its Promise resolves). A throw withholds
+ * the ack: the client resends; but `throw refuse(code, reason)` refuses the message for good
+ * (docs/protocol.md, Refusals): the client's `send()` rejects with the code and reason.
+ */
+export type ServerHandler<P = any, In extends OpMap = OpMap> = (
+  frame: Message<P>,
+  context: HandlerContext<In>,
+) => void | PromiseLike<void>
+
+/**
+ * A handler per operator a client sends: `Out` and `In` are the two types a client's
+ * `createBus<Out, In>` takes (what it sends, what it receives), so one declaration types both ends.
+ */
+export type Handlers<Out extends OpMap = OpMap, In extends OpMap = OpMap> = {
+  [K in keyof Out & string]?: ServerHandler<Out[K], In>
+}
 
 export interface Stored {
   offset: number

@@ -263,12 +263,14 @@ export async function createTestServer(options: TestServerOptions = {}): Promise
     return false
   }
 
+  const acknowledgeOnly = () => {}
   const node: Node = {
     authenticate: (_login, c) => peers.get(c)!.decision,
     handler(op, c) {
       const route = routes.get(op)
       const peer = peers.get(c)!
-      return route && ((frame) => route(frame, peer.context))
+      // A test server records and acknowledges; it refuses nothing for want of a route.
+      return route ? (frame) => route(frame, peer.context) : acknowledgeOnly
     },
     batchAcks: !!(ack && ack.batch),
     ackOp: ack ? ack.op : ACK,

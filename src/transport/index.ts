@@ -104,6 +104,8 @@ export type TransportEvents = {
   message: SocketData
   /** A reconnect is scheduled: attempt number since the last stable link, and its delay in ms (0: now). */
   reconnecting: { attempt: number; delay: number }
+  /** The platform reported the close of an opened link (the server or the network ended it); its `close` follows. */
+  lost: CloseInfo
 }
 
 export interface Transport {
@@ -122,6 +124,9 @@ export interface Transport {
   /** Terminal: cancels every timer, closes the socket, unsubscribes from the platform. */
   close(): void
 }
+
+/** What a URL must be: the platforms' sockets take `ws:` and `wss:` (mini programs `wss:` only, once released). */
+export const URL_RULE = /^wss?:\/\//i
 
 /**
  * Delay before the first retry after the app comes back: connects made while WeChat is still
@@ -332,7 +337,7 @@ export function createTransport(options: TransportOptions): Transport {
     }
     const dial = (to: string) => {
       if (gen !== generation) return
-      if (typeof to !== 'string') return failed('URL_ERROR', `not a URL: ${describe(to)}`)
+      if (!URL_RULE.test(to)) return failed('URL_ERROR', `not a ws:// or wss:// URL: ${describe(to)}`)
       try {
         open(gen, to)
       } catch (e) {
@@ -369,6 +374,7 @@ export function createTransport(options: TransportOptions): Transport {
           emit('message', data)
         }),
         close: live((info: CloseInfo) => {
+          if (opened) emit('lost', info)
           const up = end(undefined, info)
           const again = reconnects(info)
           // shouldReconnect may have called reconnect() (a socket is already on its way) or close().
