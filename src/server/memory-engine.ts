@@ -4,6 +4,7 @@
  * old epoch is told to resync (docs/protocol.md, "Pushes and resume").
  */
 import { randomBytes } from 'node:crypto'
+import { roomStream } from './streams'
 import type { Engine, EngineEvent, Position, Stored } from './types'
 
 export interface MemoryEngineOptions {
@@ -30,6 +31,7 @@ export interface MemoryEngine extends Engine {
   join(user: string, room: string): void
   leave(user: string, room: string): void
   rooms(user: string): string[]
+  joined(user: string): Record<string, Position>
   members(room: string): string[]
   end(user: string, reason?: string): void
 }
@@ -43,13 +45,16 @@ export function memoryEngine(options: MemoryEngineOptions = {}): MemoryEngine {
   const seen = new Map<string, number>()
   /** Ids whose handler is running: a resend of one is 'busy', neither handled nor acked. */
   const handling = new Set<string>()
-  const rooms = new Map<string, Set<string>>()
+  /** Each user's rooms, with the room stream's position at the join. */
+  const rooms = new Map<string, Map<string, Position>>()
   let sweptAt = Date.now()
   /** One process, so "every node" is every server on this engine, told synchronously, in order. */
   const listeners = new Set<(event: EngineEvent) => void>()
   const emit = (event: EngineEvent) => {
     for (const listener of Array.from(listeners)) listener(event)
   }
+
+  const tip = (name: string): Position => ({ offset: stream(name).offset, epoch })
 
   function stream(name: string) {
     let s = streams.get(name)
@@ -84,7 +89,7 @@ export function memoryEngine(options: MemoryEngineOptions = {}): MemoryEngine {
       emit({ type: 'frame', stream: name, position, frame })
       return position
     },
-    tip: (name) => ({ offset: stream(name).offset, epoch }),
+    tip,
     since(name, from: Position) {
       const s = stream(name)
       if (from.epoch !== epoch || from.offset > s.offset) return undefined
@@ -118,10 +123,11 @@ export function memoryEngine(options: MemoryEngineOptions = {}): MemoryEngine {
     join(user, room) {
       let set = rooms.get(user)
       if (!set) {
-        set = new Set()
+        set = new Map()
         rooms.set(user, set)
       }
-      set.add(room)
+      // A second join keeps the first one's position: nothing since then was read by this membership.
+      if (!set.has(room)) set.set(room, tip(roomStream(room)))
       emit({ type: 'join', user, room })
     },
     leave(user, room) {
@@ -129,7 +135,12 @@ export function memoryEngine(options: MemoryEngineOptions = {}): MemoryEngine {
       if (set) set.delete(room)
       emit({ type: 'leave', user, room })
     },
-    rooms: (user) => Array.from(rooms.get(user) || []),
+    rooms: (user) => Array.from((rooms.get(user) || new Map()).keys()),
+    joined(user) {
+      const out: Record<string, Position> = {}
+      for (const [room, at] of rooms.get(user) || []) out[room] = at
+      return out
+    },
     members(room) {
       const out: string[] = []
       for (const [user, set] of rooms) if (set.has(room)) out.push(user)
