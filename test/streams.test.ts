@@ -29,10 +29,20 @@ function open(storage: Storage | undefined) {
   const streams = createStreams(
     storage,
     KEY,
+    'Operator',
+    'LoginOK',
+    1 << 20,
     (r) => resyncs.push(r),
     (e) => errors.push(e),
   )
-  return { streams, resyncs, errors }
+  /** The frames of one message that reach the handlers. */
+  const take = (...frames: any[]) => {
+    const handled: any[] = []
+    streams.accept(frames, (f) => handled.push(f))
+    return handled
+  }
+  const accept = (frame: any) => take(frame).length === 1
+  return { streams, take, accept, resyncs, errors }
 }
 
 describe('stream positions (client)', () => {
@@ -40,37 +50,41 @@ describe('stream positions (client)', () => {
     const storage = memoryStorage()
     const first = open(storage)
     expect(first.streams.login()).toBeUndefined()
-    expect(first.streams.accept('Quote', pushed('user:a', 1), false)).toBe(true)
-    expect(first.streams.accept('Quote', pushed('user:a', 2), false)).toBe(true)
+    expect(first.accept(pushed('user:a', 1))).toBe(true)
+    expect(first.accept(pushed('user:a', 2))).toBe(true)
     const second = open(storage)
-    expect(second.streams.login()).toEqual({ Streams: { 'user:a': { offset: 2, epoch: 'e1' } } })
-    expect(second.streams.accept('Quote', pushed('user:a', 2), false)).toBe(false)
-    expect(second.streams.accept('Quote', pushed('user:a', 3), false)).toBe(true)
+    expect(second.streams.login()).toEqual({
+      Streams: { 'user:a': { offset: 2, epoch: 'e1' } },
+      Batch: 1 << 20,
+    })
+    expect(second.accept(pushed('user:a', 2))).toBe(false)
+    expect(second.accept(pushed('user:a', 3))).toBe(true)
   })
 
   it('starts a stream at the tip the login answer gives, but keeps a position it has', () => {
-    const { streams } = open(memoryStorage())
-    streams.accept('Quote', pushed('user:a', 5), false)
+    const { streams, accept } = open(memoryStorage())
+    accept(pushed('user:a', 5))
     const answer = {
       Operator: 'LoginOK',
       Streams: { 'user:a': { offset: 1, epoch: 'e1' }, 'room:r': { offset: 9, epoch: 'e1' } },
     }
-    expect(streams.accept('LoginOK', answer, true)).toBe(true)
-    expect(streams.login()).toEqual({
-      Streams: { 'user:a': { offset: 5, epoch: 'e1' }, 'room:r': { offset: 9, epoch: 'e1' } },
+    expect(accept(answer)).toBe(true)
+    expect(streams.login()!.Streams).toEqual({
+      'user:a': { offset: 5, epoch: 'e1' },
+      'room:r': { offset: 9, epoch: 'e1' },
     })
     // The same field on a frame that is not the login answer moves nothing.
-    streams.accept('Other', { Operator: 'Other', Streams: { 'room:s': { offset: 3, epoch: 'e1' } } }, false)
+    accept({ Operator: 'Other', Streams: { 'room:s': { offset: 3, epoch: 'e1' } } })
     expect(Object.keys(streams.login()!.Streams)).toEqual(['user:a', 'room:r'])
   })
 
   it('Resync moves the position (even backwards, to a new epoch), emits resync, and reaches no handler', () => {
-    const { streams, resyncs } = open(memoryStorage())
-    streams.accept('Quote', pushed('user:a', 40), false)
+    const { accept, resyncs } = open(memoryStorage())
+    accept(pushed('user:a', 40))
     const resync = { Operator: 'Resync', Stream: { name: 'user:a', offset: 0, epoch: 'e2' } }
-    expect(streams.accept('Resync', resync, false)).toBe(false)
+    expect(accept(resync)).toBe(false)
     expect(resyncs).toEqual([{ stream: 'user:a', offset: 0, epoch: 'e2' }])
-    expect(streams.accept('Quote', pushed('user:a', 1, 'e2'), false)).toBe(true)
+    expect(accept(pushed('user:a', 1, 'e2'))).toBe(true)
   })
 
   it('storage that fails a write: reported, the frame still delivered, repeats still dropped in this life', () => {
@@ -83,29 +97,29 @@ describe('stream positions (client)', () => {
       }
       storage.data.set(key, value)
     }
-    const { streams, errors } = open(storage)
-    expect(streams.accept('Quote', pushed('user:a', 1), false)).toBe(true)
+    const { accept, errors } = open(storage)
+    expect(accept(pushed('user:a', 1))).toBe(true)
     expect(errors.map((e) => e.code)).toEqual(['STORAGE_FULL'])
-    expect(streams.accept('Quote', pushed('user:a', 1), false)).toBe(false)
-    expect(streams.accept('Quote', pushed('user:a', 2), false)).toBe(true)
+    expect(accept(pushed('user:a', 1))).toBe(false)
+    expect(accept(pushed('user:a', 2))).toBe(true)
     expect(JSON.parse(storage.data.get(KEY)!)).toEqual({ 'user:a': { offset: 2, epoch: 'e1' } })
   })
 
   it('garbage in storage: CORRUPT_RECORD, and a fresh start', () => {
     const storage = memoryStorage()
     storage.data.set(KEY, '{not json')
-    const { streams, errors } = open(storage)
+    const { streams, accept, errors } = open(storage)
     expect(errors.map((e) => e.code)).toEqual(['CORRUPT_RECORD'])
     expect(streams.login()).toBeUndefined()
-    expect(streams.accept('Quote', pushed('user:a', 1), false)).toBe(true)
+    expect(accept(pushed('user:a', 1))).toBe(true)
   })
 
   it('frames without a well-formed position pass untouched, without storage', () => {
-    const { streams } = open(undefined)
-    expect(streams.accept('Quote', { Operator: 'Quote', Stream: 'not a position' }, false)).toBe(true)
-    expect(streams.accept('Quote', { Operator: 'Quote' }, false)).toBe(true)
-    expect(streams.accept('Quote', pushed('user:a', 1), false)).toBe(true)
-    expect(streams.accept('Quote', pushed('user:a', 1), false)).toBe(false)
+    const { accept } = open(undefined)
+    expect(accept({ Operator: 'Quote', Stream: 'not a position' })).toBe(true)
+    expect(accept({ Operator: 'Quote' })).toBe(true)
+    expect(accept(pushed('user:a', 1))).toBe(true)
+    expect(accept(pushed('user:a', 1))).toBe(false)
   })
 
   it('property: whatever repeats a server sends, handlers see each offset once, rising, even across cold starts', () => {
@@ -126,7 +140,7 @@ describe('stream positions (client)', () => {
             const from = Math.max(1, tip - e + 1)
             tip = Math.max(tip, from)
             for (let offset = from; offset <= tip + 1; offset++)
-              if (life.streams.accept('Quote', pushed('user:a', offset), false)) seen.push(offset)
+              if (life.accept(pushed('user:a', offset))) seen.push(offset)
             tip++
           }
           expect(seen).toEqual(Array.from({ length: seen.length }, (_, i) => i + 1))

@@ -18,8 +18,11 @@ export interface Framing {
    * it is spliced from that JSON, not decoded and encoded again. Throws as `encode`.
    */
   queued(json: string, id: string): SocketData
-  /** The frame in `data`, or undefined after reporting `BAD_FRAME` / `FRAME_TOO_LARGE`. */
-  decode(data: SocketData): Frame | undefined
+  /**
+   * The frames in `data`: one, or several from a batch (a JSON array of frames, docs/protocol.md);
+   * undefined after reporting `BAD_FRAME` / `FRAME_TOO_LARGE`.
+   */
+  decode(data: SocketData): Frame[] | undefined
 }
 
 /** Throws `BAD_OPERATOR` unless `op` can name a frame: a non-empty string. */
@@ -115,11 +118,13 @@ export function createFraming(options: Resolved, report: (error: MpbusError) => 
         report(new MpbusError('BAD_FRAME', describe(e), data))
         return
       }
-      if (!frame || typeof frame !== 'object' || Array.isArray(frame) || typeof frame[opKey] !== 'string') {
-        report(new MpbusError('BAD_FRAME', `no ${opKey}`, data))
-        return
-      }
-      return frame
+      const all: any[] = Array.isArray(frame) ? frame : [frame]
+      const frames = all.filter(
+        (f) => f && typeof f === 'object' && !Array.isArray(f) && typeof f[opKey] === 'string',
+      )
+      // One report per message; the good frames of a batch still count.
+      if (!all.length || frames.length < all.length) report(new MpbusError('BAD_FRAME', `no ${opKey}`, data))
+      return frames.length ? frames : undefined
     },
   }
   return framing

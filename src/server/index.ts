@@ -8,10 +8,11 @@ import type { Server as HttpServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { type RawData, type WebSocket, WebSocketServer } from 'ws'
 import { MpbusError } from '../errors'
-import { corkTask, uncork } from '../task'
+import { uncork } from '../task'
 import { createAcks } from './acks'
 import { memoryEngine } from './memory-engine'
-import { type Frame, OP, positioned, type Resumed, resume, roomStream, userStream } from './streams'
+import { createOutlet, type Outlet } from './outlet'
+import { batchOf, type Frame, OP, positioned, type Resumed, resume, roomStream, userStream } from './streams'
 import type { Engine, EngineEvent, Position } from './types'
 
 export type { ConformanceOptions, ConformanceResult } from './conformance'
@@ -110,6 +111,8 @@ const RESUME = 1012
 /** A logged-in connection, as the fan-out sees it. */
 interface Conn {
   ws: WebSocket
+  /** Where its frames go out, batched for a client that takes batches. */
+  outlet: Outlet
   user: string
   /** Live frames heard while the resume is read, sent after it; null once the resume is out. */
   pending: Array<{ stream: string; position: Position; out: string }> | null
@@ -134,13 +137,6 @@ export async function createServer(options: ServerOptions): Promise<MpbusServer>
   /** Logged-in connections of this node, by user and by the streams they read. */
   const byUser = new Map<string, Set<Conn>>()
   const byStream = new Map<string, Set<Conn>>()
-
-  function send(ws: WebSocket, frame: Frame): void {
-    if (ws.readyState === ws.OPEN) {
-      corkTask(ws)
-      ws.send(JSON.stringify(frame))
-    }
-  }
 
   function frameOf(op: string, payload: Record<string, unknown> | undefined): Frame {
     return Object.assign({}, payload, { [OP]: op })
@@ -185,14 +181,11 @@ export async function createServer(options: ServerOptions): Promise<MpbusServer>
         ),
         conn.user,
       )
-      conn.ws.close(RESUME, 'resume')
+      conn.outlet.close(RESUME, 'resume')
       return
     }
     conn.at.set(stream, position)
-    if (conn.ws.readyState === conn.ws.OPEN) {
-      corkTask(conn.ws)
-      conn.ws.send(out)
-    }
+    conn.outlet.send(out)
   }
 
   /** What every node hears from the engine, in the engine's order. */
@@ -214,13 +207,13 @@ export async function createServer(options: ServerOptions): Promise<MpbusServer>
       }
     } else if (event.type === 'end') {
       for (const conn of Array.from(byUser.get(event.user) || [])) {
-        send(conn.ws, { [OP]: 'SessionEnd', reason: event.reason })
-        conn.ws.close(4001, 'session ended')
+        conn.outlet.send(JSON.stringify({ [OP]: 'SessionEnd', reason: event.reason }))
+        conn.outlet.close(4001, 'session ended')
       }
     } else if (event.type === 'error') onError(event.error, undefined)
     else if (event.type === 'reset')
       for (const set of Array.from(byUser.values()))
-        for (const conn of Array.from(set)) conn.ws.close(RESUME, 'engine reset')
+        for (const conn of Array.from(set)) conn.outlet.close(RESUME, 'engine reset')
   }
 
   // Before the first connection: a node hears everything appended after it accepts a login.
@@ -256,6 +249,8 @@ export async function createServer(options: ServerOptions): Promise<MpbusServer>
     store(user, () => engine.append(userStream(user), frameOf(op, payload)))
 
   wss.on('connection', (ws) => {
+    const outlet = createOutlet(ws)
+    const send = (frame: Frame) => outlet.send(JSON.stringify(frame))
     let conn: Conn | undefined
     /** `closed`: the connection is being refused; nothing queued behind runs (it would run out of order). */
     let phase: 'login' | 'authenticating' | 'ready' | 'closed' = 'login'
@@ -263,20 +258,20 @@ export async function createServer(options: ServerOptions): Promise<MpbusServer>
     let count = 0
     /** Set while reading is paused for the rate: its gate opens when the interval ends (or at close). */
     let throttle: { open(): void; timer: ReturnType<typeof setTimeout> } | undefined
-    const ack = createAcks((frame) => send(ws, frame), options.batchAcks !== false, 'Ack', ID)
+    const ack = createAcks(send, options.batchAcks !== false, 'Ack', ID)
     /** Frames run one after another, so acks leave in order and a handler sees order. */
     let chain: Promise<void> = Promise.resolve()
 
     const refuse = (code: number, reason: string, error: Error = new Error(`refused: ${reason}`)) => {
       phase = 'closed'
       onError(error, conn && conn.user)
-      ws.close(code, reason)
+      outlet.close(code, reason)
     }
 
     function context(me: string): HandlerContext {
       return {
         user: me,
-        reply: (op, payload) => send(ws, frameOf(op, payload)),
+        reply: (op, payload) => send(frameOf(op, payload)),
         push: (op, payload) => push(me, op, payload),
       }
     }
@@ -294,11 +289,11 @@ export async function createServer(options: ServerOptions): Promise<MpbusServer>
       if (!name) {
         const refusal =
           decision && typeof decision === 'object' && 'refuse' in decision ? decision : undefined
-        send(ws, { [OP]: refusal ? refusal.refuse : 'LoginError', reason: refusal && refusal.reason })
-        ws.close(1008, 'login refused')
+        send({ [OP]: refusal ? refusal.refuse : 'LoginError', reason: refusal && refusal.reason })
+        outlet.close(1008, 'login refused')
         return
       }
-      const me: Conn = { ws, user: name, pending: [], at: new Map(), streams: new Set() }
+      const me: Conn = { ws, outlet, user: name, pending: [], at: new Map(), streams: new Set() }
       conn = me
       add(byUser, name, me)
       const fields =
@@ -314,7 +309,9 @@ export async function createServer(options: ServerOptions): Promise<MpbusServer>
         return refuse(ENGINE_DOWN, 'engine unavailable', e as Error)
       }
       if (ws.readyState !== ws.OPEN) return
-      for (const out of resumed.frames) send(ws, out)
+      // From the answer on, a client that takes batches gets the replay, and what follows, in few messages.
+      outlet.batch(batchOf(frame))
+      for (const out of resumed.frames) send(out)
       for (const [stream, position] of resumed.at) me.at.set(stream, position)
       const pending = me.pending || []
       me.pending = null
@@ -403,9 +400,9 @@ export async function createServer(options: ServerOptions): Promise<MpbusServer>
       // A heartbeat is answered whenever it comes, and the answer says nothing of the session.
       // Answered at once, even behind a slow handler; before the login answer, it waits behind the login.
       if (op === 'Heart') {
-        if (phase === 'ready') send(ws, { [OP]: 'HeartOK' })
+        if (phase === 'ready') send({ [OP]: 'HeartOK' })
         else if (phase === 'authenticating')
-          chain = chain.then(() => (phase === 'ready' ? send(ws, { [OP]: 'HeartOK' }) : undefined))
+          chain = chain.then(() => (phase === 'ready' ? send({ [OP]: 'HeartOK' }) : undefined))
         return
       }
       if (phase === 'login' && op === LOGIN) {
@@ -443,6 +440,7 @@ export async function createServer(options: ServerOptions): Promise<MpbusServer>
     connections: (user) => Array.from(byUser.get(user) || []).filter((c) => c.pending === null).length,
     async close() {
       unsubscribe()
+      for (const set of byUser.values()) for (const conn of set) conn.outlet.flush()
       await new Promise<void>((resolve) => {
         for (const ws of wss.clients) {
           uncork(ws)
