@@ -170,3 +170,97 @@ describe('receive path: storage at its floor', () => {
     expect(small.got.flat().map((f: any) => f.n || 0)).toEqual([0].concat(range(1, 50)))
   })
 })
+
+describe('receive path: what a handler sees (README, "What a handler sees")', () => {
+  it('killed in the background: every frame once, in order, across the cold start', async () => {
+    const { server, proxy } = await start()
+    const storage = createStorageArea()
+    const wx = runtime({ storage, suspendDelay: 20 })
+    const seen: number[] = []
+    const one = client(proxy.url(), wx, seen)
+    await until(() => one.b.state === 'ready', 'ready')
+    for (let n = 1; n <= 5; n++) await server.push('alice', 'Quote', { n })
+    await until(() => seen.length === 5, 'live')
+    wx.control.hide()
+    await until(() => server.connections('alice') === 0, 'suspended')
+    for (let n = 6; n <= 10; n++) await server.push('alice', 'Quote', { n })
+    wx.control.kill()
+    for (let n = 11; n <= 15; n++) await server.push('alice', 'Quote', { n })
+    const two = client(proxy.url(), runtime({ storage }), seen)
+    await until(() => seen.length === 15, 'the cold start')
+    await sleep(30)
+    expect(seen).toEqual(range(1, 15))
+    expect(two.resyncs).toEqual([])
+  })
+
+  it('a crash in the foreground while a message is handled: the rest of that message is not handled, nothing twice', async () => {
+    const { server, proxy } = await start()
+    const storage = createStorageArea()
+    const wx = runtime({ storage })
+    const seen: number[] = []
+    let alive = true
+    const b = bus({
+      url: proxy.url(),
+      platform: wx,
+      login: () => ({ op: 'userLogin', payload: { openId: 'alice' } }),
+      ready,
+      ...fast,
+    })
+    // What a dead process's handlers did is gone with it.
+    b.on('Quote', (f: any) => {
+      if (!alive) return
+      seen.push(f.n)
+      if (f.n === 30) {
+        wx.control.kill()
+        alive = false
+      }
+    })
+    await until(() => b.state === 'ready', 'ready')
+    await server.push('alice', 'Quote', { n: 0 })
+    await until(() => seen.length === 1, 'live')
+    wx.control.offline()
+    await until(() => server.connections('alice') === 0, 'dropped')
+    // A replay of 50 in one message; the process dies at the 30th.
+    for (let n = 1; n <= 50; n++) await server.push('alice', 'Quote', { n })
+    wx.control.online()
+    await until(() => !alive, 'the crash')
+    b.close()
+    for (let n = 51; n <= 55; n++) await server.push('alice', 'Quote', { n })
+    client(proxy.url(), runtime({ storage }), seen)
+    await until(() => seen.length === 31 + 5, 'the cold start')
+    await sleep(30)
+    expect(seen).toEqual(range(0, 30).concat(range(51, 55)))
+  })
+
+  it('storage that fails: reported, every frame handled, no repeat in this life; a cold start sees the frames since the last good write again', async () => {
+    const { server, proxy } = await start()
+    const storage = createStorageArea()
+    const wx = runtime({ storage, totalLimit: 64 * 1024 })
+    const seen: number[] = []
+    const one = client(proxy.url(), wx, seen)
+    const errors: string[] = []
+    one.b.events.on('error', (e) => void errors.push(e.code))
+    await until(() => one.b.state === 'ready', 'ready')
+    await server.push('alice', 'Quote', { n: 1 })
+    await until(() => seen.length === 1, 'stored')
+    // The storage fills up (something else of the app's): every later write fails.
+    storage.set('filler', JSON.stringify('x'.repeat(64 * 1024)))
+    for (let n = 2; n <= 5; n++) await server.push('alice', 'Quote', { n })
+    await until(() => seen.length === 5, 'handled')
+    expect(errors).toContain('STORAGE_FULL')
+    // A reconnect resumes from memory: no repeat in this life.
+    proxy.reset()
+    await until(() => one.b.state !== 'ready', 'dropped')
+    await until(() => one.b.state === 'ready', 'back')
+    await server.push('alice', 'Quote', { n: 6 })
+    await until(() => seen.length === 6, 'live')
+    expect(seen).toEqual(range(1, 6))
+    // A cold start (the space freed) resumes from the last good write: 2..6 again, never fewer.
+    wx.control.kill()
+    storage.delete('filler')
+    const again: number[] = []
+    client(proxy.url(), runtime({ storage }), again)
+    await until(() => again.length === 5, 'the cold start')
+    expect(again).toEqual(range(2, 6))
+  })
+})
