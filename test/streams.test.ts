@@ -35,6 +35,8 @@ function open(storage: Storage | undefined) {
     (r) => resyncs.push(r),
     (e) => errors.push(e),
   )
+  // Every life logs in before anything reaches it.
+  streams.login()
   /** The frames of one message that reach the handlers. */
   const take = (...frames: any[]) => {
     const handled: any[] = []

@@ -118,13 +118,12 @@ export function createFraming(options: Resolved, report: (error: MpbusError) => 
         report(new MpbusError('BAD_FRAME', describe(e), data))
         return
       }
-      const all: any[] = Array.isArray(frame) ? frame : [frame]
-      const frames = all.filter(
-        (f) => f && typeof f === 'object' && !Array.isArray(f) && typeof f[opKey] === 'string',
-      )
+      const all: any[] = [].concat(frame)
+      const frames = all.filter((f) => f && typeof f === 'object' && typeof f[opKey] === 'string')
       // One report per message; the good frames of a batch still count.
-      if (!all.length || frames.length < all.length) report(new MpbusError('BAD_FRAME', `no ${opKey}`, data))
-      return frames.length ? frames : undefined
+      if (!frames.length || frames.length < all.length)
+        report(new MpbusError('BAD_FRAME', `no ${opKey}`, data))
+      return frames
     },
   }
   return framing

@@ -46,9 +46,6 @@ export function createStreams(
   resync: (event: BusEvents['resync']) => void,
   report: (error: MpbusError) => void,
 ): Streams {
-  /** What this life has handled (or been told to resync to): a frame at or before it is a repeat. */
-  let positions: Positions = {}
-
   /** Runs a storage step; a failure is reported, and the positions stay in memory for this life. */
   function attempt(step: () => void): void {
     try {
@@ -58,67 +55,57 @@ export function createStreams(
     }
   }
 
-  /** The well-formed positions in storage: another tab's or an earlier life's last write. */
-  function stored(): Positions {
-    const out: Positions = {}
-    attempt(() => {
-      const all = JSON.parse(storage!.get(key) || '{}')
-      for (const name in all) if (isPosition(all[name])) out[name] = all[name]
-    })
-    return out
-  }
-  positions = stored()
-
-  const keep = (name: string, p: Position) => {
-    positions[name] = { offset: p.offset, epoch: p.epoch }
-  }
+  /**
+   * What this life has handled (or been told to resync to): a frame at or before it is a repeat.
+   * Filled from storage at each login: nothing arrives before one.
+   */
+  const positions: Positions = {}
 
   return {
     login() {
-      // Storage is the truth at every login: for each stream, the position that can only cause
-      // repeats, never a miss. In one epoch that is the lower offset; offsets of two epochs do not
-      // compare, and either is safe (the current one replays, the other resyncs): the stored one
-      // wins, and this life adopts it, as it adopts a stream it did not know.
-      const sent: Positions = {}
-      const disk = stored()
+      // Storage is the truth at every login (another tab's or an earlier life's last write): for
+      // each stream, the position that can only cause repeats, never a miss. In one epoch that is
+      // the lower offset; offsets of two epochs do not compare, and either is safe (the current one
+      // replays, the other resyncs): the stored one wins, and this life adopts it, as it adopts a
+      // stream it did not know.
+      const sent: Positions = Object.assign({}, positions)
+      let disk: Positions = {}
+      attempt(() => {
+        disk = JSON.parse(storage!.get(key) || '{}') || {}
+      })
       for (const name in disk) {
-        const mine = positions[name]
-        const same = mine && mine.epoch === disk[name]!.epoch
-        if (!same) keep(name, disk[name]!)
-        sent[name] = same && mine.offset < disk[name]!.offset ? mine : disk[name]!
+        const at = disk[name]!
+        let mine = positions[name]
+        if (!isPosition(at)) continue
+        if (!mine || mine.epoch !== at.epoch) mine = positions[name] = at
+        sent[name] = mine.offset < at.offset ? mine : at
       }
-      for (const name in positions) if (!sent[name]) sent[name] = positions[name]!
       return Object.keys(sent).length ? { Streams: sent, Batch: maxBytes } : undefined
     },
     accept(frames, handle) {
-      let changed = false
-      const fresh: Frame[] = []
+      let changed: unknown
+      /** What the handlers (or the `resync` listeners) get, in order, once the positions are stored. */
+      const then: Array<() => void> = []
       for (const frame of frames) {
         const op = frame[opKey]
-        const tips = (op === loginAnswer && frame.Streams) as Positions | undefined
+        const tips = (op === loginAnswer && frame.Streams) as Positions
         // Streams this client had no position for start where the server says: their tip, or the join.
-        if (tips && typeof tips === 'object')
-          for (const name of Object.keys(tips))
-            if (!positions[name] && isPosition(tips[name])) {
-              keep(name, tips[name]!)
-              changed = true
-            }
-        const at = frame.Stream as (Position & { name: string }) | undefined
-        if (isPosition(at)) {
-          const known = positions[at.name]
-          if (op !== 'Resync' && known && known.epoch === at.epoch && at.offset <= known.offset) continue
-          keep(at.name, at)
-          changed = true
-        }
-        fresh.push(frame)
+        for (const name in tips)
+          if (!positions[name] && isPosition(tips[name])) changed = positions[name] = tips[name]!
+        const at = frame.Stream as Position & { name: string }
+        const valid = isPosition(at)
+        const known = valid && positions[at.name]
+        if (op !== 'Resync' && known && known.epoch === at.epoch && at.offset <= known.offset) continue
+        if (valid) changed = positions[at.name] = { offset: at.offset, epoch: at.epoch }
+        then.push(
+          op === 'Resync' && valid
+            ? () => resync({ stream: at.name, offset: at.offset, epoch: at.epoch })
+            : () => handle(frame),
+        )
       }
       // Once per message, before any handler: a kill cannot come between a write and its handlers.
       if (changed) attempt(() => storage!.set(key, JSON.stringify(positions)))
-      for (const frame of fresh) {
-        const at = frame.Stream as Position & { name: string }
-        if (frame[opKey] !== 'Resync' || !isPosition(at)) handle(frame)
-        else resync({ stream: at.name, offset: at.offset, epoch: at.epoch })
-      }
+      for (const run of then) run()
     },
   }
 }
