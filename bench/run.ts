@@ -8,6 +8,7 @@ import { benchDepth } from './depth'
 import { benchHeartbeat } from './heartbeat'
 import { benchOutbox } from './outbox'
 import { benchPush } from './push'
+import { benchReceive } from './receive'
 import { benchReplay } from './replay'
 
 /**
@@ -39,6 +40,7 @@ async function main() {
     heartbeat: () => benchHeartbeat(),
     replay: () => benchReplay(),
     push: () => benchPush(),
+    receive: () => benchReceive(),
     peers: () => benchPeers(),
   }
   for (const [name, run] of Object.entries(benches)) {
