@@ -171,6 +171,31 @@ describe('receive path: storage at its floor', () => {
   })
 })
 
+describe('receive path: batches and the rest of the protocol', () => {
+  it('frames waiting for the end of the macrotask leave before a close: SessionEnd reaches a client that takes batches', async () => {
+    const { server } = await start()
+    const { epoch } = await server.push('alice', 'Quote', { n: 1 })
+    const c = await raw(server.port)
+    c.send({
+      Operator: 'userLogin',
+      openId: 'alice',
+      Streams: { 'user:alice': { offset: 1, epoch } },
+      Batch: 1 << 20,
+    })
+    await until(() => c.got.length === 1, 'the answer')
+    server.push('alice', 'Quote', { n: 2 })
+    server.end('alice', 'logged in elsewhere')
+    await until(() => c.closed.code, 'close')
+    expect(c.closed.code).toBe(4001)
+    expect(
+      c.got
+        .slice(1)
+        .flat()
+        .map((f: any) => f.Operator),
+    ).toEqual(['Quote', 'SessionEnd'])
+  })
+})
+
 describe('receive path: what a handler sees (README, "What a handler sees")', () => {
   it('killed in the background: every frame once, in order, across the cold start', async () => {
     const { server, proxy } = await start()
