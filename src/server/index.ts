@@ -11,7 +11,7 @@ import { MpbusError } from '../errors'
 import { uncork } from '../task'
 import { createAcks } from './acks'
 import { memoryEngine } from './memory-engine'
-import { createOutlet, type Outlet } from './outlet'
+import { outletOf } from './outlet'
 import { batchOf, type Frame, OP, positioned, type Resumed, resume, roomStream, userStream } from './streams'
 import type { Engine, EngineEvent, Position } from './types'
 
@@ -111,8 +111,6 @@ const RESUME = 1012
 /** A logged-in connection, as the fan-out sees it. */
 interface Conn {
   ws: WebSocket
-  /** Where its frames go out, batched for a client that takes batches. */
-  outlet: Outlet
   user: string
   /** Live frames heard while the resume is read, sent after it; null once the resume is out. */
   pending: Array<{ stream: string; position: Position; out: string }> | null
@@ -137,6 +135,10 @@ export async function createServer(options: ServerOptions): Promise<MpbusServer>
   /** Logged-in connections of this node, by user and by the streams they read. */
   const byUser = new Map<string, Set<Conn>>()
   const byStream = new Map<string, Set<Conn>>()
+
+  function send(ws: WebSocket, frame: Frame): void {
+    outletOf(ws).send(JSON.stringify(frame))
+  }
 
   function frameOf(op: string, payload: Record<string, unknown> | undefined): Frame {
     return Object.assign({}, payload, { [OP]: op })
@@ -181,11 +183,11 @@ export async function createServer(options: ServerOptions): Promise<MpbusServer>
         ),
         conn.user,
       )
-      conn.outlet.close(RESUME, 'resume')
+      outletOf(conn.ws).close(RESUME, 'resume')
       return
     }
     conn.at.set(stream, position)
-    conn.outlet.send(out)
+    outletOf(conn.ws).send(out)
   }
 
   /** What every node hears from the engine, in the engine's order. */
@@ -207,13 +209,13 @@ export async function createServer(options: ServerOptions): Promise<MpbusServer>
       }
     } else if (event.type === 'end') {
       for (const conn of Array.from(byUser.get(event.user) || [])) {
-        conn.outlet.send(JSON.stringify({ [OP]: 'SessionEnd', reason: event.reason }))
-        conn.outlet.close(4001, 'session ended')
+        send(conn.ws, { [OP]: 'SessionEnd', reason: event.reason })
+        outletOf(conn.ws).close(4001, 'session ended')
       }
     } else if (event.type === 'error') onError(event.error, undefined)
     else if (event.type === 'reset')
       for (const set of Array.from(byUser.values()))
-        for (const conn of Array.from(set)) conn.outlet.close(RESUME, 'engine reset')
+        for (const conn of Array.from(set)) outletOf(conn.ws).close(RESUME, 'engine reset')
   }
 
   // Before the first connection: a node hears everything appended after it accepts a login.
@@ -249,8 +251,6 @@ export async function createServer(options: ServerOptions): Promise<MpbusServer>
     store(user, () => engine.append(userStream(user), frameOf(op, payload)))
 
   wss.on('connection', (ws) => {
-    const outlet = createOutlet(ws)
-    const send = (frame: Frame) => outlet.send(JSON.stringify(frame))
     let conn: Conn | undefined
     /** `closed`: the connection is being refused; nothing queued behind runs (it would run out of order). */
     let phase: 'login' | 'authenticating' | 'ready' | 'closed' = 'login'
@@ -258,20 +258,20 @@ export async function createServer(options: ServerOptions): Promise<MpbusServer>
     let count = 0
     /** Set while reading is paused for the rate: its gate opens when the interval ends (or at close). */
     let throttle: { open(): void; timer: ReturnType<typeof setTimeout> } | undefined
-    const ack = createAcks(send, options.batchAcks !== false, 'Ack', ID)
+    const ack = createAcks((frame) => send(ws, frame), options.batchAcks !== false, 'Ack', ID)
     /** Frames run one after another, so acks leave in order and a handler sees order. */
     let chain: Promise<void> = Promise.resolve()
 
     const refuse = (code: number, reason: string, error: Error = new Error(`refused: ${reason}`)) => {
       phase = 'closed'
       onError(error, conn && conn.user)
-      outlet.close(code, reason)
+      outletOf(ws).close(code, reason)
     }
 
     function context(me: string): HandlerContext {
       return {
         user: me,
-        reply: (op, payload) => send(frameOf(op, payload)),
+        reply: (op, payload) => send(ws, frameOf(op, payload)),
         push: (op, payload) => push(me, op, payload),
       }
     }
@@ -289,11 +289,11 @@ export async function createServer(options: ServerOptions): Promise<MpbusServer>
       if (!name) {
         const refusal =
           decision && typeof decision === 'object' && 'refuse' in decision ? decision : undefined
-        send({ [OP]: refusal ? refusal.refuse : 'LoginError', reason: refusal && refusal.reason })
-        outlet.close(1008, 'login refused')
+        send(ws, { [OP]: refusal ? refusal.refuse : 'LoginError', reason: refusal && refusal.reason })
+        ws.close(1008, 'login refused')
         return
       }
-      const me: Conn = { ws, outlet, user: name, pending: [], at: new Map(), streams: new Set() }
+      const me: Conn = { ws, user: name, pending: [], at: new Map(), streams: new Set() }
       conn = me
       add(byUser, name, me)
       const fields =
@@ -310,8 +310,8 @@ export async function createServer(options: ServerOptions): Promise<MpbusServer>
       }
       if (ws.readyState !== ws.OPEN) return
       // From the answer on, a client that takes batches gets the replay, and what follows, in few messages.
-      outlet.batch(batchOf(frame))
-      for (const out of resumed.frames) send(out)
+      outletOf(ws).batch(batchOf(frame))
+      for (const out of resumed.frames) send(ws, out)
       for (const [stream, position] of resumed.at) me.at.set(stream, position)
       const pending = me.pending || []
       me.pending = null
@@ -400,9 +400,9 @@ export async function createServer(options: ServerOptions): Promise<MpbusServer>
       // A heartbeat is answered whenever it comes, and the answer says nothing of the session.
       // Answered at once, even behind a slow handler; before the login answer, it waits behind the login.
       if (op === 'Heart') {
-        if (phase === 'ready') send({ [OP]: 'HeartOK' })
+        if (phase === 'ready') send(ws, { [OP]: 'HeartOK' })
         else if (phase === 'authenticating')
-          chain = chain.then(() => (phase === 'ready' ? send({ [OP]: 'HeartOK' }) : undefined))
+          chain = chain.then(() => (phase === 'ready' ? send(ws, { [OP]: 'HeartOK' }) : undefined))
         return
       }
       if (phase === 'login' && op === LOGIN) {
@@ -440,9 +440,9 @@ export async function createServer(options: ServerOptions): Promise<MpbusServer>
     connections: (user) => Array.from(byUser.get(user) || []).filter((c) => c.pending === null).length,
     async close() {
       unsubscribe()
-      for (const set of byUser.values()) for (const conn of set) conn.outlet.flush()
       await new Promise<void>((resolve) => {
         for (const ws of wss.clients) {
+          outletOf(ws).flush()
           uncork(ws)
           ws.terminate()
         }

@@ -45,16 +45,13 @@ export function memoryEngine(options: MemoryEngineOptions = {}): MemoryEngine {
   const seen = new Map<string, number>()
   /** Ids whose handler is running: a resend of one is 'busy', neither handled nor acked. */
   const handling = new Set<string>()
-  /** Each user's rooms, with the room stream's position at the join. */
-  const rooms = new Map<string, Map<string, Position>>()
+  const rooms = new Map<string, Set<string>>()
   let sweptAt = Date.now()
   /** One process, so "every node" is every server on this engine, told synchronously, in order. */
   const listeners = new Set<(event: EngineEvent) => void>()
   const emit = (event: EngineEvent) => {
     for (const listener of Array.from(listeners)) listener(event)
   }
-
-  const tip = (name: string): Position => ({ offset: stream(name).offset, epoch })
 
   function stream(name: string) {
     let s = streams.get(name)
@@ -75,7 +72,10 @@ export function memoryEngine(options: MemoryEngineOptions = {}): MemoryEngine {
     }
   }
 
-  return {
+  /** The room stream's position at each join, by user and room. */
+  const joins = new Map<string, Position>()
+
+  const engine: MemoryEngine = {
     subscribe(listener) {
       listeners.add(listener)
       return () => void listeners.delete(listener)
@@ -89,7 +89,7 @@ export function memoryEngine(options: MemoryEngineOptions = {}): MemoryEngine {
       emit({ type: 'frame', stream: name, position, frame })
       return position
     },
-    tip,
+    tip: (name) => ({ offset: stream(name).offset, epoch }),
     since(name, from: Position) {
       const s = stream(name)
       if (from.epoch !== epoch || from.offset > s.offset) return undefined
@@ -123,24 +123,26 @@ export function memoryEngine(options: MemoryEngineOptions = {}): MemoryEngine {
     join(user, room) {
       let set = rooms.get(user)
       if (!set) {
-        set = new Map()
+        set = new Set()
         rooms.set(user, set)
       }
       // A second join keeps the first one's position: nothing since then was read by this membership.
-      if (!set.has(room)) set.set(room, tip(roomStream(room)))
+      if (!set.has(room)) joins.set(`${user}\u0000${room}`, engine.tip(roomStream(room)))
+      set.add(room)
       emit({ type: 'join', user, room })
+    },
+    joined(user) {
+      const out: Record<string, Position> = {}
+      for (const room of engine.rooms(user)) out[room] = joins.get(`${user}\u0000${room}`)!
+      return out
     },
     leave(user, room) {
       const set = rooms.get(user)
       if (set) set.delete(room)
       emit({ type: 'leave', user, room })
+      joins.delete(`${user}\u0000${room}`)
     },
-    rooms: (user) => Array.from((rooms.get(user) || new Map()).keys()),
-    joined(user) {
-      const out: Record<string, Position> = {}
-      for (const [room, at] of rooms.get(user) || []) out[room] = at
-      return out
-    },
+    rooms: (user) => Array.from(rooms.get(user) || []),
     members(room) {
       const out: string[] = []
       for (const [user, set] of rooms) if (set.has(room)) out.push(user)
@@ -148,4 +150,5 @@ export function memoryEngine(options: MemoryEngineOptions = {}): MemoryEngine {
     },
     end: (user, reason) => emit({ type: 'end', user, reason }),
   }
+  return engine
 }

@@ -22,7 +22,16 @@ export interface Outlet {
   close(code: number, reason: string): void
 }
 
-export function createOutlet(ws: WebSocket): Outlet {
+const outlets = new WeakMap<WebSocket, Outlet>()
+
+/** The outlet of a server socket, made at its first frame: every frame to it goes through it. */
+export function outletOf(ws: WebSocket): Outlet {
+  let outlet = outlets.get(ws)
+  if (!outlet) outlets.set(ws, (outlet = createOutlet(ws)))
+  return outlet
+}
+
+function createOutlet(ws: WebSocket): Outlet {
   let max = 0
   let waiting: string[] = []
   let bytes = 2
