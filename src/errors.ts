@@ -32,6 +32,19 @@
  * - `TIMEOUT`: a request got no reply in time, or the login / `ready.ok` did not come within `ready.timeout`.
  * - `CLOSED`: the bus was closed before the operation could finish.
  * - `ENGINE_DOWN`: (`mpbus/server`) the engine cannot be reached (Redis down): a push rejects, a login is closed with 1013.
+ *
+ * `mpbus/server` reports to its `onError(error, user)` with these codes:
+ * - `HANDLER_ERROR`: a handler threw or rejected; the message is not acked, and its resend runs it again.
+ * - `LOGIN_ERROR`: `authenticate` threw or rejected; the login is refused.
+ * - `BAD_FRAME`: a frame that is not a JSON object with a non-empty string operator: closed with 1007.
+ * - `FRAME_TOO_LARGE`: a frame over `maxFrameBytes`: closed with 1009 (by `ws`).
+ * - `LOGIN_REQUIRED`: a frame other than the login came first: closed with 1008.
+ * - `IN_PROGRESS`: a resend came while its first copy is still being handled (here or on another
+ *   node): closed with 1013; the client resends, and it is acked once that handler is done.
+ * - `STREAM_GAP`: a connection would have skipped positions of a stream (an event the node missed,
+ *   another epoch): closed with 1012; the client resumes.
+ * - `ENGINE_DOWN`: an engine call failed (`cause` holds the engine's error).
+ * - `SOCKET_ERROR`: `ws` reported an error on a connection.
  */
 export type MpbusErrorCode =
   | 'BAD_OPTION'
@@ -59,6 +72,9 @@ export type MpbusErrorCode =
   | 'TIMEOUT'
   | 'CLOSED'
   | 'ENGINE_DOWN'
+  | 'LOGIN_REQUIRED'
+  | 'IN_PROGRESS'
+  | 'STREAM_GAP'
 
 export class MpbusError extends Error {
   readonly code: MpbusErrorCode
@@ -92,3 +108,7 @@ export function describe(value: unknown): string {
   }
   return String(value)
 }
+
+/** `value` if it is an `MpbusError` already, else one of `code` with its message and `value` as the cause. */
+export const asMpbusError = (code: MpbusErrorCode, value: unknown): MpbusError =>
+  value instanceof MpbusError ? value : new MpbusError(code, describe(value), value)

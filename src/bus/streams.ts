@@ -11,13 +11,16 @@
  */
 import { MpbusError } from '../errors'
 import type { Storage } from '../platform/types'
+import {
+  isRepeat,
+  type Position,
+  type PositionFields,
+  type RESYNC,
+  type STREAMS,
+  type TAKES_BATCH,
+} from '../protocol'
 import type { Frame } from './dispatcher'
 import type { BusEvents } from './types'
-
-export interface Position {
-  offset: number
-  epoch: string
-}
 
 type Positions = Record<string, Position>
 
@@ -26,7 +29,7 @@ export interface Streams {
    * Fields for the login frame: the positions, when there are any (a server that pushes none sees
    * the app's frame unchanged), with `Batch`, the largest message this client takes.
    */
-  login(): { Streams: Positions; Batch: number } | undefined
+  login(): { [STREAMS]: Positions; [TAKES_BATCH]: number } | undefined
   /**
    * The frames of one message: stores their positions once, then hands each that is for the
    * handlers to `handle`, in order (a repeat is dropped, a `Resync` becomes the `resync` event).
@@ -88,17 +91,17 @@ export function createStreams(
       const then: Array<() => void> = []
       for (const frame of frames) {
         const op = frame[opKey]
-        const tips = (op === loginAnswer && frame.Streams) as Positions
+        const tips = (op === loginAnswer && (frame as PositionFields).Streams) as Positions
         // Streams this client had no position for start where the server says: their tip, or the join.
         for (const name in tips)
           if (!positions[name] && isPosition(tips[name])) changed = positions[name] = tips[name]!
-        const at = frame.Stream as Position & { name: string }
+        const at = (frame as PositionFields).Stream as Position & { name: string }
         const valid = isPosition(at)
-        const known = valid && positions[at.name]
-        if (op !== 'Resync' && known && known.epoch === at.epoch && at.offset <= known.offset) continue
+        const resyncs = op === ('Resync' satisfies typeof RESYNC)
+        if (!resyncs && valid && isRepeat(positions[at.name], at)) continue
         if (valid) changed = positions[at.name] = { offset: at.offset, epoch: at.epoch }
         then.push(
-          op === 'Resync' && valid
+          resyncs && valid
             ? () => resync({ stream: at.name, offset: at.offset, epoch: at.epoch })
             : () => handle(frame),
         )

@@ -14,6 +14,7 @@
  */
 import { createBus, type MpbusError } from '../index'
 import type { CloseInfo, SocketData } from '../platform/types'
+import type { OP } from '../protocol'
 
 export interface WebsocketHeartbeatOptions {
   /** The platform's API object: `wx`, `my`, `swan`, `tt`, `qq`, `uni`, `Taro`. */
@@ -69,7 +70,7 @@ function createTask(options: WebsocketHeartbeatOptions) {
     // Frames are the user's raw text: nothing is added to them, and everything inbound is a 'message'.
     codec: {
       encode: (frame) => frame.data as SocketData,
-      decode: (data) => ({ Operator: RAW, data }),
+      decode: (data): { [OP]: string; data: SocketData } => ({ Operator: RAW, data }),
     },
     // One queue per server, so two tasks in one app never send each other's text. The query is left
     // out: a token in it changes between launches, and the queue must outlive it.

@@ -3,13 +3,13 @@
  * the ids handled in one macrotask go in one frame (`{[op]: 'Ack', [idKey + 's']: [...]}`), a lone
  * id in the one-id form; without, one frame per id. Shared by `mpbus/server` and the test kit's server.
  */
-import { OP } from './streams'
+import { ACK, BATCH, ID, OP } from '../protocol'
 
 export function createAcks(
   send: (frame: Record<string, unknown>) => void,
   batch: boolean,
-  op = 'Ack',
-  idKey = 'MsgId',
+  op = ACK,
+  idKey = ID,
 ): (id: string) => void {
   let ids: string[] = []
   return (id) => {
@@ -18,7 +18,7 @@ export function createAcks(
     setImmediate(() => {
       const out = ids
       ids = []
-      send(out.length === 1 ? { [OP]: op, [idKey]: out[0] } : { [OP]: op, [`${idKey}s`]: out })
+      send(out.length === 1 ? { [OP]: op, [idKey]: out[0] } : { [OP]: op, [idKey + BATCH]: out })
     })
   }
 }

@@ -5,6 +5,7 @@
  */
 import { randomBytes } from 'node:crypto'
 import WebSocket from 'ws'
+import { ACK, BATCH, HEART, HEART_OK, ID, LOGIN, LOGIN_OK, OP, STREAMS } from '../protocol'
 
 export interface ConformanceOptions {
   /** The login frame, exactly as the app's `login()` sends it. @default { Operator: 'userLogin', userOpenId: 'mpbus-conformance' } */
@@ -69,14 +70,15 @@ function connect(url: string, timeout: number) {
 
 /** An ack of `id`, in the one-id form or the batched one (docs/protocol.md). */
 function acks(f: Record<string, any>, id: string): boolean {
-  return f.Operator === 'Ack' && (f.MsgId === id || (Array.isArray(f.MsgIds) && f.MsgIds.indexOf(id) >= 0))
+  const batch = f[ID + BATCH]
+  return f[OP] === ACK && (f[ID] === id || (Array.isArray(batch) && batch.indexOf(id) >= 0))
 }
 
 export async function checkConformance(
   url: string,
   options: ConformanceOptions = {},
 ): Promise<ConformanceResult[]> {
-  const login = options.login || { Operator: 'userLogin', userOpenId: 'mpbus-conformance' }
+  const login = options.login || { [OP]: LOGIN, userOpenId: 'mpbus-conformance' }
   const probe = options.probe || 'ConformanceProbe'
   const timeout = options.timeout || 2000
   const results: ConformanceResult[] = []
@@ -91,7 +93,7 @@ export async function checkConformance(
   }
 
   const first = await loggedIn()
-  const ok = !!first.answer && first.answer.Operator === 'LoginOK'
+  const ok = !!first.answer && first.answer[OP] === LOGIN_OK
   results.push({
     check: 'login',
     ok,
@@ -102,28 +104,28 @@ export async function checkConformance(
     return results
   }
 
-  first.c.send({ Operator: 'Heart' })
-  const beat = await first.c.next((f) => f.Operator === 'HeartOK')
-  results.push({ check: 'heartbeat', ok: !!beat, detail: beat ? 'HeartOK' : 'no HeartOK' })
+  first.c.send({ [OP]: HEART })
+  const beat = await first.c.next((f) => f[OP] === HEART_OK)
+  results.push({ check: 'heartbeat', ok: !!beat, detail: beat ? HEART_OK : `no ${HEART_OK}` })
 
-  first.c.send({ Operator: probe, MsgId: id })
+  first.c.send({ [OP]: probe, [ID]: id })
   const ack = await first.c.next((f) => acks(f, id))
   results.push({ check: 'ack', ok: !!ack, detail: ack ? `Ack of ${id}` : `no Ack of ${id}` })
 
-  const tips = first.answer.Streams
+  const tips = first.answer[STREAMS]
   const resume = !!tips && typeof tips === 'object'
   results.push({
     check: 'resume',
     ok: resume,
     detail: resume
       ? `the login answer carries stream tips: ${Object.keys(tips).join(', ') || 'none'}`
-      : 'the login answer carries no Streams: pushes are not resumable',
+      : `the login answer carries no ${STREAMS}: pushes are not resumable`,
   })
   first.c.close()
 
   // The repeat comes on a new connection, as a resend after a reconnect does: it must be acked again.
   const second = await loggedIn()
-  second.c.send({ Operator: probe, MsgId: id })
+  second.c.send({ [OP]: probe, [ID]: id })
   const again = await second.c.next((f) => acks(f, id))
   results.push({
     check: 'duplicate window',
@@ -136,7 +138,7 @@ export async function checkConformance(
 
   const early = connect(url, timeout)
   if (await early.opened) {
-    early.send({ Operator: probe, MsgId: `${id}-early` })
+    early.send({ [OP]: probe, [ID]: `${id}-early` })
     const answer = await early.next(() => true)
     const refused = !answer && early.closed() !== undefined
     results.push({

@@ -2,18 +2,17 @@
  * Streams on the server's side (docs/protocol.md, "Pushes and resume"): the names of a user's
  * and a room's streams, a frame with its position, and what a login gets before any live frame.
  */
-import type { Engine, Position, Stored } from './types'
+import { type Frame, LOGIN_OK, OP, type Position, RESYNC, STREAM, STREAMS, TAKES_BATCH } from '../protocol'
+import type { Engine, Stored } from './types'
 
-export type Frame = Record<string, any>
-
-/** The operator field, and the field of a pushed frame with its position (of a login and its answer: the positions). */
-export const OP = 'Operator'
-const STREAM = 'Stream'
-const STREAMS = 'Streams'
-const BATCH = 'Batch'
+export type { Frame }
 
 export const userStream = (user: string) => `user:${user}`
 export const roomStream = (room: string) => `room:${room}`
+
+/** The frame of `op` and the fields of `payload` (the operator is the server's to set). */
+export const frameOf = (op: string, payload: Record<string, unknown> | undefined): Frame =>
+  Object.assign({}, payload, { [OP]: op })
 
 /** `frame` with its position in `stream`. */
 export const positioned = (frame: Frame, stream: string, position: Position): Frame =>
@@ -85,7 +84,7 @@ export async function resume(
   for (const r of read) {
     if (r.tip) {
       at.set(r.stream, r.tip)
-      if (r.resync) resyncs.push(positioned({ [OP]: 'Resync' }, r.stream, r.tip))
+      if (r.resync) resyncs.push(positioned({ [OP]: RESYNC }, r.stream, r.tip))
       else tips[r.stream] = r.tip
       continue
     }
@@ -96,7 +95,7 @@ export async function resume(
     for (const { offset, frame } of missed)
       replay.push(positioned(frame, r.stream, { offset, epoch: from.epoch }))
   }
-  const answer = Object.assign({}, fields, { [OP]: 'LoginOK', [STREAMS]: tips }) as Frame
+  const answer = Object.assign({}, fields, { [OP]: LOGIN_OK, [STREAMS]: tips }) as Frame
   return { frames: [answer].concat(resyncs, replay), at }
 }
 
@@ -105,6 +104,6 @@ export async function resume(
  * it names none (a client that reads one frame per message).
  */
 export function batchOf(login: Frame): number {
-  const max = login[BATCH]
+  const max = login[TAKES_BATCH]
   return Number.isSafeInteger(max) && max > 0 ? max : 0
 }

@@ -1,10 +1,33 @@
-/** What the server keeps in its engine: stream histories, the duplicate window, room membership, fan-out. */
+/** The server's types: what `authenticate` and the handlers see, and what the server keeps in its engine (stream histories, the duplicate window, room membership, fan-out). */
+import type { Frame, Position } from '../protocol'
 
-/** Where a frame stands in its stream: offsets count from 1 within an epoch; a new epoch means the history was lost. */
-export interface Position {
-  offset: number
-  epoch: string
+export type { Position }
+
+/**
+ * Where a connection stands: it must log in first; `authenticate` runs; its resume is read and
+ * sent; then it is served. `closed` from a refusal, an engine failure, or the socket's close.
+ */
+export type Phase = 'login' | 'authenticating' | 'resuming' | 'ready' | 'closed'
+
+/** What `authenticate` decides: the user, with fields for the login answer; or a refusal. */
+export type LoginDecision =
+  | string
+  | { user: string; fields?: Record<string, unknown> }
+  | { refuse: string; reason?: string }
+  | null
+  | undefined
+
+export interface HandlerContext {
+  /** The connection's user, as `authenticate` named it. */
+  user: string
+  /** Sends a frame to this connection only (not stored: a reply, not a push). */
+  reply(op: string, payload?: Record<string, unknown>): void
+  /** Pushes to every connection of this user, through the user's stream. */
+  push(op: string, payload?: Record<string, unknown>): Promise<Position>
 }
+
+/** Runs for a message; the ack leaves when it returns (or its Promise resolves). A throw withholds the ack: the client resends. */
+export type ServerHandler = (frame: Frame, context: HandlerContext) => void | PromiseLike<void>
 
 export interface Stored {
   offset: number

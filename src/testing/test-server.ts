@@ -36,6 +36,7 @@
  */
 import type { AddressInfo } from 'node:net'
 import { WebSocket, WebSocketServer } from 'ws'
+import { ACK, HEART, HEART_OK, ID, LOGIN, LOGIN_ERROR, LOGIN_OK, OP } from '../protocol'
 import { createAcks } from '../server/acks'
 
 export interface TestServerOptions {
@@ -163,7 +164,7 @@ interface Seen {
 }
 
 export async function createTestServer(options: TestServerOptions = {}): Promise<TestServer> {
-  const ack = options.ack === false ? undefined : { op: 'Ack', idKey: 'MsgId', ...options.ack }
+  const ack = options.ack === false ? undefined : { op: ACK, idKey: ID, ...options.ack }
   const loginOk = options.loginOk ?? (() => ({}))
   const dedupWindow = options.dedupWindow ?? DEFAULTS.dedupWindow
   const received: ReceivedFrame[] = []
@@ -180,16 +181,16 @@ export async function createTestServer(options: TestServerOptions = {}): Promise
 
   const routes = new Map<string, Route>([
     [
-      'userLogin',
+      LOGIN,
       (frame, context) => {
         const extra: any = loginOk(frame)
-        if (extra === null) return context.reply({ Operator: 'LoginError' })
+        if (extra === null) return context.reply({ [OP]: LOGIN_ERROR })
         const openId = extra.openId ?? frame.userOpenId ?? `openid-${context.client}`
         context.login(openId)
-        context.reply({ Operator: 'LoginOK', openId, ...extra })
+        context.reply({ [OP]: LOGIN_OK, openId, ...extra })
       },
     ],
-    ['Heart', (_frame, context) => context.reply({ Operator: 'HeartOK' })],
+    [HEART, (_frame, context) => context.reply({ [OP]: HEART_OK })],
   ])
   if (options.routes) for (const [op, route] of options.routes) routes.set(op, route)
 
@@ -252,9 +253,9 @@ export async function createTestServer(options: TestServerOptions = {}): Promise
           frame = JSON.parse(frame)
         } catch {}
       }
-      const op = frame && typeof frame === 'object' && !isBinary ? frame.Operator : undefined
+      const op = frame && typeof frame === 'object' && !isBinary ? frame[OP] : undefined
       // The openId a login claims names the user at once, even when a hook answers the login.
-      if (op === 'userLogin' && frame.userOpenId !== undefined) user = String(frame.userOpenId)
+      if (op === LOGIN && frame.userOpenId !== undefined) user = String(frame.userOpenId)
 
       const id = ack && op !== undefined ? frame[ack.idKey] : undefined
       const fresh = id === undefined || remember(user, String(id), frame)
