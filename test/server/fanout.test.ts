@@ -1,0 +1,167 @@
+// The fan-out of one node on its own: which connection hears which stream, and that a live frame
+// reaches a connection once and in order (a repeat skipped, a gap closed with 1012, frames heard
+// while resuming held back). Sockets are stand-ins that record what is sent and how they close.
+
+import { describe, expect, it } from 'vitest'
+import type { WebSocket } from 'ws'
+import type { MpbusError } from '../../src/errors'
+import type { Position } from '../../src/protocol'
+import {
+  add,
+  createFanout,
+  deliver,
+  drop,
+  hear,
+  listen,
+  type Reader,
+  readersOf,
+} from '../../src/server/fanout'
+import type { Phase } from '../../src/server/types'
+
+function socket() {
+  const sent: any[] = []
+  const closes: Array<[number, string]> = []
+  const ws = {
+    OPEN: 1,
+    readyState: 1,
+    send: (data: string) => sent.push(JSON.parse(data)),
+    close(code: number, reason: string) {
+      closes.push([code, reason])
+      ws.readyState = 3
+    },
+  }
+  return { ws: ws as unknown as WebSocket, sent, closes }
+}
+
+function setup() {
+  const errors: Array<[MpbusError, string | undefined]> = []
+  const fanout = createFanout((error, user) => void errors.push([error, user]))
+  const reader = (user: string, phase: Phase = 'ready') => {
+    const s = socket()
+    const r: Reader & { phase: Phase } = {
+      ws: s.ws,
+      user,
+      phase,
+      held: [],
+      at: new Map(),
+      streams: new Set(),
+    }
+    add(fanout, r)
+    return Object.assign(s, { r })
+  }
+  return { fanout, errors, reader }
+}
+
+const at = (offset: number, epoch = 'e1'): Position => ({ offset, epoch })
+const frame = (stream: string, offset: number, epoch = 'e1') =>
+  ({ type: 'frame', stream, position: at(offset, epoch), frame: { Operator: 'Quote', n: offset } }) as const
+
+describe('fanout', () => {
+  it('sends a frame to the listeners of its stream only, with its position', () => {
+    const { fanout, reader } = setup()
+    const a = reader('alice')
+    const b = reader('bob')
+    listen(fanout, a.r, 'user:alice')
+    listen(fanout, b.r, 'user:bob')
+    hear(fanout, frame('user:alice', 1))
+    expect(a.sent).toEqual([
+      { Operator: 'Quote', n: 1, Stream: { name: 'user:alice', offset: 1, epoch: 'e1' } },
+    ])
+    expect(b.sent).toEqual([])
+    expect(a.r.at.get('user:alice')).toEqual(at(1))
+  })
+
+  it('skips a repeat (at or before the last position, same epoch) and sends the next one', () => {
+    const { fanout, reader, errors } = setup()
+    const a = reader('alice')
+    listen(fanout, a.r, 'user:alice')
+    a.r.at.set('user:alice', at(5))
+    deliver(fanout, a.r, 'user:alice', at(4), '{"n":4}')
+    deliver(fanout, a.r, 'user:alice', at(5), '{"n":5}')
+    deliver(fanout, a.r, 'user:alice', at(6), '{"n":6}')
+    expect(a.sent).toEqual([{ n: 6 }])
+    expect(errors).toEqual([])
+    expect(a.closes).toEqual([])
+  })
+
+  it('closes with 1012 on a gap or another epoch (STREAM_GAP), sending nothing', () => {
+    const { fanout, reader, errors } = setup()
+    const gap = reader('alice')
+    gap.r.at.set('user:alice', at(5))
+    deliver(fanout, gap.r, 'user:alice', at(7), '{"n":7}')
+    const epoch = reader('bob')
+    epoch.r.at.set('user:bob', at(5))
+    deliver(fanout, epoch.r, 'user:bob', at(2, 'e2'), '{"n":2}')
+    expect(gap.sent).toEqual([])
+    expect(epoch.sent).toEqual([])
+    expect(gap.closes).toEqual([[1012, 'resume']])
+    expect(epoch.closes).toEqual([[1012, 'resume']])
+    expect(errors.map(([e, user]) => [e.code, user])).toEqual([
+      ['STREAM_GAP', 'alice'],
+      ['STREAM_GAP', 'bob'],
+    ])
+    expect(gap.r.at.get('user:alice')).toEqual(at(5))
+  })
+
+  it('holds what a resuming connection hears, in order, and sends nothing until it is ready', () => {
+    const { fanout, reader } = setup()
+    const a = reader('alice', 'resuming')
+    listen(fanout, a.r, 'user:alice')
+    hear(fanout, frame('user:alice', 3))
+    hear(fanout, frame('user:alice', 4))
+    expect(a.sent).toEqual([])
+    expect(a.r.held.map((h) => h.position.offset)).toEqual([3, 4])
+  })
+
+  it('join and leave change the streams of every connection of the user; leave forgets the position', () => {
+    const { fanout, reader } = setup()
+    const a1 = reader('alice')
+    const a2 = reader('alice')
+    const b = reader('bob')
+    hear(fanout, { type: 'join', user: 'alice', room: 'r' })
+    hear(fanout, frame('room:r', 1))
+    expect([a1.sent.length, a2.sent.length, b.sent.length]).toEqual([1, 1, 0])
+    hear(fanout, { type: 'leave', user: 'alice', room: 'r' })
+    hear(fanout, frame('room:r', 2))
+    expect([a1.sent.length, a2.sent.length]).toEqual([1, 1])
+    expect(a1.r.at.has('room:r')).toBe(false)
+    expect(fanout.byStream.has('room:r')).toBe(false)
+  })
+
+  it('end sends SessionEnd and closes with 4001 every connection of the user, no one else', () => {
+    const { fanout, reader } = setup()
+    const a = reader('alice')
+    const b = reader('bob')
+    hear(fanout, { type: 'end', user: 'alice', reason: 'elsewhere' })
+    expect(a.sent).toEqual([{ Operator: 'SessionEnd', reason: 'elsewhere' }])
+    expect(a.closes).toEqual([[4001, 'session ended']])
+    expect(b.closes).toEqual([])
+  })
+
+  it('reports an engine error as ENGINE_DOWN with the cause, and a reset closes everyone with 1012', () => {
+    const { fanout, reader, errors } = setup()
+    const a = reader('alice')
+    const b = reader('bob')
+    const cause = new Error('link lost')
+    hear(fanout, { type: 'error', error: cause })
+    expect(errors[0]![0]).toMatchObject({ code: 'ENGINE_DOWN', message: 'link lost', cause })
+    hear(fanout, { type: 'reset' })
+    expect([a.closes, b.closes]).toEqual([[[1012, 'engine reset']], [[1012, 'engine reset']]])
+  })
+
+  it('drop forgets a connection everywhere, and leaves no empty entries behind', () => {
+    const { fanout, reader } = setup()
+    const a = reader('alice')
+    const other = reader('alice')
+    listen(fanout, a.r, 'user:alice')
+    listen(fanout, a.r, 'room:r')
+    listen(fanout, other.r, 'user:alice')
+    drop(fanout, a.r)
+    expect(readersOf(fanout, 'alice')).toEqual([other.r])
+    expect([...fanout.byStream.keys()]).toEqual(['user:alice'])
+    drop(fanout, other.r)
+    expect(fanout.byUser.size + fanout.byStream.size).toBe(0)
+    hear(fanout, frame('user:alice', 1))
+    expect(a.sent.length + other.sent.length).toBe(0)
+  })
+})
