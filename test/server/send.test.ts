@@ -35,7 +35,9 @@ describe('mpbus/server: sending', () => {
   it('property: a batching socket gets every frame once, in order, in messages within its limit', async () => {
     await fc.assert(
       fc.asyncProperty(
-        fc.array(fc.array(fc.string({ unit: 'binary', maxLength: 300 }), { maxLength: 30 }), { maxLength: 5 }),
+        fc.array(fc.array(fc.string({ unit: 'binary', maxLength: 300 }), { maxLength: 30 }), {
+          maxLength: 5,
+        }),
         fc.integer({ min: 1, max: 2000 }),
         async (tasks, limit) => {
           const { ws, messages } = socket()
