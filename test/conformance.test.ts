@@ -1,6 +1,7 @@
-// The conformance check against the two servers of this repository: mpbus/server passes every
-// check; the test kit's server (the seeds' protocol) passes the old ones and fails resume and
-// login first, as it should.
+// The conformance check against mpbus/server and the test kit's server, which is mpbus/server's
+// connection handling with recording hooks: both pass every check; the kit's server serves a
+// client without a login by default (so it fails "login first" then), and refuses one with
+// `anonymous: false`.
 import { execFile } from 'node:child_process'
 import { promisify } from 'node:util'
 import { afterEach, describe, expect, it } from 'vitest'
@@ -34,12 +35,22 @@ describe('conformance check', () => {
     ])
   })
 
-  it('the seeds’ server: login, heartbeat, ack and the window pass; resume and login first fail', async () => {
-    const server = await createTestServer()
-    closers.push(() => server.close())
-    const results = await checkConformance(`ws://127.0.0.1:${server.port}`, { timeout: 300 })
-    const failed = results.filter((r) => !r.ok).map((r) => r.check)
-    expect(failed.sort()).toEqual(['login first', 'resume'])
+  it('the test kit’s server passes every check with anonymous: false; by default it serves a client without a login', async () => {
+    const strict = await createTestServer({ anonymous: false })
+    closers.push(() => strict.close())
+    const results = await checkConformance(strict.url, { timeout: 300 })
+    expect(results.map((r) => [r.check, r.ok])).toEqual([
+      ['login', true],
+      ['heartbeat', true],
+      ['ack', true],
+      ['resume', true],
+      ['duplicate window', true],
+      ['login first', true],
+    ])
+    const lenient = await createTestServer()
+    closers.push(() => lenient.close())
+    const failed = (await checkConformance(lenient.url, { timeout: 300 })).filter((r) => !r.ok)
+    expect(failed.map((r) => r.check)).toEqual(['login first'])
   })
 
   it('a refused login stops there, and the command exits 1', async () => {

@@ -83,10 +83,14 @@ describe('examples/wechat', () => {
     const again = shim(server, s.wx.control.storage)
     const second = launch(again)
     await until(() => second.index.data.openId, 'LoginOK after the cold start')
+    // It also names its position in the user's stream (docs/protocol.md, "Pushes and resume"), the
+    // tip the first login's answer gave it, and with it the largest batch it takes (1 MiB).
     expect(framesOf(server, 'userLogin')[1]).toEqual({
       Operator: 'userLogin',
       userCode: 'code-1',
       userOpenId: openId,
+      Streams: { [`user:${openId}`]: { offset: 0, epoch: expect.any(String) } },
+      Batch: 1 << 20,
     })
     expect(second.index.data.openId).toBe(openId)
   })

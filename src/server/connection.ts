@@ -18,7 +18,6 @@ import {
   type Frame,
   HEART,
   HEART_OK,
-  ID,
   isFrame,
   LOGIN,
   LOGIN_ERROR,
@@ -27,16 +26,21 @@ import {
 } from '../protocol'
 import { createAcks } from './acks'
 import { add, deliver, drop, type Fanout, listen, type Reader } from './fanout'
+import { admit, createGate, type Gate, type Rate, release } from './rate'
 import { batch, close, send } from './send'
 import { batchOf, frameOf, type Resumed, resume } from './streams'
 import type { Engine, HandlerContext, LoginDecision, Phase, ServerHandler } from './types'
 
 /** What every connection of a node shares: its options, resolved, and its parts (src/server/index.ts). */
 export interface Node {
-  authenticate(login: Frame): LoginDecision | PromiseLike<LoginDecision>
-  handlers: Map<string, ServerHandler>
+  authenticate(login: Frame, c: Connection): LoginDecision | PromiseLike<LoginDecision>
+  /** The handler of an operator, if any. */
+  handler(op: string, c: Connection): ServerHandler | undefined
   batchAcks: boolean
-  rate: { frames: number; interval: number }
+  /** The ack's operator and the id field (docs/protocol.md); `idKey: false`: no ids, no acks. */
+  ackOp: string
+  idKey: string | false
+  rate: Rate
   engine: Engine
   fanout: Fanout
   /** The frame chains of every connection, until they settle: `close()` waits for them. */
@@ -45,6 +49,13 @@ export interface Node {
   /** Runs an engine call; a failure is reported (`ENGINE_DOWN`) and rethrown. */
   store<T>(user: string | undefined, call: () => T | PromiseLike<T>): Promise<T>
   push(user: string, op: string, payload?: Record<string, unknown>): Promise<Position>
+  // The test kit's hooks around the protocol (src/testing/test-server.ts); mpbus/server sets none.
+  /** Sees every inbound frame first, as it came; `true`: taken, the connection does nothing more with it. */
+  tap?(c: Connection, data: RawData, binary: boolean): boolean
+  /** The user of a connection whose first frame is no login, served without a login answer; without it, refused (1008). */
+  anonymous?(c: Connection): string
+  /** Whether this connection's acks are lost on the way (a fault to inject). */
+  withholdAck?(c: Connection): boolean
 }
 
 export interface Connection extends Reader {
@@ -55,11 +66,7 @@ export interface Connection extends Reader {
   /** Frames run one after another, so acks leave in order and a handler sees order. */
   chain: Promise<void>
   ack(id: string): void
-  /** The rate window: when it started and how many frames came in it. */
-  windowStart: number
-  count: number
-  /** Set while reading is paused for the rate: its gate opens when the interval ends (or at close). */
-  throttle: { open(): void; timer: ReturnType<typeof setTimeout> } | undefined
+  gate: Gate
 }
 
 /** Takes a new socket: from here on its frames are this module's. */
@@ -73,10 +80,8 @@ export function accept(node: Node, ws: WebSocket): Connection {
     at: new Map(),
     streams: new Set(),
     chain: Promise.resolve(),
-    ack: createAcks((frame) => send(ws, frame), node.batchAcks),
-    windowStart: Date.now(),
-    count: 0,
-    throttle: undefined,
+    ack: createAcks((frame) => send(ws, frame), node.batchAcks, node.ackOp, node.idKey || undefined),
+    gate: createGate(),
   }
   ws.on('message', (data: RawData, binary: boolean) => onMessage(c, data, binary))
   ws.on('close', () => onClose(c))
@@ -99,36 +104,13 @@ function refuse(c: Connection, code: number, error: MpbusError): void {
   close(c.ws, code, error.code === 'ENGINE_DOWN' ? 'engine unavailable' : error.message)
 }
 
-/**
- * Past `rate.frames` in one `rate.interval`: stop reading, and hold the frames already read (one
- * read's worth) behind a gate that opens when the interval ends. TCP holds the client back;
- * nothing is refused (a client replaying its outbox sends a whole window at once).
- */
-function gate(c: Connection): void {
-  const { rate } = c.node
-  const now = Date.now()
-  if (now - c.windowStart >= rate.interval) {
-    c.windowStart = now
-    c.count = 0
-  }
-  if (++c.count <= rate.frames || c.throttle) return
-  c.ws.pause()
-  const opened = new Promise<void>((open) => {
-    c.throttle = { open, timer: setTimeout(open, c.windowStart + rate.interval - now) }
-  })
-  c.chain = c.chain.then(() =>
-    opened.then(() => {
-      c.throttle = undefined
-      c.windowStart = Date.now()
-      c.count = 0
-      if (c.phase !== 'closed') c.ws.resume()
-    }),
-  )
-}
-
 function onMessage(c: Connection, data: RawData, binary: boolean) {
-  if (c.phase === 'closed') return
-  gate(c)
+  if (c.phase === 'closed' || (c.node.tap && c.node.tap(c, data, binary))) return
+  const wait = admit(c.gate, c.node.rate)
+  if (wait) {
+    c.ws.pause()
+    c.chain = c.chain.then(() => wait.then(() => void (c.phase !== 'closed' && c.ws.resume())))
+  }
   let frame: unknown
   try {
     frame = binary ? undefined : JSON.parse(data.toString())
@@ -138,15 +120,24 @@ function onMessage(c: Connection, data: RawData, binary: boolean) {
   if (!isFrame(frame, OP) || !frame[OP])
     return refuse(c, CLOSE_NOT_A_FRAME, new MpbusError('BAD_FRAME', `no ${OP}`))
   const op: string = frame[OP]
+  if (c.phase === 'login' && op !== LOGIN) {
+    const user = c.node.anonymous ? c.node.anonymous(c) : ''
+    // Before the login a heartbeat is ignored, not refused.
+    if (!user)
+      return op === HEART
+        ? undefined
+        : refuse(c, CLOSE_POLICY, new MpbusError('LOGIN_REQUIRED', 'login first'))
+    c.phase = 'authenticating'
+    then(c, () => enter(c, user, { [OP]: LOGIN }, undefined, false))
+  }
   // A heartbeat is answered whenever it comes, and the answer says nothing of the session: at
   // once, even behind a slow handler; before the login's answer, after it.
   if (op === HEART) {
     if (c.phase === 'ready') send(c.ws, { [OP]: HEART_OK })
-    else if (c.phase !== 'login') then(c, () => c.phase === 'ready' && send(c.ws, { [OP]: HEART_OK }))
+    else then(c, () => c.phase === 'ready' && send(c.ws, { [OP]: HEART_OK }))
     return
   }
   if (c.phase === 'login') {
-    if (op !== LOGIN) return refuse(c, CLOSE_POLICY, new MpbusError('LOGIN_REQUIRED', 'login first'))
     c.phase = 'authenticating'
     return then(c, () => login(c, frame))
   }
@@ -159,10 +150,7 @@ function onMessage(c: Connection, data: RawData, binary: boolean) {
 
 function onClose(c: Connection): void {
   c.phase = 'closed'
-  if (c.throttle) {
-    clearTimeout(c.throttle.timer)
-    c.throttle.open()
-  }
+  release(c.gate)
   if (c.user) drop(c.node.fanout, c)
 }
 
@@ -179,7 +167,7 @@ async function login(c: Connection, frame: Frame): Promise<void> {
   const { node, ws } = c
   let decision: LoginDecision
   try {
-    decision = await node.authenticate(frame)
+    decision = await node.authenticate(frame, c)
   } catch (e) {
     node.report(asMpbusError('LOGIN_ERROR', e), undefined)
     decision = null
@@ -193,11 +181,17 @@ async function login(c: Connection, frame: Frame): Promise<void> {
     ws.close(CLOSE_POLICY, 'login refused')
     return
   }
+  const fields =
+    typeof decision === 'object' && decision && 'fields' in decision ? decision.fields : undefined
+  return enter(c, user, frame, fields, true)
+}
+
+/** Serves the connection as `user`: its resume first (after the login's answer, if it gets one), then the live frames. */
+async function enter(c: Connection, user: string, frame: Frame, fields: object | undefined, answer: boolean) {
+  const { node, ws } = c
   c.user = user
   c.phase = 'resuming'
   add(node.fanout, c)
-  const fields =
-    typeof decision === 'object' && decision && 'fields' in decision ? decision.fields : undefined
   let resumed: Resumed
   try {
     resumed = await resume(node.engine, user, frame, fields, (streams) => {
@@ -210,7 +204,7 @@ async function login(c: Connection, frame: Frame): Promise<void> {
   if (ws.readyState !== ws.OPEN) return
   // From the answer on, a client that takes batches gets the replay, and what follows, in few messages.
   batch(ws, batchOf(frame))
-  for (const out of resumed.frames) send(ws, out)
+  for (const out of answer ? resumed.frames : resumed.frames.slice(1)) send(ws, out)
   for (const [stream, position] of resumed.at) c.at.set(stream, position)
   c.phase = 'ready'
   const held = c.held
@@ -221,7 +215,10 @@ async function login(c: Connection, frame: Frame): Promise<void> {
 async function message(c: Connection, frame: Frame): Promise<void> {
   const { node, user } = c
   const { engine } = node
-  const id = typeof frame[ID] === 'string' && frame[ID] ? (frame[ID] as string) : undefined
+  const id =
+    node.idKey && typeof frame[node.idKey] === 'string' && frame[node.idKey]
+      ? (frame[node.idKey] as string)
+      : undefined
   if (id) {
     let fresh: boolean | 'busy'
     try {
@@ -234,9 +231,9 @@ async function message(c: Connection, frame: Frame): Promise<void> {
     // could run it twice, and skipping it would let the next message overtake it.
     if (fresh === 'busy')
       return refuse(c, CLOSE_TRY_LATER, new MpbusError('IN_PROGRESS', `message ${id} is being handled`))
-    if (!fresh) return c.ack(id)
+    if (!fresh) return acknowledge(c, id)
   }
-  const handler = node.handlers.get(frame[OP])
+  const handler = node.handler(frame[OP], c)
   try {
     if (handler) await handler(frame, context(c))
   } catch (e) {
@@ -253,5 +250,9 @@ async function message(c: Connection, frame: Frame): Promise<void> {
       return refuse(c, CLOSE_TRY_LATER, asMpbusError('ENGINE_DOWN', e))
     }
   }
-  if (id) c.ack(id)
+  if (id) acknowledge(c, id)
+}
+
+function acknowledge(c: Connection, id: string): void {
+  if (!(c.node.withholdAck && c.node.withholdAck(c))) c.ack(id)
 }

@@ -8,7 +8,7 @@ import type { Server as HttpServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { WebSocketServer } from 'ws'
 import { asMpbusError, MpbusError } from '../errors'
-import type { Frame, Position } from '../protocol'
+import { ACK, type Frame, ID, type Position } from '../protocol'
 import { uncork } from '../task'
 import { accept, type Node } from './connection'
 import { createFanout, hear, readersOf } from './fanout'
@@ -135,10 +135,13 @@ export async function createServer(options: ServerOptions): Promise<MpbusServer>
     return result
   }
 
+  const handlers = new Map(Object.entries(options.handlers || {}))
   const node: Node = {
     authenticate: (login) => options.authenticate(login),
-    handlers: new Map(Object.entries(options.handlers || {})),
+    handler: (op) => handlers.get(op),
     batchAcks: given('batchAcks'),
+    ackOp: ACK,
+    idKey: ID,
     rate,
     engine,
     fanout,

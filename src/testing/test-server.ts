@@ -1,43 +1,38 @@
 /**
- * The reference server: a `ws` server that speaks the protocol of docs/protocol.md, JSON frames
- * routed by their `Operator` field. It is the test kit's server, the demo's server, and the place to
- * start a Node backend from.
+ * The test kit's server: `mpbus/server`'s connection handling (src/server/connection.ts) on the
+ * memory engine, with hooks around it that record what arrives and inject server-side faults.
+ * It speaks docs/protocol.md as `mpbus/server` does (the login answer carries the stream tips;
+ * duplicates are acked again and not routed again; acks leave after the route ran) and passes the
+ * conformance check with `anonymous: false`. Start a Node backend from `mpbus/server`, not here.
  *
- *   client ─ {Operator:'userLogin', userCode?, userOpenId?} ─▶  ◀─ {Operator:'LoginOK', openId}
+ *   client ─ {Operator:'userLogin', userCode?, userOpenId?} ─▶  ◀─ {Operator:'LoginOK', openId, Streams}
  *   client ─ {Operator:'Heart'} ────────────────────────────▶  ◀─ {Operator:'HeartOK'}
  *   client ─ {Operator:…, MsgId:'m1', …} ───────────────────▶  ◀─ {Operator:'Ack', MsgId:'m1'}  (when `ack` is on)
  *                                                                  ◀─ {Operator:'Ack', MsgIds:['m1','m2']}  (`ack.batch`)
  *
- * What happens to one frame, in order:
- * 1. Duplicate removal. A frame with an id (`MsgId`) whose id is in its user's window of recent ids
- *    is a repeat: a client resends what it sent but never saw acknowledged (a reset, a frozen link).
- *    It is acked again (the client needs that Ack to let the message go) but recorded and routed
- *    only once. The user is the `openId` of the connection's login, or the connection itself before
- *    one. The window is bounded: the last `dedupWindow` ids per user, oldest forgotten first. mpbus
- *    resends only what is still in its outbox, at most `outbox.maxMessages` (1000 by default), so a
- *    window ten times that catches every repeat.
- * 2. `onFrame` hooks (tests): they see every frame, repeats included, and can take it over.
- * 3. The route for its operator, from a `Map` (an operator named `__proto__` is an ordinary key):
- *    `userLogin` and `Heart` are built in; add yours with `routes` or `route()`.
- * 4. The Ack, after the route ran: acknowledge only what you have taken responsibility for.
- *    `withholdAcks()` keeps it from leaving for chosen users (the demo's "acks lost" fault).
- *
- * What a production server must add (this one keeps everything in memory, in one process):
- * - Authentication. This server believes the `userOpenId` a client sends. A real one exchanges the
- *   `wx.login` code for the openId on its side (WeChat's `code2session`) and trusts only that, or a
- *   session token it issued.
- * - A persistent seen-id window. Here `stop()`/`start()` keep the window because the process lives
- *   on; a real restart would forget it and let every in-flight resend through twice. Store it
- *   (Redis `SET seen:{openId}:{MsgId} 1 NX EX 604800` is an atomic check-and-remember; or a capped
- *   sorted set per user) and write it in the same transaction as the message's effect when you can.
- * - Several nodes: a client reconnects to whichever node the load balancer picks, so the window must
- *   be shared between them (the same Redis), not kept per process.
- * - Bounds on users: the window is bounded per user, but this server never forgets a user.
+ * What happens to one inbound frame, in order:
+ * 1. Recording (`received`, `stats()`, `waitFor`): every frame as it came (JSON parsed, other text
+ *    as is, binary as a Buffer), except a repeat of an id still in its user's window of the last
+ *    `dedupWindow` ids, which is counted (`duplicates()`). The user is the connection's login's
+ *    `openId`, or `client:N` before one.
+ * 2. `onFrame` hooks: they see every frame, repeats included, and can take it over.
+ * 3. Anything that is not a JSON object with an operator is recorded and otherwise ignored here
+ *    (`mpbus/server` would close with 1007): the kit also serves raw-text clients (mpbus/compat).
+ * 4. The protocol, as `mpbus/server`: the login (decided by `loginOk`), the heartbeat's reply, the
+ *    route for the operator (`routes`, `route()`) run once per id, and the ack after it, unless
+ *    `withholdAcks()` loses it. A client that sends no login (a bus without `login`) is served
+ *    as `client:N` from its first frame, unless `anonymous: false`.
  */
 import type { AddressInfo } from 'node:net'
-import { WebSocket, WebSocketServer } from 'ws'
-import { ACK, HEART, HEART_OK, ID, LOGIN, LOGIN_ERROR, LOGIN_OK, OP } from '../protocol'
-import { createAcks } from '../server/acks'
+import { type RawData, WebSocket, WebSocketServer } from 'ws'
+import type { MpbusError } from '../errors'
+import { ACK, ID, isFrame, LOGIN, OP } from '../protocol'
+import { accept, type Connection, type Node } from '../server/connection'
+import { createFanout, hear } from '../server/fanout'
+import { memoryEngine } from '../server/memory-engine'
+import { close, flush } from '../server/send'
+import { frameOf, userStream } from '../server/streams'
+import type { LoginDecision } from '../server/types'
 
 export interface TestServerOptions {
   /** @default 0 (any free port) */
@@ -52,12 +47,19 @@ export interface TestServerOptions {
   ack?: { op?: string; idKey?: string; batch?: boolean } | false
   /**
    * Decides a login: return fields to merge into the `LoginOK` reply, or `null` to refuse it with
-   * `{Operator: 'LoginError'}`. An `openId` among the fields names the user (a `code2session`
-   * stand-in); otherwise it is the frame's `userOpenId`, or one made up from the connection number.
+   * `{Operator: 'LoginError'}` and a close (1008). An `openId` among the fields names the user (a
+   * `code2session` stand-in); otherwise it is the frame's `userOpenId`, or one made up from the
+   * connection number.
    * @default every login succeeds
    */
   loginOk?: (frame: any) => object | null
-  /** How many recent message ids are remembered per user for duplicate removal. @default 10000 */
+  /**
+   * Serves a connection whose first frame is no login (a bus without `login`, a raw transport) as
+   * the user `client:N`. `false`: such a connection is refused with 1008, as `mpbus/server` does.
+   * @default true
+   */
+  anonymous?: boolean
+  /** How many recent message ids per user the recording remembers: a repeat of one is not recorded again. @default 10000 */
   dedupWindow?: number
   /**
    * Reads a per-user sequence number from a frame, for the order check in `stats()`: a first
@@ -65,7 +67,7 @@ export interface TestServerOptions {
    * @default none (no order check)
    */
   sequence?: (frame: any) => number | undefined
-  /** More routes, by operator; they replace a built-in route of the same name. */
+  /** Routes, by operator (the login and the heartbeat are the protocol's: see `loginOk`). */
   routes?: Map<string, Route>
 }
 
@@ -85,7 +87,7 @@ export interface RouteContext {
   /** The user the connection belongs to: its login's `openId`, or `client:N` before a login. */
   user: string
   reply(frame: object | string): void
-  /** Makes `openId` the connection's user from now on (what a login route does). */
+  /** Makes `openId` the connection's user for the recording and the fault hooks from now on. */
   login(openId: string): void
 }
 
@@ -155,7 +157,7 @@ export interface TestServer {
   close(): Promise<void>
 }
 
-const DEFAULTS = { dedupWindow: 10_000 }
+const DEFAULTS = { dedupWindow: 10_000, anonymous: true }
 
 /** A user's window of recent ids: a Set iterates in insertion order, so its first entry is the oldest. */
 interface Seen {
@@ -163,14 +165,26 @@ interface Seen {
   stats: UserStats
 }
 
+/** What the kit keeps per connection besides the protocol's state. */
+interface Peer {
+  client: number
+  /** The recording's user: the login's `openId` once claimed or decided, else `client:N`. */
+  user: string
+  /** `loginOk`'s decision, made as the login arrived (so the frames behind it count for that user). */
+  decision?: LoginDecision
+  context: RouteContext
+}
+
 export async function createTestServer(options: TestServerOptions = {}): Promise<TestServer> {
-  const ack = options.ack === false ? undefined : { op: ACK, idKey: ID, ...options.ack }
+  const ack = options.ack === false ? undefined : { op: ACK, idKey: ID, batch: false, ...options.ack }
   const loginOk = options.loginOk ?? (() => ({}))
   const dedupWindow = options.dedupWindow ?? DEFAULTS.dedupWindow
   const received: ReceivedFrame[] = []
   const hooks = new Set<FrameHook>()
-  /** Open connections by number, with the context that knows their user. */
-  const sockets = new Map<number, { ws: WebSocket; context: RouteContext }>()
+  const routes = new Map<string, Route>(options.routes || [])
+  /** Open connections by number. */
+  const sockets = new Map<number, { ws: WebSocket; c: Connection; peer: Peer }>()
+  const peers = new WeakMap<Connection, Peer>()
   const withheld = new Set<(user: string) => boolean>()
   const seen = new Map<string, Seen>()
   const waiters = new Set<(entry: ReceivedFrame) => void>()
@@ -178,41 +192,28 @@ export async function createTestServer(options: TestServerOptions = {}): Promise
   let nextClient = 1
   let port = options.port ?? 0
   let wss: WebSocketServer | undefined
-
-  const routes = new Map<string, Route>([
-    [
-      LOGIN,
-      (frame, context) => {
-        const extra: any = loginOk(frame)
-        if (extra === null) return context.reply({ [OP]: LOGIN_ERROR })
-        const openId = extra.openId ?? frame.userOpenId ?? `openid-${context.client}`
-        context.login(openId)
-        context.reply({ [OP]: LOGIN_OK, openId, ...extra })
-      },
-    ],
-    [HEART, (_frame, context) => context.reply({ [OP]: HEART_OK })],
-  ])
-  if (options.routes) for (const [op, route] of options.routes) routes.set(op, route)
+  // Survives stop() and start(), as a production server's store would: the duplicate window, the streams.
+  const engine = memoryEngine()
+  const fanout = createFanout(() => {})
+  engine.subscribe((event) => hear(fanout, event))
 
   function send(ws: WebSocket, frame: object | string | ArrayBuffer | Uint8Array): void {
     if (ws.readyState !== WebSocket.OPEN) return
+    // Behind what the protocol's side has waiting for a client that takes batches, never before it.
+    flush(ws)
     if (typeof frame === 'string') ws.send(frame)
     else if (frame instanceof ArrayBuffer || ArrayBuffer.isView(frame)) ws.send(frame, { binary: true })
     else ws.send(JSON.stringify(frame))
   }
 
-  function seenOf(user: string): Seen {
+  /** Remembers `id` for `user`; false when it was already in the window (a repeat). */
+  function remember(user: string, id: string, frame: any): boolean {
     let entry = seen.get(user)
     if (!entry) {
       entry = { ids: new Set(), stats: { received: 0, duplicates: 0, outOfOrder: 0, highest: -Infinity } }
       seen.set(user, entry)
     }
-    return entry
-  }
-
-  /** Remembers `id` for `user`; false when it was already in the window (a repeat). */
-  function remember(user: string, id: string, frame: any): boolean {
-    const { ids, stats } = seenOf(user)
+    const { ids, stats } = entry
     if (ids.has(id)) {
       stats.duplicates++
       return false
@@ -228,51 +229,85 @@ export async function createTestServer(options: TestServerOptions = {}): Promise
     return true
   }
 
+  /** Decides a login as it arrives; the protocol's `authenticate` then answers with this decision. */
+  function decide(peer: Peer, frame: any): LoginDecision {
+    const extra: any = loginOk(frame)
+    if (extra === null) return null
+    const openId = String(extra.openId ?? frame.userOpenId ?? `openid-${peer.client}`)
+    peer.user = openId
+    return { user: openId, fields: { openId, ...extra } }
+  }
+
+  /** Recording and hooks, before the protocol; `true` when the protocol is to do nothing with the frame. */
+  function tap(c: Connection, data: RawData, binary: boolean): boolean {
+    const peer = peers.get(c)!
+    let frame: any = binary ? data : data.toString()
+    if (!binary) {
+      try {
+        frame = JSON.parse(frame)
+      } catch {}
+    }
+    const op = isFrame(frame, OP) && !binary ? frame[OP] : undefined
+    // The openId a login claims names the user at once, even when a hook answers the login.
+    if (op === LOGIN && frame.userOpenId !== undefined) peer.user = String(frame.userOpenId)
+    const id = ack && op !== undefined ? frame[ack.idKey] : undefined
+    const fresh = id === undefined || remember(peer.user, String(id), frame)
+    if (fresh) {
+      const entry = { client: peer.client, frame, at: Date.now() }
+      received.push(entry)
+      for (const w of Array.from(waiters)) w(entry)
+    } else duplicates++
+    let taken = false
+    for (const hook of Array.from(hooks))
+      if (hook(frame, peer.context.reply, peer.client) === true) taken = true
+    if (taken || !op) return true
+    if (op === LOGIN && c.phase === 'login') peer.decision = decide(peer, frame)
+    return false
+  }
+
+  const node: Node = {
+    authenticate: (_login, c) => peers.get(c)!.decision,
+    handler(op, c) {
+      const route = routes.get(op)
+      const peer = peers.get(c)!
+      return route && ((frame) => route(frame, peer.context))
+    },
+    batchAcks: !!(ack && ack.batch),
+    ackOp: ack ? ack.op : ACK,
+    idKey: ack ? ack.idKey : false,
+    rate: { frames: Infinity, interval: 1000 },
+    engine,
+    fanout,
+    running: new Set(),
+    report: (_error: MpbusError) => {},
+    store: async (_user, call) => call(),
+    push: async (user, op, payload) => engine.append(userStream(user), frameOf(op, payload)),
+    tap,
+    anonymous: (options.anonymous ?? DEFAULTS.anonymous) ? (c) => peers.get(c)!.user : undefined,
+    withholdAck: (c) => Array.from(withheld).some((match) => match(peers.get(c)!.user)),
+  }
+
   function onConnection(ws: WebSocket): void {
     const client = nextClient++
-    let user = `client:${client}`
     const reply = (f: object | string) => send(ws, f)
-    const acknowledge = ack ? createAcks(reply, !!ack.batch, ack.op, ack.idKey) : () => {}
-    const context: RouteContext = {
+    const peer: Peer = {
       client,
-      get user() {
-        return user
-      },
-      reply,
-      login(openId) {
-        user = openId
+      user: `client:${client}`,
+      context: {
+        client,
+        get user() {
+          return peer.user
+        },
+        reply,
+        login(openId) {
+          peer.user = openId
+        },
       },
     }
-    sockets.set(client, { ws, context })
+    const c = accept(node, ws)
+    peers.set(c, peer)
+    sockets.set(client, { ws, c, peer })
     ws.on('close', () => sockets.delete(client))
-    ws.on('error', () => {})
-    ws.on('message', (data: Buffer, isBinary: boolean) => {
-      let frame: any = isBinary ? data : data.toString('utf8')
-      if (!isBinary) {
-        try {
-          frame = JSON.parse(frame)
-        } catch {}
-      }
-      const op = frame && typeof frame === 'object' && !isBinary ? frame[OP] : undefined
-      // The openId a login claims names the user at once, even when a hook answers the login.
-      if (op === LOGIN && frame.userOpenId !== undefined) user = String(frame.userOpenId)
-
-      const id = ack && op !== undefined ? frame[ack.idKey] : undefined
-      const fresh = id === undefined || remember(user, String(id), frame)
-      if (fresh) {
-        const entry = { client, frame, at: Date.now() }
-        received.push(entry)
-        for (const w of Array.from(waiters)) w(entry)
-      } else duplicates++
-
-      let handled = false
-      for (const hook of Array.from(hooks)) if (hook(frame, reply, client) === true) handled = true
-      if (handled) return
-      // A repeat is not routed again: its effect already happened the first time.
-      const route = fresh && typeof op === 'string' ? routes.get(op) : undefined
-      if (route) route(frame, context)
-      if (ack && id !== undefined && !Array.from(withheld).some((m) => m(user))) acknowledge(id)
-    })
   }
 
   async function start(): Promise<void> {
@@ -329,12 +364,12 @@ export async function createTestServer(options: TestServerOptions = {}): Promise
       if (connection) send(connection.ws, frame)
     },
     closeAll(code = 1000, reason = '') {
-      for (const { ws } of sockets.values()) ws.close(code, reason)
+      for (const { ws } of sockets.values()) close(ws, code, reason)
     },
     terminate(user) {
       let dropped = 0
-      for (const [client, { ws, context }] of Array.from(sockets)) {
-        if (context.user !== user) continue
+      for (const [client, { ws, peer }] of Array.from(sockets)) {
+        if (peer.user !== user) continue
         ws.terminate()
         sockets.delete(client)
         dropped++

@@ -69,8 +69,10 @@ function setup(
   engine.subscribe((event) => hear(fanout, event))
   const node: Node = {
     authenticate: over.authenticate || ((login) => login.openId),
-    handlers: new Map(Object.entries(over.handlers || {})),
+    handler: (op) => (over.handlers || {})[op],
     batchAcks: false,
+    ackOp: 'Ack',
+    idKey: 'MsgId',
     rate: over.rate || { frames: 1000, interval: 1000 },
     engine,
     fanout,
@@ -297,7 +299,7 @@ describe('connection: the rate gate', () => {
     await flush()
     expect(ws.resumed).toBe(1)
     expect(seen).toEqual([0, 1, 2, 3])
-    expect(c.throttle).toBeUndefined()
+    expect(c.gate.held).toBeUndefined()
     expect(ws.closes).toEqual([])
   })
 
@@ -306,7 +308,7 @@ describe('connection: the rate gate', () => {
     const { ws, c } = setup({ rate: { frames: 1, interval: 1000 } })
     ws.frame({ Operator: 'userLogin', openId: 'alice' })
     ws.frame({ Operator: 'Chat', MsgId: 'm1' })
-    expect(c.throttle).toBeDefined()
+    expect(c.gate.held).toBeDefined()
     ws.close(1001, 'going away')
     await flush()
     expect(c.phase).toBe('closed')

@@ -3,6 +3,16 @@ import { WebSocket } from 'ws'
 import { createTestServer, type TestServer } from '../../src/testing/index'
 import { sleep, until } from './util'
 
+/** The login answer of mpbus/server: the fields, and the tip of the user's stream (nothing pushed yet). */
+const loginOk = (openId: any, fields: object = {}) => ({
+  Operator: 'LoginOK',
+  openId,
+  ...fields,
+  Streams: {
+    [`user:${typeof openId === 'string' ? openId : 'openid-1'}`]: { offset: 0, epoch: expect.any(String) },
+  },
+})
+
 const framesOf = (s: TestServer, op: string) =>
   s.received.map((r) => r.frame).filter((f) => f && f.Operator === op)
 
@@ -46,12 +56,12 @@ describe('test server', () => {
     a.send({ Operator: 'userLogin', userCode: 'c' })
     a.send({ Operator: 'Heart' })
     await until(() => a.inbox.length === 2, 'replies')
-    expect(a.inbox[0]).toEqual({ Operator: 'LoginOK', openId: expect.any(String) })
+    expect(a.inbox[0]).toEqual(loginOk('openid-1'))
     expect(a.inbox[1]).toEqual({ Operator: 'HeartOK' })
     const b = await connect(s.url)
     b.send({ Operator: 'userLogin', userOpenId: 'o-42' })
     await until(() => b.inbox.length === 1, 'login reply')
-    expect(b.inbox[0]).toEqual({ Operator: 'LoginOK', openId: 'o-42' })
+    expect(b.inbox[0]).toEqual(loginOk('o-42'))
     expect(s.clients()).toBe(2)
     expect(s.received.map((r) => [r.client, r.frame.Operator])).toEqual([
       [1, 'userLogin'],
@@ -60,13 +70,18 @@ describe('test server', () => {
     ])
   })
 
-  it('lets loginOk refuse a login or add fields', async () => {
+  it('lets loginOk refuse a login (LoginError, then a close with 1008) or add fields', async () => {
     const s = await server({ loginOk: (f) => (f.userCode === 'bad' ? null : { role: 'admin' }) })
+    const refused = await connect(s.url)
+    refused.send({ Operator: 'userLogin', userCode: 'bad' })
+    refused.send({ Operator: 'userLogin', userCode: 'good', userOpenId: 'o' })
+    await until(() => refused.closed(), 'refused')
+    expect(refused.closed()).toEqual({ code: 1008, reason: 'login refused' })
+    expect(refused.inbox).toEqual([{ Operator: 'LoginError' }])
     const c = await connect(s.url)
-    c.send({ Operator: 'userLogin', userCode: 'bad' })
     c.send({ Operator: 'userLogin', userCode: 'good', userOpenId: 'o' })
-    await until(() => c.inbox.length === 2, 'replies')
-    expect(c.inbox).toEqual([{ Operator: 'LoginError' }, { Operator: 'LoginOK', openId: 'o', role: 'admin' }])
+    await until(() => c.inbox.length === 1, 'reply')
+    expect(c.inbox).toEqual([loginOk('o', { role: 'admin' })])
   })
 
   it('acks frames with an id, records a duplicate once and counts it, across reconnects of a user', async () => {
@@ -162,7 +177,7 @@ describe('test server', () => {
     a.send({ Operator: 'Save', MsgId: 's1', text: 'hi' })
     await until(() => a.inbox.length === 6, 'replies')
     expect(a.inbox).toEqual([
-      { Operator: 'LoginOK', openId: 'o-abc' },
+      loginOk('o-abc'),
       { Operator: 'Proto' },
       { Operator: 'Ack', MsgId: 'p1' },
       { Operator: 'Ack', MsgId: 'p1' },
@@ -181,9 +196,9 @@ describe('test server', () => {
   it('uses a custom ack operator and id key, or none', async () => {
     const custom = await server({ ack: { op: 'Got', idKey: 'id' } })
     const a = await connect(custom.url)
-    a.send({ Operator: 'X', id: 7 })
+    a.send({ Operator: 'X', id: '7' })
     await until(() => a.inbox.length === 1, 'ack')
-    expect(a.inbox[0]).toEqual({ Operator: 'Got', id: 7 })
+    expect(a.inbox[0]).toEqual({ Operator: 'Got', id: '7' })
     const off = await server({ ack: false })
     const b = await connect(off.url)
     b.send({ Operator: 'X', MsgId: 'm' })
@@ -264,7 +279,7 @@ describe('test server', () => {
     a2.send({ Operator: 'Chat', MsgId: 'm1' })
     await until(() => s.stats().get('ua')!.duplicates === 1, 'first resend')
     await sleep(20)
-    expect(a2.inbox).toEqual([{ Operator: 'LoginOK', openId: 'ua' }])
+    expect(a2.inbox).toEqual([loginOk('ua')])
     release()
     a2.send({ Operator: 'Chat', MsgId: 'm1' })
     await until(() => a2.inbox.length === 2, 'ack of the resend')
