@@ -10,6 +10,7 @@ import { benchDepth } from './depth'
 import { benchHeartbeat } from './heartbeat'
 import { benchOutbox } from './outbox'
 import { benchPush } from './push'
+import { benchReceive } from './receive'
 import { benchReplay } from './replay'
 
 /**
@@ -41,6 +42,7 @@ async function main() {
     heartbeat: () => benchHeartbeat(),
     replay: () => benchReplay(),
     push: () => benchPush(),
+    receive: () => benchReceive(),
     peers: () => benchPeers(),
   }
   for (const [name, run] of Object.entries(benches)) {

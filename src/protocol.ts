@@ -39,6 +39,11 @@ export const NO_HANDLER = 'NO_HANDLER'
 export const STREAM = 'Stream'
 /** The field of a login, and of its answer, with positions by stream name. */
 export const STREAMS = 'Streams'
+/**
+ * The field of a login with the largest message, in bytes, the client takes: it takes batches
+ * (several frames in one message, a JSON array). Sent with the positions.
+ */
+export const TAKES_BATCH = 'Batch'
 
 /** Close codes of the server (docs/protocol.md, "Closes by the server"). */
 export const CLOSE_NOT_A_FRAME = 1007
@@ -76,6 +81,8 @@ export interface PositionFields {
   [STREAMS]?: Record<string, Position>
   /** In a pushed frame and a `Resync`: its position, and the name of its stream. */
   [STREAM]?: Position & { name: string }
+  /** In a login: the largest message, in bytes, the client takes as a batch. */
+  [TAKES_BATCH]?: number
 }
 
 /** Whether a frame at `position` was already had by a reader last at `last`: at or before it, in the same epoch. */

@@ -221,6 +221,23 @@ describeWithRedis('redis engine: the duplicate window and rooms', () => {
     ])
   })
 
+  it('a join keeps the room stream’s position at the join, beside the membership; a second join keeps the first, a leave forgets it', async () => {
+    const a = engine()
+    const b = engine({ prefix: `t${prefixes}` })
+    await a.append('room:r1', { n: 1 })
+    const at = await a.append('room:r1', { n: 2 })
+    await a.join('alice', 'r1')
+    await a.join('alice', 'r2')
+    await a.append('room:r1', { n: 3 })
+    await b.join('alice', 'r1')
+    const r2 = await a.tip('room:r2')
+    expect(await b.joined('alice')).toEqual({ r1: at, r2: { offset: 0, epoch: r2.epoch } })
+    await a.leave('alice', 'r1')
+    await a.join('alice', 'r1')
+    expect((await b.joined('alice')).r1).toEqual({ offset: 3, epoch: at.epoch })
+    expect(await b.joined('bob')).toEqual({})
+  })
+
   it('appends from two engines at once: every subscriber hears one stream in offset order', async () => {
     const a = engine()
     const b = engine({ prefix: `t${prefixes}` })

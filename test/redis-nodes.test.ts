@@ -253,6 +253,28 @@ describeWithRedis('mpbus/server on Redis: nodes that behave as one', () => {
     expect(handled).toEqual(range(1, 40))
   })
 
+  it('a room joined on B while the app was offline: the frames published since the join are replayed by either node', async () => {
+    const {
+      nodes: [a, b],
+    } = await nodes(2)
+    const wx = runtime()
+    const c = client([a!.port, b!.port], wx)
+    const bids: number[] = []
+    c.b.on('Bid', (f: any) => void bids.push(f.n))
+    await until(() => c.b.state === 'ready', 'ready')
+    await b!.publish('r', 'Bid', { n: 0 }) // before the join: not this member's
+    wx.control.offline()
+    await until(() => a!.connections('alice') + b!.connections('alice') === 0, 'dropped')
+    await b!.join('alice', 'r')
+    for (let n = 1; n <= 10; n++) await (n % 2 ? a : b)!.publish('r', 'Bid', { n })
+    wx.control.online()
+    await until(() => bids.length === 10, 'the 10 published while offline')
+    await a!.publish('r', 'Bid', { n: 11 }) // a marker: a repeat would arrive before it
+    await until(() => bids.length >= 11, 'the marker')
+    expect(bids).toEqual(range(1, 11))
+    expect(c.resyncs).toEqual([])
+  })
+
   it('killed and cold-started: pushes made by the other node while the app was dead are recovered from storage', async () => {
     const {
       nodes: [a, b],

@@ -502,7 +502,8 @@ describe('mpbus/server: an engine that answers later (Redis)', () => {
     const memory = memoryEngine()
     const engine: Engine = {
       ...memory,
-      rooms: () => Promise.reject(new Error('engine down')),
+      // The membership read of a login: its rooms with their join positions.
+      joined: () => Promise.reject(new Error('engine down')),
     }
     const { server } = await start({ engine, onError: (e) => void errors.push(e) })
     const c = await raw(server.port)

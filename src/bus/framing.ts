@@ -19,8 +19,11 @@ export interface Framing {
    * it is spliced from that JSON (`frameOf`), not decoded and encoded again. Throws as `encode`.
    */
   queued(json: string, id: string): SocketData
-  /** The frame in `data`, or undefined after reporting `BAD_FRAME` / `FRAME_TOO_LARGE`. */
-  decode(data: SocketData): Frame | undefined
+  /**
+   * The frames in `data`: one, or several from a batch (a JSON array of frames, docs/protocol.md);
+   * undefined after reporting `BAD_FRAME` / `FRAME_TOO_LARGE`.
+   */
+  decode(data: SocketData): Frame[] | undefined
 }
 
 /** Throws `BAD_OPERATOR` unless `op` can name a frame: a non-empty string. */
@@ -91,11 +94,12 @@ export function createFraming(options: Resolved, report: (error: MpbusError) => 
         report(new MpbusError('BAD_FRAME', describe(e), data))
         return
       }
-      if (!frame || typeof frame !== 'object' || Array.isArray(frame) || typeof frame[opKey] !== 'string') {
+      const all: any[] = [].concat(frame)
+      const frames = all.filter((f) => f && typeof f === 'object' && typeof f[opKey] === 'string')
+      // One report per message; the good frames of a batch still count.
+      if (!frames.length || frames.length < all.length)
         report(new MpbusError('BAD_FRAME', `no ${opKey}`, data))
-        return
-      }
-      return frame
+      return frames
     },
   }
   return framing

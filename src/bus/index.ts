@@ -82,6 +82,9 @@ export function createBus<Out extends OpMap = OpMap, In extends OpMap = OpMap>(
   const streams = createStreams(
     options.storage,
     `${options.outbox.prefix}/streams`,
+    opKey,
+    options.ready && options.ready.ok,
+    options.maxInboundBytes,
     (event) => emit('resync', event),
     report,
   )
@@ -111,11 +114,17 @@ export function createBus<Out extends OpMap = OpMap, In extends OpMap = OpMap>(
   }
 
   function onMessage(data: SocketData): void {
-    const frame = framing.decode(data)
+    const frames = framing.decode(data)
     // A codec.decode (or an error listener) may have closed the bus.
-    if (!frame || closed) return
+    if (!frames || closed) return
     heard = true
-    if (log) logFrame('in', data, frame)
+    if (log) for (const frame of frames) logFrame('in', data, frame)
+    streams.accept(frames, onFrame)
+  }
+
+  function onFrame(frame: Frame): void {
+    // A handler of an earlier frame of the same message may have closed the bus.
+    if (closed) return
     const op = frame[opKey] as string
     // A refusal (docs/protocol.md): an ack that says the server will not take the message.
     const refused = frame[REFUSED]
@@ -139,7 +148,6 @@ export function createBus<Out extends OpMap = OpMap, In extends OpMap = OpMap>(
     }
     // The session first, so the handlers of `ready.ok` find the bus ready.
     session.frame(op, frame)
-    if (!streams.accept(op, frame, !!options.ready && op === options.ready.ok)) return
     pending.answer(op, frame, frame[idKey])
     if (!dispatcher.dispatch(op, frame)) emit('unhandled', frame)
   }

@@ -30,8 +30,8 @@ import { createAcks } from './acks'
 import { add, deliver, drop, type Fanout, listen, type Reader } from './fanout'
 import { admit, createGate, type Gate, type Rate, release } from './rate'
 import { noHandler, Refusal, refusalFrame } from './refusal'
-import { send } from './send'
-import { frameOf, type Resumed, resume } from './streams'
+import { batch, close, send } from './send'
+import { batchOf, frameOf, type Resumed, resume } from './streams'
 import type { Engine, HandlerContext, LoginDecision, Phase, ServerHandler } from './types'
 
 /** What every connection of a node shares: its options, resolved, and its parts (src/server/index.ts). */
@@ -162,7 +162,7 @@ function refuse(c: Connection, code: number, error: MpbusError): void {
   c.node.report(error, c.user || undefined)
   const reason = error.code === 'ENGINE_DOWN' ? 'engine unavailable' : error.message
   // A close reason is at most 123 bytes (RFC 6455, 5.5): a longer one would throw here.
-  c.ws.close(code, Buffer.byteLength(reason) <= 123 ? reason : error.code)
+  close(c.ws, code, Buffer.byteLength(reason) <= 123 ? reason : error.code)
 }
 
 function onMessage(c: Connection, data: RawData, binary: boolean) {
@@ -303,6 +303,8 @@ async function enter(c: Connection, user: string, frame: Frame, fields: object |
     return refuse(c, CLOSE_TRY_LATER, asMpbusError('ENGINE_DOWN', e))
   }
   if (isClosed(c)) return
+  // From the answer on, a client that takes batches gets the replay, and what follows, in few messages.
+  batch(ws, batchOf(frame))
   for (const out of answer ? resumed.frames : resumed.frames.slice(1)) send(ws, out)
   for (const [stream, position] of resumed.at) c.at.set(stream, position)
   c.phase = 'ready'

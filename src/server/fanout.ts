@@ -17,7 +17,7 @@ import {
   SESSION_END,
 } from '../protocol'
 import { uncork } from '../task'
-import { send } from './send'
+import { close, send } from './send'
 import { positioned, roomStream } from './streams'
 import type { EngineEvent, Phase } from './types'
 
@@ -116,7 +116,7 @@ export function deliver(
   if (last && (last.epoch !== position.epoch || position.offset !== last.offset + 1)) {
     const gap = `${stream}: ${last.offset}@${last.epoch} then ${position.offset}@${position.epoch}: resume`
     fanout.report(new MpbusError('STREAM_GAP', gap), reader.user)
-    reader.ws.close(CLOSE_RESUME, 'resume')
+    close(reader.ws, CLOSE_RESUME, 'resume')
     return
   }
   reader.at.set(stream, position)
@@ -144,10 +144,10 @@ export function hear(fanout: Fanout, event: EngineEvent): void {
   } else if (event.type === 'end') {
     for (const reader of readersOf(fanout, event.user)) {
       send(reader.ws, { [OP]: SESSION_END, reason: event.reason })
-      reader.ws.close(CLOSE_SESSION_ENDED, 'session ended')
+      close(reader.ws, CLOSE_SESSION_ENDED, 'session ended')
     }
   } else if (event.type === 'error') fanout.report(asMpbusError('ENGINE_DOWN', event.error), undefined)
   else if (event.type === 'reset')
     for (const readers of Array.from(fanout.byUser.values()))
-      for (const reader of Array.from(readers)) reader.ws.close(CLOSE_RESUME, 'engine reset')
+      for (const reader of Array.from(readers)) close(reader.ws, CLOSE_RESUME, 'engine reset')
 }

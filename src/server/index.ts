@@ -13,6 +13,7 @@ import { uncork } from '../task'
 import { accept, type Node } from './connection'
 import { createFanout, hear, readersOf } from './fanout'
 import { memoryEngine } from './memory-engine'
+import { flush } from './send'
 import { frameOf, roomStream, userStream } from './streams'
 import type { Engine, Handlers, LoginDecision, OpMap, PayloadOf, ServerHandler } from './types'
 
@@ -286,6 +287,7 @@ export async function createServer<Out extends OpMap = OpMap, In extends OpMap =
       unsubscribe()
       await new Promise<void>((resolve) => {
         for (const ws of wss.clients) {
+          flush(ws)
           uncork(ws)
           ws.terminate()
         }

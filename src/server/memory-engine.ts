@@ -6,6 +6,7 @@
  */
 import { randomBytes } from 'node:crypto'
 import { MpbusError } from '../errors'
+import { roomStream } from './streams'
 import type { Engine, EngineEvent, Position, Stored } from './types'
 
 export interface MemoryEngineOptions {
@@ -50,6 +51,7 @@ export interface MemoryEngine extends Engine {
   join(user: string, room: string): void
   leave(user: string, room: string): void
   rooms(user: string): string[]
+  joined(user: string): Record<string, Position>
   members(room: string): string[]
   end(user: string, reason?: string): void
   /** Drops everything; every call after it throws `CLOSED`. `server.close()` calls it. */
@@ -133,7 +135,10 @@ export function memoryEngine(options: MemoryEngineOptions = {}): MemoryEngine {
     }
   }
 
-  return {
+  /** The room stream's position at each join, by user and room. */
+  const joins = new Map<string, Position>()
+
+  const engine: MemoryEngine = {
     subscribe(listener) {
       open()
       listeners.add(listener)
@@ -214,8 +219,15 @@ export function memoryEngine(options: MemoryEngineOptions = {}): MemoryEngine {
         set = new Set()
         rooms.set(user, set)
       }
+      // A second join keeps the first one's position: nothing since then was read by this membership.
+      if (!set.has(room)) joins.set(`${user}\u0000${room}`, engine.tip(roomStream(room)))
       set.add(room)
       emit({ type: 'join', user, room })
+    },
+    joined(user) {
+      const out: Record<string, Position> = {}
+      for (const room of engine.rooms(user)) out[room] = joins.get(`${user}\u0000${room}`)!
+      return out
     },
     leave(user, room) {
       open()
@@ -225,6 +237,7 @@ export function memoryEngine(options: MemoryEngineOptions = {}): MemoryEngine {
         if (!set.size) rooms.delete(user)
       }
       emit({ type: 'leave', user, room })
+      joins.delete(`${user}\u0000${room}`)
     },
     rooms(user) {
       open()
@@ -248,4 +261,5 @@ export function memoryEngine(options: MemoryEngineOptions = {}): MemoryEngine {
       rooms.clear()
     },
   }
+  return engine
 }

@@ -7,7 +7,8 @@
  */
 import { randomBytes } from 'node:crypto'
 import { MpbusError } from '../errors'
-import { APPEND, BOOT, CLAIM, FORGET, HANDLED, JOIN, LEAVE, SINCE, TIP } from './redis-scripts'
+import { APPEND, BOOT, CLAIM, FORGET, HANDLED, JOIN, JOINED, LEAVE, SINCE, TIP } from './redis-scripts'
+import { roomStream } from './streams'
 import type { Engine, EngineEvent, Position, Stored } from './types'
 
 export interface RedisEngineOptions {
@@ -63,6 +64,7 @@ export interface RedisEngine extends Engine {
   join(user: string, room: string): Promise<void>
   leave(user: string, room: string): Promise<void>
   rooms(user: string): Promise<string[]>
+  joined(user: string): Promise<Record<string, Position | null>>
   members(room: string): Promise<string[]>
   end(user: string, reason?: string): Promise<void>
   close(): Promise<void>
@@ -131,6 +133,7 @@ export function redisEngine(options: RedisEngineOptions = {}): RedisEngine {
   ]
   const roomsOf = (user: string) => `${prefix}:r:${user}`
   const membersOf = (room: string) => `${prefix}:u:${room}`
+  const joinsOf = (user: string) => `${prefix}:j:${user}`
   const gen = `${prefix}:gen`
 
   const listeners = new Set<(event: EngineEvent) => void>()
@@ -390,20 +393,32 @@ export function redisEngine(options: RedisEngineOptions = {}): RedisEngine {
     async join(user, room) {
       await script(
         JOIN,
-        [roomsOf(user), membersOf(room)],
-        [room, user, channel, `j ${JSON.stringify([user, room])}`],
+        [roomsOf(user), membersOf(room), joinsOf(user), meta(roomStream(room)), gen],
+        [room, user, channel, `j ${JSON.stringify([user, room])}`, newEpoch(), historyTtl],
       )
     },
     async leave(user, room) {
       await script(
         LEAVE,
-        [roomsOf(user), membersOf(room)],
+        [roomsOf(user), membersOf(room), joinsOf(user)],
         [room, user, channel, `l ${JSON.stringify([user, room])}`],
       )
     },
     async rooms(user) {
       await readable()
       return ((await command(['SMEMBERS', roomsOf(user)])) as string[]).sort()
+    },
+    async joined(user) {
+      await readable()
+      const out: Record<string, Position | null> = {}
+      for (const [room, at] of (await script(JOINED, [roomsOf(user), joinsOf(user)], [])) as [
+        string,
+        string | null,
+      ][]) {
+        const space = at ? at.indexOf(' ') : -1
+        out[room] = at ? { offset: Number(at.slice(0, space)), epoch: at.slice(space + 1) } : null
+      }
+      return out
     },
     async members(room) {
       return ((await command(['SMEMBERS', membersOf(room)])) as string[]).sort()

@@ -64,17 +64,35 @@ for i = 1, #entries do out[i] = entries[i][2][2] end
 return out
 `
 
-/** KEYS: the user's rooms, the room's members. ARGV: room, user, channel, message. */
+/**
+ * KEYS: the user's rooms, the room's members, the user's join positions (a hash: room -> `<offset>
+ * <epoch>`), the room stream's meta, gen. ARGV: room, user, channel, message, new epoch, ttl ms.
+ * The room stream's position is kept with the membership, in the same step: a login with no
+ * position for the room resumes from it. A second join keeps the first one's.
+ */
 export const JOIN = `
+if redis.call('HSETNX', KEYS[4], 'e', ARGV[5]) == 1 and ARGV[6] ~= '0' then redis.call('PEXPIRE', KEYS[4], ARGV[6]) end
+local e = redis.call('HGET', KEYS[4], 'e') .. '.' .. (redis.call('GET', KEYS[5]) or '0')
+redis.call('HSETNX', KEYS[3], ARGV[1], (redis.call('HGET', KEYS[4], 'n') or '0') .. ' ' .. e)
 redis.call('SADD', KEYS[1], ARGV[1])
 redis.call('SADD', KEYS[2], ARGV[2])
 redis.call('PUBLISH', ARGV[3], ARGV[4])
 `
 
+/** KEYS: the user's rooms, the room's members, the user's join positions. ARGV: room, user, channel, message. */
 export const LEAVE = `
 redis.call('SREM', KEYS[1], ARGV[1])
 redis.call('SREM', KEYS[2], ARGV[2])
+redis.call('HDEL', KEYS[3], ARGV[1])
 redis.call('PUBLISH', ARGV[3], ARGV[4])
+`
+
+/** KEYS: the user's rooms, the user's join positions. Returns {room, position or false} for each room, in one read. */
+export const JOINED = `
+local rooms = redis.call('SMEMBERS', KEYS[1])
+local out = {}
+for i = 1, #rooms do out[i] = {rooms[i], redis.call('HGET', KEYS[2], rooms[i]) or false} end
+return out
 `
 
 /**

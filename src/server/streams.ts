@@ -2,7 +2,7 @@
  * Streams on the server's side (docs/protocol.md, "Pushes and resume"): the names of a user's
  * and a room's streams, a frame with its position, and what a login gets before any live frame.
  */
-import { type Frame, LOGIN_OK, OP, type Position, RESYNC, STREAM, STREAMS } from '../protocol'
+import { type Frame, LOGIN_OK, OP, type Position, RESYNC, STREAM, STREAMS, TAKES_BATCH } from '../protocol'
 import type { Engine, Stored } from './types'
 
 export type { Frame }
@@ -38,11 +38,16 @@ export interface Resumed {
 }
 
 /**
- * What a login gets, in order: the answer (`LoginOK` with `fields`) with the tips of the streams
+ * What a login gets, in order: the answer (`LoginOK` with `fields`) with the start of each stream
  * the client named no position for, a `Resync` for each stream whose gap the history no longer
  * covers, then what it missed, oldest first. Only the user's own stream and its rooms: a
  * position of any other stream is ignored. `listen(streams)` runs once the streams are known and
  * before any of them is read, so that a live frame is either in what is read or heard after it.
+ *
+ * A stream with no client position starts at its tip on a first login (no position for the user's
+ * own stream: no earlier life of this client is owed anything), and otherwise at the position the
+ * user joined the room at, when the engine kept one: a room joined while the app was offline or
+ * closed is replayed from the join.
  */
 export async function resume(
   engine: Engine,
@@ -52,7 +57,16 @@ export async function resume(
   listen: (streams: string[]) => void,
 ): Promise<Resumed> {
   const given = positionsOf(login)
-  const streams = [userStream(user)].concat((await engine.rooms(user)).map(roomStream))
+  const own = userStream(user)
+  const joined: Record<string, Position | null> = engine.joined ? await engine.joined(user) : {}
+  if (!engine.joined) for (const room of await engine.rooms(user)) joined[room] = null
+  const streams = [own].concat(Object.keys(joined).sort().map(roomStream))
+  const starts = new Map<string, Position>()
+  if (given.has(own))
+    for (const room of Object.keys(joined)) {
+      const at = joined[room]
+      if (at && !given.has(roomStream(room))) starts.set(roomStream(room), at)
+    }
   listen(streams)
   const tips: Record<string, Position> = {}
   const at = new Map<string, Position>()
@@ -61,7 +75,7 @@ export async function resume(
   // Read in parallel (one round trip to Redis), assembled in order.
   const read = await Promise.all(
     streams.map(async (stream) => {
-      const from = given.get(stream)
+      const from = given.get(stream) || starts.get(stream)
       if (!from) return { stream, tip: await engine.tip(stream) }
       const missed = await engine.since(stream, from)
       return missed ? { stream, from, missed } : { stream, tip: await engine.tip(stream), resync: true }
@@ -75,10 +89,21 @@ export async function resume(
       continue
     }
     const { from, missed } = r as { from: Position; missed: Stored[] }
+    // A stream started at its join: the client learns where it starts, as it would a tip.
+    if (!given.has(r.stream)) tips[r.stream] = from
     at.set(r.stream, missed.length ? { offset: missed[missed.length - 1]!.offset, epoch: from.epoch } : from)
     for (const { offset, frame } of missed)
       replay.push(positioned(frame, r.stream, { offset, epoch: from.epoch }))
   }
   const answer = Object.assign({}, fields, { [OP]: LOGIN_OK, [STREAMS]: tips }) as Frame
   return { frames: [answer].concat(resyncs, replay), at }
+}
+
+/**
+ * The largest message of several frames a login says it takes (`Batch`, docs/protocol.md): 0 when
+ * it names none (a client that reads one frame per message).
+ */
+export function batchOf(login: Frame): number {
+  const max = login[TAKES_BATCH]
+  return Number.isSafeInteger(max) && max > 0 ? max : 0
 }

@@ -109,6 +109,13 @@ export interface Engine {
   join(user: string, room: string): Awaitable<void>
   leave(user: string, room: string): Awaitable<void>
   rooms(user: string): Awaitable<string[]>
+  /**
+   * The user's rooms, each with its stream's position when the user joined (kept by `join`, with the
+   * membership, in one step): a login with no position for a room's stream resumes from there.
+   * Null for a membership the engine has no position of. Without this method, `rooms` is read and
+   * such streams start at their tip.
+   */
+  joined?(user: string): Awaitable<Record<string, Position | null>>
   members(room: string): Awaitable<string[]>
   /** Tells every node to end a user's sessions (an `end` event). */
   end(user: string, reason?: string): Awaitable<void>

@@ -30,6 +30,7 @@ import { ACK, ID, isFrame, LOGIN, OP } from '../protocol'
 import { accept, type Connection, type Node } from '../server/connection'
 import { createFanout, hear } from '../server/fanout'
 import { memoryEngine } from '../server/memory-engine'
+import { close, flush } from '../server/send'
 import { frameOf, userStream } from '../server/streams'
 import type { LoginDecision } from '../server/types'
 
@@ -199,6 +200,8 @@ export async function createTestServer(options: TestServerOptions = {}): Promise
 
   function send(ws: WebSocket, frame: object | string | ArrayBuffer | Uint8Array): void {
     if (ws.readyState !== WebSocket.OPEN) return
+    // Behind what the protocol's side has waiting for a client that takes batches, never before it.
+    flush(ws)
     if (typeof frame === 'string') ws.send(frame)
     else if (frame instanceof ArrayBuffer || ArrayBuffer.isView(frame)) ws.send(frame, { binary: true })
     else ws.send(JSON.stringify(frame))
@@ -368,7 +371,7 @@ export async function createTestServer(options: TestServerOptions = {}): Promise
       if (connection) send(connection.ws, frame)
     },
     closeAll(code = 1000, reason = '') {
-      for (const { ws } of sockets.values()) ws.close(code, reason)
+      for (const { ws } of sockets.values()) close(ws, code, reason)
     },
     terminate(user) {
       let dropped = 0
