@@ -134,8 +134,9 @@ describe('bus end to end (wx runtime, test server, fault proxy)', () => {
     b.events.on('reconnecting', () => attempts++)
     b.send('Secret', { n: 1 }).catch(() => {})
     await until(() => b.state === 'unauthorized', 'unauthorized')
+    const before = attempts // a connect that timed out on a loaded machine counts too
     await skip(10_000) // a reconnect loop (backoff 10-50 ms) would have tried many times
-    expect(attempts).toBe(0)
+    expect(attempts).toBe(before)
     expect(framesOf(server, 'userLogin')).toHaveLength(1)
     expect(framesOf(server, 'Secret')).toHaveLength(0)
     expect(errors.map((e) => e.code)).toContain('UNAUTHORIZED')

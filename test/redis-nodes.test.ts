@@ -220,8 +220,9 @@ describeWithRedis('mpbus/server on Redis: nodes that behave as one', () => {
     expect(b!.connections('alice')).toBe(0)
     await b!.end('alice', 'logged in elsewhere')
     await until(() => c.b.state === 'failed', 'failed')
+    const before = c.attempts() // a connect that timed out on a loaded machine counts too
     await skip(10_000) // far past any backoff (10-50 ms)
-    expect(c.attempts()).toBe(0)
+    expect(c.attempts()).toBe(before)
     expect(c.b.state).toBe('failed')
     expect(a!.connections('alice')).toBe(0)
   })

