@@ -17,6 +17,8 @@ export type {
   MySocketTask,
 } from './my-runtime'
 export { createMyRuntime } from './my-runtime'
+export type { RedisCluster, RedisClusterOptions } from './redis-cluster'
+export { startRedisCluster } from './redis-cluster'
 export type { RedisServer, RedisServerOptions } from './redis-server'
 export { startRedisServer } from './redis-server'
 export type { RuntimeControl, RuntimeCounters, RuntimeOptions } from './runtime-core'

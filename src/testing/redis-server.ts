@@ -16,6 +16,10 @@ export interface RedisServerOptions {
   command?: string
   /** ms to wait for "Ready to accept connections". @default 10000 */
   timeout?: number
+  /** More `redis-server` arguments (`startRedisCluster` passes the cluster mode's). @default none */
+  args?: string[]
+  /** The port. @default a free loopback port */
+  port?: number
 }
 
 export interface RedisServer {
@@ -35,7 +39,7 @@ export interface RedisServer {
   restart(): Promise<void>
 }
 
-function freePort(): Promise<number> {
+export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const probe = createServer()
     probe.once('error', reject)
@@ -51,7 +55,7 @@ export async function startRedisServer(options: RedisServerOptions = {}): Promis
   const appendonly = options.appendonly || 'no'
   const timeout = options.timeout || 10_000
   const dir = mkdtempSync(join(tmpdir(), 'mpbus-redis-'))
-  const port = await freePort()
+  const port = options.port || (await freePort())
   let child: ChildProcess | undefined
 
   function launch(): Promise<void> {
@@ -70,6 +74,7 @@ export async function startRedisServer(options: RedisServerOptions = {}): Promis
     ]
     args.push('--appendonly', appendonly === 'no' ? 'no' : 'yes')
     if (appendonly !== 'no') args.push('--appendfsync', appendonly)
+    if (options.args) args.push(...options.args)
     const proc = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] })
     child = proc
     return new Promise((resolve, reject) => {
