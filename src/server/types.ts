@@ -1,5 +1,5 @@
 /** The server's types: what `authenticate` and the handlers see, and what the server keeps in its engine (stream histories, the duplicate window, room membership, fan-out). */
-import type { Frame, FrameOf as Message, OpMap, Position } from '../protocol'
+import type { FrameOf as Message, OpMap, Position } from '../protocol'
 
 export type { Position }
 

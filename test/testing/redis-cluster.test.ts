@@ -3,8 +3,9 @@
 // emptied unless its append-only file kept the data.
 import { execFileSync } from 'node:child_process'
 import { createCluster } from 'redis'
-import { afterEach, describe, expect, it } from 'vitest'
+import { afterEach, expect, it } from 'vitest'
 import { type RedisCluster, startRedisCluster } from '../../src/testing/index'
+import { describeWithRedis } from '../helpers/redis'
 
 const clusters: RedisCluster[] = []
 const clients: { destroy(): void }[] = []
@@ -38,7 +39,7 @@ async function fill(cluster: RedisCluster) {
   return client
 }
 
-describe('startRedisCluster', () => {
+describeWithRedis('startRedisCluster', () => {
   it('starts three masters that share the slots: every master holds some keys, none holds them all', async () => {
     const cluster = await start()
     expect(cluster.masters).toHaveLength(3)
