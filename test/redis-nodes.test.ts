@@ -224,6 +224,7 @@ describeWithRedis('mpbus/server on Redis: nodes that behave as one', () => {
     await skip(10_000) // far past any backoff (10-50 ms)
     expect(c.attempts()).toBe(before)
     expect(c.b.state).toBe('failed')
+    await until(() => a!.connections('alice') === 0, 'A saw the close') // real bytes, real time
     expect(a!.connections('alice')).toBe(0)
   })
 

@@ -233,6 +233,7 @@ describe('mpbus/server: the protocol', () => {
     await skip(10_000) // far past any backoff (10-50 ms)
     expect(attempts).toBe(before)
     expect(b.state).toBe('failed')
+    await until(() => server.connections('alice') === 0, 'the server saw the close') // real time
     expect(server.connections('alice')).toBe(0)
   })
 

@@ -90,6 +90,8 @@ describeInChromium('mpbus in headless Chromium', () => {
       () => diag(page, server),
     )
     expect(arrived(server)).toEqual(range(15))
+    // Each send settles on its Ack, which reaches the page a moment after the frame reached the server.
+    await until(() => page.evaluate(() => window.delivered === 15), 'every send settled')
     expect(await page.evaluate(() => window.delivered)).toBe(15)
   })
 
