@@ -42,11 +42,11 @@ describe('localOwner', () => {
 })
 
 describe('gather', () => {
-  it('takes the scratch record first, then the records in seq order; skips what left and repeats', () => {
+  it('takes the records in seq order, then the scratch record (sent later, while a lock or a load waited); skips what left and repeats', () => {
     const store = new Map<string, string>([
       ['p/@o/10', record(e('c', 10), e('a', 1))],
       ['p/@o/2', record(e('b', 2), e('gone', 1))],
-      ['p/@o/w', record(e('w', 1))], // numbered before its lock's answer: below any mark
+      ['p/@o/w', record(e('w', 1))], // numbered before its lock's answer: below any mark, yet sent after the records
       ['p/@o/seq', JSON.stringify([2, 11])],
     ])
     const bad: string[] = []
@@ -56,9 +56,9 @@ describe('gather', () => {
       (key) => store.get(key),
       (key) => bad.push(key),
     )
-    expect(found.m.map((x) => x.id)).toEqual(['w', 'b', 'c'])
+    expect(found.m.map((x) => x.id)).toEqual(['b', 'c', 'w'])
     // Deleted last record first, the mark last: a kill midway loses nothing that was queued.
-    expect(found.keys).toEqual(['p/@o/10', 'p/@o/2', 'p/@o/w', 'p/@o/seq'])
+    expect(found.keys).toEqual(['p/@o/w', 'p/@o/10', 'p/@o/2', 'p/@o/seq'])
     expect(bad).toEqual([])
   })
 

@@ -238,7 +238,7 @@ describe('mpbus/server: user callbacks', () => {
  * An engine whose `method` waits, for user alice, until released; and that hands the test the
  * server's listener, to hear what the server would send.
  */
-function gated(engine: Engine, method: 'rooms' | 'since' | 'tip') {
+function gated(engine: Engine, method: 'joined' | 'since' | 'tip') {
   let release = () => {}
   const reached = { yes: false }
   const gate = new Promise<void>((resolve) => {
@@ -261,13 +261,14 @@ function gated(engine: Engine, method: 'rooms' | 'since' | 'tip') {
 }
 
 describe('mpbus/server: a login abandoned at any await holds nothing', () => {
+  // `joined` is the login's read of the user's rooms and their join positions.
   for (const kind of ['memory', 'redis'] as const)
-    for (const at of ['authenticate', 'rooms', 'since', 'tip'] as const)
+    for (const at of ['authenticate', 'joined', 'since', 'tip'] as const)
       it.skipIf(kind === 'redis' && !redisServer)(
         `${kind} engine: closed while ${at} runs, the connection never joins the fan-out`,
         async () => {
           const base = kind === 'memory' ? memoryEngine() : redisEngine({ url: redis.url, prefix: `a${at}` })
-          const g = gated(base, at === 'authenticate' ? 'rooms' : at)
+          const g = gated(base, at === 'authenticate' ? 'joined' : at)
           let authenticated = () => {}
           const authenticating = new Promise<void>((resolve) => {
             authenticated = resolve
