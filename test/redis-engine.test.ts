@@ -135,8 +135,9 @@ describeWithRedis('redis engine: the duplicate window and rooms', () => {
   })
 
   it('an id being handled is busy for every engine until handled, or until claimTtl if its node died', async () => {
-    const a = engine({ claimTtl: 200 })
-    const b = engine({ prefix: `t${prefixes}`, claimTtl: 200 })
+    // Long enough that a loaded machine cannot let a claim lapse between two commands.
+    const a = engine({ claimTtl: 1500 })
+    const b = engine({ prefix: `t${prefixes}`, claimTtl: 1500 })
     expect(await a.remember('alice', 'm1')).toBe(true)
     expect(await b.remember('alice', 'm1')).toBe('busy')
     await a.handled('alice', 'm1')
