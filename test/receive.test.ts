@@ -46,6 +46,28 @@ function client(url: string, platform: ReturnType<typeof runtime>, seen: number[
 }
 
 describe('receive path: no pushed frame missed after a join or by a second bus', () => {
+  it('a handler that closes the bus mid-replay: the frames after it are handled by the next life', async () => {
+    const { server, proxy } = await start()
+    const storage = createStorageArea()
+    const wx = runtime({ storage })
+    const one = client(proxy.url(), wx)
+    await until(() => one.b.state === 'ready', 'ready') // a position stored: the next login takes batches
+    wx.control.offline()
+    await until(() => server.connections('alice') === 0, 'server saw the drop')
+    for (let n = 1; n <= 10; n++) await server.push('alice', 'Quote', { n })
+    one.b.on('Quote', (f: any) => {
+      if (f.n === 5) one.b.close()
+    })
+    wx.control.online()
+    await until(() => one.b.state === 'closed', 'closed by its handler')
+    expect(one.seen).toEqual(range(1, 5))
+    const two = client(proxy.url(), runtime({ storage }))
+    await until(() => two.seen.length === 5, 'the rest, in the next life')
+    await server.push('alice', 'Quote', { n: 11 }) // a marker: a repeat would arrive before it
+    await until(() => two.seen.length >= 6, 'the marker')
+    expect(two.seen).toEqual(range(6, 11))
+  })
+
   it('a room joined while the app is offline is replayed from the join, not started at its tip', async () => {
     const { server, proxy } = await start()
     await server.publish('r', 'Bid', { n: 0 }) // before the join: not this member's

@@ -30,7 +30,11 @@ function open(storage: Storage | undefined) {
   /** The frames of one message that reach the handlers. */
   const take = (...frames: any[]) => {
     const handled: any[] = []
-    streams.accept(frames, (f) => handled.push(f))
+    streams.accept(
+      frames,
+      (f) => handled.push(f),
+      () => true,
+    )
     return handled
   }
   const accept = (frame: any) => take(frame).length === 1
@@ -150,7 +154,11 @@ describe('stream positions (client)', () => {
     const frames = [{ Operator: 'LoginOK', Streams: { 'room:r': { offset: 7, epoch: 'e1' } } }].concat(
       Array.from({ length: 100 }, (_, i) => pushed('user:a', i + 1)) as any[],
     )
-    streams.accept(frames, (f: any) => stored.push([f.Stream && f.Stream.offset, storage.map.get(KEY)]))
+    streams.accept(
+      frames,
+      (f: any) => stored.push([f.Stream && f.Stream.offset, storage.map.get(KEY)]),
+      () => true,
+    )
     expect(writes).toBe(1)
     expect(stored).toHaveLength(101)
     const last = JSON.stringify({
@@ -159,7 +167,11 @@ describe('stream positions (client)', () => {
     })
     expect(stored.every((s: any) => s[1] === last)).toBe(true)
     // A message of repeats only writes nothing.
-    streams.accept([pushed('user:a', 50), pushed('user:a', 100)], () => {})
+    streams.accept(
+      [pushed('user:a', 50), pushed('user:a', 100)],
+      () => {},
+      () => true,
+    )
     expect(writes).toBe(1)
     expect(errors).toEqual([])
   })
@@ -192,12 +204,16 @@ describe('stream positions (client)', () => {
             tip = from + frames.length - 1
             const crashAt = m.end === 'crash' ? m.at % frames.length : -1
             let handled = 0
-            life.streams.accept(frames, (f: any) => {
-              // A crash in the foreground: the process dies while this message's handlers run.
-              if (crashAt >= 0 && handled >= crashAt) lost.push(f.Stream.offset)
-              else seen.push(f.Stream.offset)
-              handled++
-            })
+            life.streams.accept(
+              frames,
+              (f: any) => {
+                // A crash in the foreground: the process dies while this message's handlers run.
+                if (crashAt >= 0 && handled >= crashAt) lost.push(f.Stream.offset)
+                else seen.push(f.Stream.offset)
+                handled++
+              },
+              () => true,
+            )
             if (m.end !== 'none') life = open(storage)
           }
           const all = seen.concat(lost).sort((x, y) => x - y)
@@ -206,6 +222,29 @@ describe('stream positions (client)', () => {
         },
       ),
     )
+  })
+
+  it('a handler that closes the bus mid-message: the frames after it go back to unseen, and the next life gets them', () => {
+    const storage = createQuotaStorage()
+    const { streams } = open(storage)
+    let live = true
+    const seen: number[] = []
+    const frames = Array.from({ length: 10 }, (_, i) => pushed('user:a', i + 1))
+    streams.accept(
+      frames,
+      (f: any) => {
+        seen.push(f.Stream.offset)
+        if (f.Stream.offset === 5) live = false // bus.close() in a handler
+      },
+      () => live,
+    )
+    expect(seen).toEqual([1, 2, 3, 4, 5])
+    // Stored as of the last frame handled: the next login asks for 6 on.
+    expect(JSON.parse(storage.map.get(KEY)!)).toEqual({ 'user:a': { offset: 5, epoch: 'e1' } })
+    expect(open(storage).streams.login()).toEqual({
+      Streams: { 'user:a': { offset: 5, epoch: 'e1' } },
+      Batch: 1 << 20,
+    })
   })
 
   it('property: whatever repeats a server sends, handlers see each offset once, rising, even across cold starts', () => {

@@ -119,7 +119,7 @@ export function createBus<Out extends OpMap = OpMap, In extends OpMap = OpMap>(
     if (!frames || closed) return
     heard = true
     if (log) for (const frame of frames) logFrame('in', data, frame)
-    streams.accept(frames, onFrame)
+    streams.accept(frames, onFrame, () => !closed)
   }
 
   function onFrame(frame: Frame): void {

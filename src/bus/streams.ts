@@ -32,9 +32,10 @@ export interface Streams {
   login(): { [STREAMS]: Positions; [TAKES_BATCH]: number } | undefined
   /**
    * The frames of one message: stores their positions once, then hands each that is for the
-   * handlers to `handle`, in order (a repeat is dropped, a `Resync` becomes the `resync` event).
+   * handlers to `handle`, in order (a repeat is dropped, a `Resync` becomes the `resync` event),
+   * while `open()` says the bus is.
    */
-  accept(frames: Frame[], handle: (frame: Frame) => void): void
+  accept(frames: Frame[], handle: (frame: Frame) => void, open: () => boolean): void
 }
 
 const isPosition = (p: any): p is Position =>
@@ -85,10 +86,13 @@ export function createStreams(
       }
       return Object.keys(sent).length ? { Streams: sent, Batch: maxBytes } : undefined
     },
-    accept(frames, handle) {
+    accept(frames, handle, open) {
       let changed: unknown
-      /** What the handlers (or the `resync` listeners) get, in order, once the positions are stored. */
-      const then: Array<() => void> = []
+      /**
+       * What the handlers (or the `resync` listeners) get, in order, once the positions are stored:
+       * each with the stream it moved and that stream's position before it.
+       */
+      const then: Array<[() => void, string?, Position?]> = []
       for (const frame of frames) {
         const op = frame[opKey]
         const tips = (op === loginAnswer && (frame as PositionFields).Streams) as Positions
@@ -99,16 +103,35 @@ export function createStreams(
         const valid = isPosition(at)
         const resyncs = op === ('Resync' satisfies typeof RESYNC)
         if (!resyncs && valid && isRepeat(positions[at.name], at)) continue
+        const before = valid ? positions[at.name] : undefined
         if (valid) changed = positions[at.name] = { offset: at.offset, epoch: at.epoch }
-        then.push(
+        then.push([
           resyncs && valid
             ? () => resync({ stream: at.name, offset: at.offset, epoch: at.epoch })
             : () => handle(frame),
-        )
+          valid ? at.name : undefined,
+          before,
+        ])
       }
+      const write = () => attempt(() => storage!.set(key, JSON.stringify(positions)))
       // Once per message, before any handler: a kill cannot come between a write and its handlers.
-      if (changed) attempt(() => storage!.set(key, JSON.stringify(positions)))
-      for (const run of then) run()
+      if (changed) write()
+      for (let i = 0; i < then.length; i++) {
+        then[i]![0]()
+        if (open()) continue
+        // A handler closed the bus: the frames after it were never handled, so their streams go
+        // back to where they were, and a later life gets them again (one more write, only then).
+        let undone = false
+        for (let j = then.length - 1; j > i; j--) {
+          const [, name, was] = then[j]!
+          if (!name) continue
+          if (was) positions[name] = was
+          else delete positions[name]
+          undone = true
+        }
+        if (undone) write()
+        return
+      }
     },
   }
 }
