@@ -90,6 +90,53 @@ describe('mpbus/server: outbound bounded', () => {
     expect(resyncs).toEqual([])
   })
 
+  it('a client that sends but never reads is closed (4002) too: its acks count against maxBufferedBytes', async () => {
+    const { server, errors } = await start({
+      maxBufferedBytes: 64 * 1024,
+      pingInterval: 0,
+      rate: { frames: 1e6, interval: 1000 },
+      handlers: { Chat: () => {} },
+    })
+    const proxy = await createFaultProxy({ port: server.port })
+    open.push(proxy)
+    const c = await raw(proxy.port)
+    c.send({ Operator: 'userLogin', openId: 'alice' })
+    await until(() => server.connections('alice') === 1, 'logged in')
+    proxy.stall()
+    const id = 'i'.repeat(100)
+    let n = 0
+    // Sent until the server gives up: TCP's buffers absorb megabytes of acks first.
+    while (!errors.some((e: any) => e.code === 'TOO_LARGE') && n < 300_000) {
+      c.send({ Operator: 'Chat', MsgId: `${id}-${++n}` })
+      if (n % 200 === 0) await tick()
+    }
+    expect(errors.find((e: any) => e.code === 'TOO_LARGE')).toBeDefined()
+    await until(() => server.connections('alice') === 0, 'closed')
+  })
+
+  it('a connection whose reading the server paused (backlog) is not dropped by the liveness check', async () => {
+    let handled = 0
+    const { server, errors } = await start({
+      pingInterval: 100,
+      backlog: { frames: 2, bytes: 1 << 20 },
+      handlers: {
+        Slow: async () => {
+          await new Promise((resolve) => setTimeout(resolve, 40))
+          handled++
+        },
+      },
+    })
+    const c = await raw(server.port)
+    c.send({ Operator: 'userLogin', openId: 'alice' })
+    await until(() => server.connections('alice') === 1, 'logged in')
+    // 25 frames of 40 ms behind a backlog of 2: reading stays paused for about a second, ten pings.
+    for (let n = 1; n <= 25; n++) c.send({ Operator: 'Slow', MsgId: `m${n}` })
+    await until(() => acked(c.got).length === 25, 'every frame handled and acked', 20_000)
+    expect(handled).toBe(25)
+    expect(c.closed.code).toBeUndefined()
+    expect(errors).toEqual([])
+  })
+
   it('drops a half-open peer: a connection that answers no ping is closed by the server', async () => {
     const { server } = await start({ pingInterval: 100 })
     const proxy = await createFaultProxy({ port: server.port })

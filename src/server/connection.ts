@@ -129,7 +129,11 @@ function reading(c: Connection): void {
   if (hold === c.paused) return
   c.paused = hold
   if (hold) c.ws.pause()
-  else c.ws.resume()
+  else {
+    // Its pongs were not read while paused: the liveness check counts from here.
+    c.node.alive.add(c.ws)
+    c.ws.resume()
+  }
 }
 
 /**
@@ -167,7 +171,6 @@ function refuse(c: Connection, code: number, error: MpbusError): void {
 
 function onMessage(c: Connection, data: RawData, binary: boolean) {
   if (c.phase === 'closed' || (c.node.tap && c.node.tap(c, data, binary))) return
-  c.node.alive.add(c.ws)
   const size = (data as Buffer).length || 0
   const wait = admit(c.gate, c.node.rate)
   if (wait) {

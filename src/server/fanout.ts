@@ -17,7 +17,7 @@ import {
   SESSION_END,
 } from '../protocol'
 import { uncork } from '../task'
-import { close, send } from './send'
+import { close, limit, send } from './send'
 import { positioned, roomStream } from './streams'
 import type { EngineEvent, Phase } from './types'
 
@@ -53,21 +53,18 @@ export const createFanout = (report: Fanout['report'], maxBufferedBytes = Infini
 const CLOSE_GRACE = 1000
 
 /**
- * Closes a connection whose socket still holds more than `maxBufferedBytes` from earlier tasks
- * (measured before this task corks it: a burst of one task is not a slow reader). It resumes
- * from its positions, so closing it loses nothing.
+ * Closes a connection that reads slower than it is sent to: its socket held more than
+ * `maxBufferedBytes` from earlier tasks when a frame was to leave (src/server/send.ts). It
+ * resumes from its positions, so closing it loses nothing.
  */
-function tooSlow(fanout: Fanout, reader: Reader): boolean {
+function tooSlow(fanout: Fanout, reader: Reader, unsent: number): void {
   const { ws } = reader
-  const tcp = (ws as unknown as { _socket?: { writableCorked?: number } })._socket
-  if ((tcp && tcp.writableCorked) || !(ws.bufferedAmount > fanout.maxBufferedBytes)) return false
-  const unsent = `${ws.bufferedAmount} bytes unsent (maxBufferedBytes): closed with ${CLOSE_TOO_SLOW}`
-  fanout.report(new MpbusError('TOO_LARGE', unsent), reader.user)
+  const why = `${unsent} bytes unsent (maxBufferedBytes): closed with ${CLOSE_TOO_SLOW}`
+  fanout.report(new MpbusError('TOO_LARGE', why), reader.user)
   uncork(ws)
   ws.close(CLOSE_TOO_SLOW, 'too slow')
   // Its close frame waits behind what it does not read: what it holds goes now, not at the ping.
   setTimeout(() => ws.terminate(), CLOSE_GRACE).unref()
-  return true
 }
 
 function put<K, V>(map: Map<K, Set<V>>, key: K, value: V): void {
@@ -85,7 +82,10 @@ function take<K, V>(map: Map<K, Set<V>>, key: K, value: V): void {
 export const readersOf = (fanout: Fanout, user: string): Reader[] => Array.from(fanout.byUser.get(user) || [])
 
 /** Counts `reader` among its user's: it hears the user's room changes and session end from now on. */
-export const add = (fanout: Fanout, reader: Reader): void => put(fanout.byUser, reader.user, reader)
+export function add(fanout: Fanout, reader: Reader): void {
+  put(fanout.byUser, reader.user, reader)
+  limit(reader.ws, fanout.maxBufferedBytes, (unsent) => tooSlow(fanout, reader, unsent))
+}
 
 export function listen(fanout: Fanout, reader: Reader, stream: string): void {
   reader.streams.add(stream)
@@ -120,7 +120,6 @@ export function deliver(
     return
   }
   reader.at.set(stream, position)
-  if (tooSlow(fanout, reader)) return
   send(reader.ws, out)
 }
 

@@ -250,15 +250,22 @@ export async function createServer<Out extends OpMap = OpMap, In extends OpMap =
   wss.on('connection', (ws) => accept(node, ws))
 
   /**
-   * The liveness check: a connection that answered no ping since the last one (nor sent anything)
-   * is dropped, and so is one whose close did not complete within an interval (its peer reads
-   * nothing, not even that).
+   * The liveness check: a connection that answered no ping since the last one is dropped (a
+   * frame from it is no answer: a peer that sends but never reads is not alive), and so is one
+   * whose close did not complete within an interval (its peer reads nothing, not even that). A
+   * connection whose reading the server paused (rate gate, backlog) cannot be heard answering:
+   * it is skipped until reading resumes.
    */
   const pinging =
     pingInterval > 0
       ? setInterval(() => {
           for (const ws of wss.clients) {
+            if (ws.isPaused && ws.readyState === ws.OPEN) continue
             if (!node.alive.has(ws) || ws.readyState === ws.CLOSING) {
+              report(
+                new MpbusError('TIMEOUT', `no answer to a ping within ${pingInterval} ms: dropped`),
+                undefined,
+              )
               uncork(ws)
               ws.terminate()
               continue

@@ -22,8 +22,27 @@ interface Waiting {
 
 const batching = new WeakMap<WebSocket, Waiting>()
 
+/** What a socket may hold unsent (`maxBufferedBytes`), and what happens to it past that. */
+const limits = new WeakMap<WebSocket, { bytes: number; over: (unsent: number) => void }>()
+
+/**
+ * From now on, a frame of any kind (a push, an ack, a reply) that finds more than `bytes` unsent
+ * on `ws` from earlier tasks is not sent: `over` runs instead, once.
+ */
+export function limit(ws: WebSocket, bytes: number, over: (unsent: number) => void): void {
+  if (bytes < Number.POSITIVE_INFINITY) limits.set(ws, { bytes, over })
+}
+
 function write(ws: WebSocket, data: string): void {
   if (ws.readyState !== ws.OPEN) return
+  const bound = limits.get(ws)
+  const tcp = (ws as unknown as { _socket?: { writableCorked?: number } })._socket
+  // Measured before this task corks the socket: a burst of one task is not a slow reader.
+  if (bound && !(tcp && tcp.writableCorked) && ws.bufferedAmount > bound.bytes) {
+    limits.delete(ws)
+    bound.over(ws.bufferedAmount)
+    return
+  }
   corkTask(ws)
   ws.send(data)
 }
