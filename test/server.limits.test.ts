@@ -370,6 +370,25 @@ describe('mpbus/server: a login abandoned at any await holds nothing', () => {
       )
 })
 
+describe('mpbus/server: what it keeps', () => {
+  it('a push JSON cannot encode is refused (BAD_PAYLOAD) and kept nowhere: the user still logs in and resumes', async () => {
+    const { server } = await start()
+    await server.push('alice', 'Quote', { n: 1 })
+    await expect(server.push('alice', 'Quote', { n: 2, big: BigInt(10) } as any)).rejects.toMatchObject({
+      code: 'BAD_PAYLOAD',
+    })
+    await expect(server.publish('r', 'Bid', { big: BigInt(10) } as any)).rejects.toMatchObject({
+      code: 'BAD_PAYLOAD',
+    })
+    const { epoch } = await server.push('alice', 'Quote', { n: 3 })
+    const c = await raw(server.port)
+    c.send({ Operator: 'userLogin', openId: 'alice', Streams: { 'user:alice': { offset: 0, epoch } } })
+    await until(() => c.got.length === 3, 'the answer and the replay')
+    expect(c.got.slice(1).map((f) => f.n)).toEqual([1, 3])
+    expect(c.closed.code).toBeUndefined()
+  })
+})
+
 describe('mpbus/server: closed', () => {
   for (const kind of ['memory', 'redis'] as const)
     it.skipIf(kind === 'redis' && !redisServer)(

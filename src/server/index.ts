@@ -7,7 +7,7 @@
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { WebSocketServer } from 'ws'
-import { asMpbusError, MpbusError } from '../errors'
+import { asMpbusError, describe, MpbusError } from '../errors'
 import { ACK, type Frame, ID, type Position } from '../protocol'
 import { uncork } from '../task'
 import { accept, type Node } from './connection'
@@ -206,6 +206,20 @@ export async function createServer<Out extends OpMap = OpMap, In extends OpMap =
     return result
   }
 
+  /**
+   * A frame to keep in a stream: one JSON cannot encode (a BigInt, a cycle) is refused now, with
+   * BAD_PAYLOAD, or every later resume of its readers would fail on it until it is trimmed.
+   */
+  function storable(op: string, payload: Record<string, unknown> | undefined): Frame {
+    const frame = frameOf(op, payload)
+    try {
+      JSON.stringify(frame)
+    } catch (e) {
+      throw new MpbusError('BAD_PAYLOAD', `${op}: not JSON (${describe(e)})`, e)
+    }
+    return frame
+  }
+
   const handlers = new Map<string, ServerHandler>(Object.entries(options.handlers || {}))
   const node: Node = {
     authenticate: (login) => options.authenticate(login),
@@ -223,7 +237,7 @@ export async function createServer<Out extends OpMap = OpMap, In extends OpMap =
     running: new Set(),
     report,
     store,
-    push: (user, op, payload) => store(user, () => engine.append(userStream(user), frameOf(op, payload))),
+    push: (user, op, payload) => store(user, () => engine.append(userStream(user), storable(op, payload))),
   }
 
   // Before the first connection: a node hears everything appended after it accepts a login.
@@ -282,7 +296,7 @@ export async function createServer<Out extends OpMap = OpMap, In extends OpMap =
     port: address ? address.port : 0,
     push: node.push,
     publish: (room, op, payload) =>
-      store(undefined, () => engine.append(roomStream(room), frameOf(op, payload))),
+      store(undefined, () => engine.append(roomStream(room), storable(op, payload))),
     join: (user, room) => store(user, () => engine.join(user, room)),
     leave: (user, room) => store(user, () => engine.leave(user, room)),
     end: (user, reason) => store(user, () => engine.end(user, reason)),
