@@ -389,6 +389,28 @@ describe('mpbus/server: what it keeps', () => {
   })
 })
 
+describe('mpbus/server: a room from its join on', () => {
+  for (const kind of ['memory', 'redis'] as const)
+    it.skipIf(kind === 'redis' && !redisServer)(
+      `${kind} engine: a member naming an offset before its join gets nothing from before it`,
+      async () => {
+        const { server } = await start({
+          engine: kind === 'memory' ? memoryEngine() : redisEngine({ url: redis.url, prefix: 'joinfloor' }),
+        })
+        let epoch = ''
+        for (let n = 1; n <= 5; n++) epoch = (await server.publish('r', 'Secret', { n })).epoch
+        await server.join('bob', 'r')
+        await server.publish('r', 'Secret', { n: 6 })
+        const c = await raw(server.port)
+        c.send({ Operator: 'userLogin', openId: 'bob', Streams: { 'room:r': { offset: 0, epoch } } })
+        await until(() => c.got.length >= 2, 'the answer and what follows the join')
+        c.send({ Operator: 'Heart' }) // its answer comes after anything the replay sent
+        await until(() => c.got.some((f) => f.Operator === 'HeartOK'), 'the heartbeat answer')
+        expect(c.got.filter((f) => f.Operator === 'Secret').map((f) => f.n)).toEqual([6])
+      },
+    )
+})
+
 describe('mpbus/server: closed', () => {
   for (const kind of ['memory', 'redis'] as const)
     it.skipIf(kind === 'redis' && !redisServer)(

@@ -62,6 +62,13 @@ export async function resume(
   if (!engine.joined) for (const room of await engine.rooms(user)) joined[room] = null
   const streams = [own].concat(Object.keys(joined).sort().map(roomStream))
   const starts = new Map<string, Position>()
+  for (const room of Object.keys(joined)) {
+    const stream = roomStream(room)
+    const at = joined[room]
+    const mine = given.get(stream)
+    // A member reads a room from its join on: an earlier position (a made-up one) is raised to it.
+    if (at && mine && mine.epoch === at.epoch && mine.offset < at.offset) given.set(stream, at)
+  }
   if (given.has(own))
     for (const room of Object.keys(joined)) {
       const at = joined[room]
