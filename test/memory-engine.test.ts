@@ -155,4 +155,14 @@ describe('memory engine', () => {
     expect(engine.joined('alice').r1).toEqual({ offset: 3, epoch: at.epoch })
     expect(engine.joined('bob')).toEqual({})
   })
+
+  it('the join positions of two users never share a key, whatever their names', () => {
+    const engine = memoryEngine()
+    const at = engine.append('room:c', { n: 1 })
+    engine.join('a\u0000b', 'c')
+    engine.join('a', 'b\u0000c')
+    engine.leave('a', 'b\u0000c')
+    expect(engine.joined('a\u0000b')).toEqual({ c: at })
+    expect(engine.joined('a')).toEqual({})
+  })
 })

@@ -91,7 +91,8 @@ export function memoryEngine(options: MemoryEngineOptions = {}): MemoryEngine {
    * of a claim (its handler still runs).
    */
   const windows = new Map<string, Map<string, number>>()
-  const rooms = new Map<string, Set<string>>()
+  /** Each user's rooms, with the room stream's position at the join. */
+  const rooms = new Map<string, Map<string, Position>>()
   let sweptAt = Date.now()
   let closed = false
   /** One process, so "every node" is every server on this engine, told synchronously, in order. */
@@ -134,9 +135,6 @@ export function memoryEngine(options: MemoryEngineOptions = {}): MemoryEngine {
       if (!window.size) windows.delete(user)
     }
   }
-
-  /** The room stream's position at each join, by user and room. */
-  const joins = new Map<string, Position>()
 
   const engine: MemoryEngine = {
     subscribe(listener) {
@@ -214,39 +212,38 @@ export function memoryEngine(options: MemoryEngineOptions = {}): MemoryEngine {
     },
     join(user, room) {
       open()
-      let set = rooms.get(user)
-      if (!set) {
-        set = new Set()
-        rooms.set(user, set)
+      let joined = rooms.get(user)
+      if (!joined) {
+        joined = new Map()
+        rooms.set(user, joined)
       }
       // A second join keeps the first one's position: nothing since then was read by this membership.
-      if (!set.has(room)) joins.set(`${user}\u0000${room}`, engine.tip(roomStream(room)))
-      set.add(room)
+      if (!joined.has(room)) joined.set(room, engine.tip(roomStream(room)))
       emit({ type: 'join', user, room })
     },
     joined(user) {
+      open()
       const out: Record<string, Position> = {}
-      for (const room of engine.rooms(user)) out[room] = joins.get(`${user}\u0000${room}`)!
+      for (const [room, at] of rooms.get(user) || []) out[room] = at
       return out
     },
     leave(user, room) {
       open()
-      const set = rooms.get(user)
-      if (set) {
-        set.delete(room)
-        if (!set.size) rooms.delete(user)
+      const joined = rooms.get(user)
+      if (joined) {
+        joined.delete(room)
+        if (!joined.size) rooms.delete(user)
       }
       emit({ type: 'leave', user, room })
-      joins.delete(`${user}\u0000${room}`)
     },
     rooms(user) {
       open()
-      return Array.from(rooms.get(user) || [])
+      return Array.from((rooms.get(user) || new Map()).keys())
     },
     members(room) {
       open()
       const out: string[] = []
-      for (const [user, set] of rooms) if (set.has(room)) out.push(user)
+      for (const [user, joined] of rooms) if (joined.has(room)) out.push(user)
       return out
     },
     end(user, reason) {
