@@ -166,6 +166,12 @@ describe('debug: frames in and out', () => {
         '25 B',
         '{"Operator":"Push","n":1}',
       )
+      // A message of several frames (docs/protocol.md, batches) is one line, its data once.
+      log.mockClear()
+      const batch = '[{"Operator":"A"},{"Operator":"B"}]'
+      more.sp.last!.message(batch)
+      const ins = log.mock.calls.filter((call) => call[1] === 'in')
+      expect(ins).toEqual([['[mpbus]', 'in', '2 frames', undefined, `${batch.length} B`, batch]])
       more.bus.close()
     } finally {
       log.mockRestore()

@@ -118,7 +118,8 @@ export function createBus<Out extends OpMap = OpMap, In extends OpMap = OpMap>(
     // A codec.decode (or an error listener) may have closed the bus.
     if (!frames || closed) return
     heard = true
-    if (log) for (const frame of frames) logFrame('in', data, frame)
+    // One line a message: a batch is told by its count, and its payloads (when asked) once.
+    if (log) logFrame('in', data, frames.length > 1 ? { [opKey]: `${frames.length} frames` } : frames[0])
     streams.accept(frames, onFrame, () => !closed)
   }
 
