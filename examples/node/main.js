@@ -58,9 +58,10 @@ function expectLine(pattern, from = seen.length) {
 const env = { PORT: String(await freePort()) }
 rmSync(here('.mpbus'), { recursive: true, force: true }) // a fresh device: no stored outbox or positions
 let server = run('server.js', env)
-const client = run('client.js', env)
+let client
 try {
   await expectLine(/server: listening/)
+  client = run('client.js', env)
   await expectLine(/client: .* → ready/, 0)
   await expectLine(/client: "hello" acknowledged/, 0)
   await expectLine(/client: pushed NewMessage "echo: hello"/, 0)
@@ -79,6 +80,6 @@ try {
   console.log(error.message)
   process.exitCode = 1
 } finally {
-  client.kill()
+  if (client) client.kill()
   server.kill()
 }

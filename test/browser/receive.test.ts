@@ -1,11 +1,11 @@
 // What mpbus/server pushes, received in real headless Chromium (see harness.ts): a room joined
 // while the page is offline, and a tab that never logged in while another tab stored positions
 // on the same localStorage. Each pushed frame is seen once, in order, by some tab.
-import { describe, expect, it } from 'vitest'
+import { expect, it } from 'vitest'
 import { createServer } from '../../src/server/index'
 import { createFaultProxy } from '../../src/testing/index'
 import { until } from '../helpers/time'
-import { openPage } from './harness'
+import { describeInChromium, openPage } from './harness'
 
 declare const window: any
 
@@ -44,7 +44,7 @@ async function startBus(page: any, url: string) {
 
 const read = (page: any, what: string) => page.evaluate((w: string) => window[w], what)
 
-describe('mpbus/server pushes in headless Chromium', () => {
+describeInChromium('mpbus/server pushes in headless Chromium', () => {
   it('a room joined while the page is offline: the frames published meanwhile arrive, once, in order', async () => {
     const { server, proxies, close } = await start()
     try {
