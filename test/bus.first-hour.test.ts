@@ -54,6 +54,9 @@ describe('options: messages that help', () => {
     )
     expect(refusal({ debug: 'yes' })).toBe('debug: expected boolean or function or payloads, got "yes"')
     expect(refusal({ warn: 1 })).toBe('warn: expected boolean, got 1')
+    expect(refusal({ outbox: { overflow: 'drop' } })).toBe(
+      'outbox.overflow: expected reject or dropOldest, got "drop"',
+    )
   })
 
   it('url: ws:// or wss://, and a missing one says what to pass', () => {

@@ -14,20 +14,24 @@ const ALLOWED = {
     why: 'one state machine: every state shares the one timer, the socket and the event queue through set()',
   },
   'src/outbox/store.ts': {
-    max: 450,
-    why: 'load and commit share the mark, the namespace, the retry timer and the held errors; split apart they would pass that state as an object whose property names survive minification, past the size budget',
+    max: 475,
+    why: 'load, commit, sweep and adoption share the mark, the namespace, the retry timer, the scratch record and the held errors; split apart they would pass that state as an object whose property names survive minification, past the size budget',
   },
-  'src/bus/options.ts': {
-    max: 290,
-    why: 'every option declared once with its documentation and its default, on purpose in one file',
+  'src/bus/index.ts': {
+    max: 315,
+    why: 'createBus: the one closure that joins the parts and owns what they share (the derived state, the link, closed); every part it wires is a module of its own',
   },
-  // Being split into index, connection and fanout (the server's restructuring); tightened then.
-  'src/server/index.ts': { why: 'being split (server restructuring)' },
-  'src/server/redis-engine.ts': { why: 'being split (server restructuring)' },
-  // The test kit: faithful fakes of whole platform APIs, and the test server being rebuilt on mpbus/server.
+  'src/server/redis-engine.ts': {
+    max: 445,
+    why: 'one pair of Redis connections (commands, subscriber) whose connect, boot, retry and readiness every engine method goes through; the Lua scripts are apart (redis-scripts.ts)',
+  },
+  // The test kit: faithful fakes of whole platform APIs, and the test server's hooks.
   'src/testing/runtime-core.ts': { why: 'test kit: the common core of the platform fakes' },
   'src/testing/my-runtime.ts': { why: 'test kit: the Alipay API fake' },
-  'src/testing/test-server.ts': { why: 'test kit: being rebuilt on mpbus/server (server restructuring)' },
+  'src/testing/test-server.ts': {
+    max: 420,
+    why: "test kit: recording, fault hooks and routes around mpbus/server's connection handling, each an option some test uses",
+  },
 }
 
 function listTs(dir) {

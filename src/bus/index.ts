@@ -161,21 +161,17 @@ export function createBus<Out extends OpMap = OpMap, In extends OpMap = OpMap>(
     }
   transport.on(
     'open',
-    live((raw: Link) => {
-      const opened: Link = log
-        ? {
-            get current() {
-              return raw.current
-            },
-            send(data, done) {
-              const sent = raw.send(data, done)
-              if (sent) logFrame('out', data)
-              return sent
-            },
-            drop: raw.drop,
-            halt: raw.halt,
-          }
-        : raw
+    live((opened: Link) => {
+      // `debug`: every frame out is logged. The link is made for this open and handed to the
+      // bus alone, so its send is wrapped in place.
+      if (log) {
+        const send = opened.send
+        opened.send = (data, done) => {
+          const sent = send(data, done)
+          if (sent) logFrame('out', data)
+          return sent
+        }
+      }
       link = opened
       heard = false
       flush.attach(opened)

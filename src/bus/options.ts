@@ -1,15 +1,14 @@
 /**
- * Every option of a bus, declared once with its default, and `resolveOptions`, the one place
- * where defaults are applied and ranges checked: a value out of range fails `createBus` with
- * `BAD_OPTION` naming the option, rather than a bus that quietly never sends or pings 600 times
- * a second.
+ * Every option of a bus, declared once with its documentation and its default, and
+ * `resolveOptions`, the one place where defaults are applied, after the checks of
+ * option-checks.ts (names, types and ranges: `BAD_OPTION` naming the option).
  */
-import { MpbusError } from '../errors'
 import type { HeartbeatOptions } from '../heartbeat'
 import type { OutboxOptions, OutboxSettings } from '../outbox'
 import { detectPlatform, toPlatform } from '../platform/detect'
 import type { CloseInfo, Platform, SocketData, Storage } from '../platform/types'
-import { type ReconnectOptions, URL_RULE } from '../transport'
+import type { ReconnectOptions } from '../transport'
+import { check, checkOptions, LONGEST } from './option-checks'
 
 /** A login frame: `op` becomes the operator field, `payload` the rest of the frame. */
 export interface LoginFrame {
@@ -180,132 +179,9 @@ function withDefaults<T extends object>(defaults: T, given?: Partial<T>): T {
 export const outboxSettings = (given?: OutboxOptions): OutboxSettings =>
   Object.assign({}, given, withDefaults(OUTBOX_DEFAULTS, given))
 
-/** The longest delay a timer can take: setTimeout fires at once for anything longer (and for Infinity). */
-const LONGEST = 2147483647
-
-/**
- * What an option must be: a name (a non-empty string), a function, an array, one of some `typeof`s
- * (`'boolean object'`; null is no object), or a number in `[min, max]` (a whole one, when asked).
- */
-type Rule = 'name' | 'function' | 'array' | [types: string] | [min: number, max: number, integer?: boolean]
-
-/**
- * Every check, by rule, over the options' paths. A value left undefined is not checked: where an
- * option has a default it is never undefined here, and the outbox's are applied after the checks.
- * `reconnect.maxDelay` is also checked against `minDelay` below.
- */
-const RULES: [Rule, string][] = [
-  ['name', 'idKey opKey ready.ok ack.op'],
-  ['function', 'login shouldReconnect codec.encode codec.decode'],
-  ['array', 'stopCodes ready.fail'],
-  [['object'], 'platform storage ready reconnect outbox'],
-  [['boolean object'], 'ack heartbeat'],
-  [['boolean function payloads'], 'debug'],
-  [['boolean'], 'warn'],
-  [['string boolean'], 'sessionEnd'],
-  // Delays some timer waits: at least 1 ms (0 for the backoff's), and short enough for setTimeout.
-  [[1, LONGEST], 'connectTimeout ready.timeout ack.timeout heartbeat.interval heartbeat.timeout'],
-  [[0, LONGEST], 'reconnect.minDelay reconnect.maxDelay'],
-  [[1, Infinity], 'maxInboundBytes reconnect.factor outbox.maxBytes outbox.ttl'],
-  [[0, Infinity], 'reconnect.stableAfter'],
-  [[0, Infinity, true], 'reconnect.maxAttempts'],
-  [[1, Infinity, true], 'outbox.maxMessages outbox.window'],
-]
-
-/**
- * The option names, for the unknown-name check (a misspelt name would otherwise be ignored and
- * its default used): the top level's, then each nested option's after its name.
- */
-const NAMES =
-  'url platform storage login ready ack idKey opKey sessionEnd heartbeat reconnect connectTimeout ' +
-  'shouldReconnect stopCodes outbox maxInboundBytes codec debug warn|ready ok fail timeout|' +
-  'ack op timeout|heartbeat interval timeout message|reconnect minDelay maxDelay factor maxAttempts ' +
-  'stableAfter|outbox prefix maxMessages maxBytes ttl overflow window|codec encode decode'
-
-/** How a wrong value reads in a message: a string quoted, so `'1000'` is told from `1000`. */
-function shown(value: unknown): string {
-  return typeof value === 'string' ? JSON.stringify(value) : Array.isArray(value) ? 'an array' : String(value)
-}
-
-/** Edits (insert, delete, replace) from `a` to `b`, case aside: how close a misspelt name is. */
-function distance(a: string, b: string): number {
-  a = a.toLowerCase()
-  b = b.toLowerCase()
-  let row = Array.from({ length: b.length + 1 }, (_, j) => j)
-  for (let i = 1; i <= a.length; i++) {
-    const next = [i]
-    for (let j = 1; j <= b.length; j++)
-      next[j] = Math.min(row[j]! + 1, next[j - 1]! + 1, row[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1))
-    row = next
-  }
-  return row[b.length]!
-}
-
-/** Throws `BAD_OPTION` naming any key of `given` not in `known`, and the known name closest to it. */
-function checkNames(given: any, known: string[], path: string): void {
-  if (!given || typeof given !== 'object') return
-  for (const key in given) {
-    if (known.indexOf(key) >= 0) continue
-    let best = known[0]!
-    for (const name of known) if (distance(key, name) < distance(key, best)) best = name
-    const near = distance(key, best) <= Math.max(2, key.length / 3)
-    throw new MpbusError(
-      'BAD_OPTION',
-      `${path}${key}: unknown option${near ? `; did you mean ${best}?` : ''}`,
-    )
-  }
-}
-
-/** Throws `BAD_OPTION` naming `option`, what it must be, and what it got, unless `value` keeps `rule` (Infinity counts as whole). */
-function check(option: string, value: any, rule: Rule): void {
-  const types = rule.length === 1 && (rule[0] as string)
-  const list = types ? types.split(' ') : []
-  if (
-    types
-      ? // A word of the list is a `typeof`, or the one string allowed (`debug: 'payloads'`).
-        list.indexOf(value === null ? 'null' : typeof value) < 0 && list.indexOf(value) < 0
-      : typeof rule === 'string'
-        ? rule === 'name'
-          ? typeof value !== 'string' || !value
-          : rule === 'array'
-            ? !Array.isArray(value)
-            : typeof value !== rule
-        : typeof value !== 'number' ||
-          !(value >= (rule[0] as number) && value <= rule[1]!) ||
-          (rule[2] && value !== Infinity && value !== Math.floor(value))
-  )
-    throw new MpbusError(
-      'BAD_OPTION',
-      `${option}: expected ${
-        types
-          ? types.replace(/ /g, ' or ')
-          : typeof rule === 'string'
-            ? rule === 'name'
-              ? 'a non-empty string'
-              : rule === 'array'
-                ? 'an array'
-                : 'a function'
-            : `a${rule[2] ? ' whole' : ''} number in ${rule[0]}..${rule[1]}`
-      }, got ${shown(value)}`,
-    )
-}
-
 /** Applies the defaults and checks every range, once; throws `BAD_OPTION` naming the option. */
 export function resolveOptions(options: BusOptions): Resolved {
-  const url = options && options.url
-  if (typeof url !== 'function' && !URL_RULE.test(url as string))
-    throw new MpbusError(
-      'BAD_OPTION',
-      `url: expected ws://… or wss://…, or a function that returns it; got ${shown(url)}`,
-    )
-  const [names, ...nested] = NAMES.split('|').map((list) => list.split(' '))
-  checkNames(options, names!, '')
-  for (const [name, ...known] of nested) checkNames((options as any)[name!], known, `${name}.`)
-  for (const [rule, paths] of RULES)
-    for (const path of paths.split(' ')) {
-      const value = (options as any)[path]
-      if (value !== undefined && rule.length === 1) check(path, value, rule)
-    }
+  checkOptions(options)
   const top = withDefaults(DEFAULTS, options)
   const ready = options.ready && withDefaults(READY_DEFAULTS, options.ready)
   const ack = options.ack ? withDefaults(ACK_DEFAULTS, options.ack === true ? {} : options.ack) : undefined
@@ -319,23 +195,9 @@ export function resolveOptions(options: BusOptions): Resolved {
   const reconnect = withDefaults(RECONNECT_DEFAULTS, options.reconnect)
   const outbox = options.outbox || {}
   const debug = options.debug
-  // What the paths of RULES are read from.
-  const all: any = Object.assign({}, options, top, {
-    ready,
-    ack,
-    heartbeat,
-    reconnect,
-    outbox,
-  })
-  for (const [rule, paths] of RULES)
-    for (const path of paths.split(' ')) {
-      const value = path.split('.').reduce((o, key) => (o == null ? undefined : o[key]), all)
-      // The `typeof` rules were checked on the options as given.
-      if (value !== undefined && rule.length > 1) check(path, value, rule)
-    }
+  // Required with `ready`, and not below `minDelay`: checked with the defaults applied.
+  if (ready) check('ready.ok', ready.ok, 'name')
   check('reconnect.maxDelay', reconnect.maxDelay, [reconnect.minDelay, LONGEST])
-  if (outbox.overflow !== undefined && outbox.overflow !== 'reject' && outbox.overflow !== 'dropOldest')
-    throw new MpbusError('BAD_OPTION', `outbox.overflow: ${outbox.overflow}`)
   // A debug function that throws must not break what it logs.
   const log = debug
     ? (...args: unknown[]) => {

@@ -21,7 +21,7 @@ import { close, limit, send } from './send'
 import { positioned, roomStream } from './streams'
 import type { EngineEvent, Phase } from './types'
 
-/** A logged-in connection, as the fan-out sees it (src/server/connection.ts keeps the rest). */
+/** A logged-in connection, as the fan-out sees it (src/server/connection-state.ts keeps the rest). */
 export interface Reader {
   readonly ws: WebSocket
   readonly user: string

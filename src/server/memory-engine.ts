@@ -72,14 +72,11 @@ export function memoryEngine(options: MemoryEngineOptions = {}): MemoryEngine {
   const dedupLimit = options.dedupLimit === undefined ? 10_000 : options.dedupLimit
   const claimTtl = options.claimTtl === undefined ? 30_000 : options.claimTtl
   if (!(history >= 1)) throw new RangeError(`history must be >= 1: ${history}`)
-  for (const [name, value, min] of [
-    ['historyTtl', historyTtl, 0],
-    ['dedupTtl', dedupTtl, 0],
-    ['dedupLimit', dedupLimit, 1],
-    ['claimTtl', claimTtl, 1],
-  ] as const)
+  for (const [name, value] of Object.entries({ historyTtl, dedupTtl, dedupLimit, claimTtl })) {
+    const min = name === 'historyTtl' || name === 'dedupTtl' ? 0 : 1
     if (!(Number.isInteger(value) && value >= min))
       throw new MpbusError('BAD_OPTION', `${name} must be an integer >= ${min}: ${value}`)
+  }
   const engineEpoch = randomBytes(6).toString('base64url')
   /** Streams made so far: a stream made again after it expired is another epoch. */
   let made = 0
@@ -136,6 +133,15 @@ export function memoryEngine(options: MemoryEngineOptions = {}): MemoryEngine {
     }
   }
 
+  /** Makes `id` the newest of `user`'s window, with its time; past `dedupLimit`, the oldest goes. */
+  function mark(user: string, id: string, until: number): void {
+    const window = windows.get(user) || new Map<string, number>()
+    windows.set(user, window)
+    window.delete(id)
+    window.set(id, until)
+    if (window.size > dedupLimit) window.delete(window.keys().next().value as string)
+  }
+
   const engine: MemoryEngine = {
     subscribe(listener) {
       open()
@@ -176,47 +182,29 @@ export function memoryEngine(options: MemoryEngineOptions = {}): MemoryEngine {
       open()
       const now = Date.now()
       sweep(now)
-      let window = windows.get(user)
+      const window = windows.get(user)
       const until = window && window.get(id)
       if (until !== undefined && Math.abs(until) > now) return until > 0 ? false : 'busy'
       // A resend while the first copy's handler still runs (its client gave up waiting for the
       // ack) is 'busy' above: acking it could lose the message if that handler then fails.
-      if (!window) {
-        window = new Map()
-        windows.set(user, window)
-      }
-      window.delete(id)
-      window.set(id, -(now + claimTtl))
-      if (window.size > dedupLimit) window.delete(window.keys().next().value as string)
+      mark(user, id, -(now + claimTtl))
       return true
     },
     forget(user, id) {
       open()
       const window = windows.get(user)
-      const until = window && window.get(id)
       // A claim only: a handler that outlived its claim and then failed leaves the handled mark
       // of the copy that was handled after it.
-      if (until !== undefined && until < 0) window!.delete(id)
+      if (window && window.get(id)! < 0) window.delete(id)
     },
     handled(user, id) {
       open()
-      const now = Date.now()
-      let window = windows.get(user)
-      if (!window) {
-        window = new Map()
-        windows.set(user, window)
-      }
-      window.delete(id)
-      window.set(id, expiry(now, dedupTtl))
-      if (window.size > dedupLimit) window.delete(window.keys().next().value as string)
+      mark(user, id, expiry(Date.now(), dedupTtl))
     },
     join(user, room) {
       open()
-      let joined = rooms.get(user)
-      if (!joined) {
-        joined = new Map()
-        rooms.set(user, joined)
-      }
+      const joined = rooms.get(user) || new Map<string, Position>()
+      rooms.set(user, joined)
       // A second join keeps the first one's position: nothing since then was read by this membership.
       if (!joined.has(room)) joined.set(room, engine.tip(roomStream(room)))
       emit({ type: 'join', user, room })
@@ -242,9 +230,7 @@ export function memoryEngine(options: MemoryEngineOptions = {}): MemoryEngine {
     },
     members(room) {
       open()
-      const out: string[] = []
-      for (const [user, joined] of rooms) if (joined.has(room)) out.push(user)
-      return out
+      return Array.from(rooms.keys()).filter((user) => rooms.get(user)!.has(room))
     },
     end(user, reason) {
       open()
@@ -252,10 +238,7 @@ export function memoryEngine(options: MemoryEngineOptions = {}): MemoryEngine {
     },
     close() {
       closed = true
-      listeners.clear()
-      streams.clear()
-      windows.clear()
-      rooms.clear()
+      for (const each of [listeners, streams, windows, rooms]) each.clear()
     },
   }
   return engine
