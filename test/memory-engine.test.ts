@@ -137,7 +137,9 @@ describe('memory engine', () => {
     expect(engine.rooms('alice').sort()).toEqual(['r1', 'r2'])
     engine.leave('alice', 'r1')
     expect(engine.members('r1')).toEqual(['bob'])
-    expect(() => memoryEngine({ history: 0 })).toThrow(RangeError)
+    // Out of range is BAD_OPTION naming the option, as for the Redis engine and the server.
+    expect(() => memoryEngine({ history: 0 })).toThrow(expect.objectContaining({ code: 'BAD_OPTION' }))
+    expect(() => memoryEngine({ history: 0 })).toThrow(/history/)
   })
 
   it('a join keeps the room stream’s position at the join; a second join keeps the first, a leave forgets it', () => {

@@ -20,6 +20,7 @@ import type { OpMap, ServerHandler } from './types'
 
 export type { ConformanceOptions, ConformanceResult } from './conformance'
 export { checkConformance } from './conformance'
+export type { EngineOptions } from './engine-options'
 export type { MemoryEngine, MemoryEngineOptions } from './memory-engine'
 export { memoryEngine } from './memory-engine'
 export type { MpbusServer, ServerOptions } from './options'

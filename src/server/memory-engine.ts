@@ -6,37 +6,13 @@
  */
 import { randomBytes } from 'node:crypto'
 import { MpbusError } from '../errors'
+import { type EngineOptions, engineSettings } from './engine-options'
 import { roomStream } from './streams'
 import type { Engine, EngineEvent, Position, Stored } from './types'
 
-export interface MemoryEngineOptions {
-  /** Frames kept per stream for resume; older ones are trimmed. @default 1000 */
-  history?: number
-  /**
-   * ms a stream's history and epoch live after its last push (0: forever). A client that comes
-   * back later resyncs. @default 8 days
-   */
-  historyTtl?: number
-  /**
-   * ms a message id stays in a user's duplicate window. At least the client outbox's ttl, so a
-   * message resent as late as the client may resend it is still recognised. @default 8 days
-   */
-  dedupTtl?: number
-  /**
-   * Message ids kept per user in the duplicate window; past it the oldest is forgotten first. A
-   * resend comes from an outbox of at most 1000 messages (the client's default), so this covers
-   * ten outboxes of one user sending at once. @default 10000
-   */
-  dedupLimit?: number
-  /**
-   * ms a message id is claimed while its handler runs: a resend meanwhile is neither handled nor
-   * acked. A handler that never settles holds it no longer: the resend is handled once the claim
-   * expires. Longer than your slowest handler. @default 30000
-   */
-  claimTtl?: number
-}
+/** The memory engine keeps streams, the duplicate window and claims as the Redis engine does. */
+export type MemoryEngineOptions = EngineOptions
 
-const DAY = 24 * 60 * 60 * 1000
 const SWEEP_EVERY = 60_000
 
 /** The memory engine answers at once: its methods return values, not Promises. */
@@ -66,17 +42,7 @@ interface Stream {
 }
 
 export function memoryEngine(options: MemoryEngineOptions = {}): MemoryEngine {
-  const history = options.history === undefined ? 1000 : options.history
-  const historyTtl = options.historyTtl === undefined ? 8 * DAY : options.historyTtl
-  const dedupTtl = options.dedupTtl === undefined ? 8 * DAY : options.dedupTtl
-  const dedupLimit = options.dedupLimit === undefined ? 10_000 : options.dedupLimit
-  const claimTtl = options.claimTtl === undefined ? 30_000 : options.claimTtl
-  if (!(history >= 1)) throw new RangeError(`history must be >= 1: ${history}`)
-  for (const [name, value] of Object.entries({ historyTtl, dedupTtl, dedupLimit, claimTtl })) {
-    const min = name === 'historyTtl' || name === 'dedupTtl' ? 0 : 1
-    if (!(Number.isInteger(value) && value >= min))
-      throw new MpbusError('BAD_OPTION', `${name} must be an integer >= ${min}: ${value}`)
-  }
+  const { history, historyTtl, dedupTtl, dedupLimit, claimTtl } = engineSettings(options)
   const engineEpoch = randomBytes(6).toString('base64url')
   /** Streams made so far: a stream made again after it expired is another epoch. */
   let made = 0

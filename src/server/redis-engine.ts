@@ -7,36 +7,16 @@
  */
 import { randomBytes } from 'node:crypto'
 import { MpbusError } from '../errors'
+import { type EngineOptions, engineSettings } from './engine-options'
 import { APPEND, BOOT, CLAIM, FORGET, HANDLED, JOIN, JOINED, LEAVE, SINCE, TIP } from './redis-scripts'
 import { roomStream } from './streams'
 import type { Engine, EngineEvent, Position, Stored } from './types'
 
-export interface RedisEngineOptions {
+export interface RedisEngineOptions extends EngineOptions {
   /** The Redis server. @default 'redis://127.0.0.1:6379' */
   url?: string
   /** Prefix of every key and of the channel: two apps on one Redis never mix. @default 'mpbus' */
   prefix?: string
-  /** Frames kept per stream for resume (`XADD MAXLEN`); older ones are trimmed. @default 1000 */
-  history?: number
-  /**
-   * ms a stream's history and epoch live after its last push (0: forever). A client that comes
-   * back later resyncs. @default 8 days
-   */
-  historyTtl?: number
-  /** ms a message id stays in a user's duplicate window (0: forever): at least the client outbox's ttl. @default 8 days */
-  dedupTtl?: number
-  /**
-   * Message ids kept per user in the duplicate window; past it the oldest is forgotten first. A
-   * resend comes from an outbox of at most 1000 messages (the client's default), so this covers
-   * ten outboxes of one user sending at once. @default 10000
-   */
-  dedupLimit?: number
-  /**
-   * ms a message id is claimed while its handler runs: a resend meanwhile, to any node, is neither
-   * handled nor acked (its connection closes; the client resends later). If the node dies
-   * mid-handler, the resend is handled once the claim expires. Longer than your slowest handler. @default 30000
-   */
-  claimTtl?: number
   /**
    * ms `createServer` waits for Redis at start before it fails with `ENGINE_DOWN`; a refused or
    * failed connection fails it at once, with the connection's error as `cause`. @default 10000
@@ -81,8 +61,6 @@ interface Client {
   destroy(): void
 }
 
-const DAY = 24 * 60 * 60 * 1000
-
 /**
  * A CONFIG GET answer's value: node-redis 6 answers `sendCommand(['CONFIG', 'GET', name])` with an
  * object (`{ appendfsync: 'always' }`), older clients and RESP2 with a flat array
@@ -101,28 +79,8 @@ const down = (message: string, cause?: unknown) => new MpbusError('ENGINE_DOWN',
 export function redisEngine(options: RedisEngineOptions = {}): RedisEngine {
   const url = options.url || 'redis://127.0.0.1:6379'
   const prefix = options.prefix || 'mpbus'
-  const history = options.history === undefined ? 1000 : options.history
-  const historyTtl = options.historyTtl === undefined ? 8 * DAY : options.historyTtl
-  const dedupTtl = options.dedupTtl === undefined ? 8 * DAY : options.dedupTtl
-  const claimTtl = options.claimTtl === undefined ? 30_000 : options.claimTtl
-  const connectTimeout = options.connectTimeout === undefined ? 10_000 : options.connectTimeout
-  const dedupLimit = options.dedupLimit === undefined ? 10_000 : options.dedupLimit
-  const commandTimeout = options.commandTimeout === undefined ? 5000 : options.commandTimeout
-  for (const [name, value] of [
-    ['history', history],
-    ['claimTtl', claimTtl],
-    ['dedupLimit', dedupLimit],
-    ['commandTimeout', commandTimeout],
-  ] as const)
-    if (!(Number.isInteger(value) && value >= 1))
-      throw new MpbusError('BAD_OPTION', `${name} must be an integer >= 1: ${value}`)
-  for (const [name, value] of [
-    ['historyTtl', historyTtl],
-    ['dedupTtl', dedupTtl],
-    ['connectTimeout', connectTimeout],
-  ] as const)
-    if (!(Number.isInteger(value) && value >= 0))
-      throw new MpbusError('BAD_OPTION', `${name} must be an integer >= 0: ${value}`)
+  const { history, historyTtl, dedupTtl, dedupLimit, claimTtl, connectTimeout, commandTimeout } =
+    engineSettings(options, { connectTimeout: [10_000, 0], commandTimeout: [5000, 1] })
   const channel = `${prefix}:fanout`
   const meta = (stream: string) => `${prefix}:m:${stream}`
   const log = (stream: string) => `${prefix}:s:${stream}`
