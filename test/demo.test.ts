@@ -59,9 +59,10 @@ describe('npm run demo', () => {
       // Every client went through the freeze, the refused outage and the server restart (and the
       // reset, unless it was still reconnecting then): at least three returns to ready.
       expect(row.reconnects).toBeGreaterThanOrEqual(3)
-      // The freeze (0.6 s here, heartbeat 200 + 200 ms) was noticed, and every fault was recovered from.
+      // The freeze (0.6 s here, heartbeat 200 + 200 ms) was noticed, and every fault was recovered
+      // from. How soon is proven on the fake clock (transport.test.ts: within interval + timeout),
+      // not here on a real one that a loaded machine slows.
       expect(row.noticeMs).toBeGreaterThan(0)
-      expect(row.noticeMs).toBeLessThan(1500)
       expect(row.recoverMs).toBeLessThan(Number.POSITIVE_INFINITY)
     }
     const kill = result.faults.find((f) => f.kind === 'kill')!
