@@ -232,8 +232,18 @@ describeInChromium('mpbus in headless Chromium: storage shared with other pages'
         [proxy.url(), from] as const,
       )
     }
-    // Both tabs go away with their queues in the one localStorage; one page comes back.
+    // Both tabs go away with their queues in the one localStorage; one page comes back. The
+    // closed tab's namespace is an orphan once its Web Lock is free, which the browser does a
+    // moment after close() resolves; a page that loads before that adopts it at its next load.
     await other.close()
+    await until(
+      () =>
+        page.evaluate(async () => {
+          const { held = [] } = await (globalThis as any).navigator.locks.query()
+          return new Set(held.map((l: any) => l.clientId)).size <= 1
+        }),
+      'the closed tab’s locks released',
+    )
     await page.reload()
     proxy.pass()
     await page.evaluate((url) => window.startBus(url), proxy.url())
