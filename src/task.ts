@@ -26,6 +26,9 @@ export function corkTask(ws: any): void {
   }
 }
 
+/** Whether this task has corked the socket already (what it sent since is still held back). */
+export const corked = (ws: any): boolean => !!(ws._socket && ws._socket.writableCorked)
+
 /** Writes what `corkTask` holds back, now: before a `terminate()`, which would discard it. */
 export function uncork(ws: any): void {
   const tcp = ws._socket

@@ -7,7 +7,7 @@
  */
 import type { WebSocket } from 'ws'
 import type { Frame } from '../protocol'
-import { corkTask } from '../task'
+import { corked, corkTask } from '../task'
 
 /** A batch is never larger than this, whatever the client takes: one JSON.parse on a slow phone. */
 const MOST = 256 * 1024
@@ -36,9 +36,8 @@ export function limit(ws: WebSocket, bytes: number, over: (unsent: number) => vo
 function write(ws: WebSocket, data: string): void {
   if (ws.readyState !== ws.OPEN) return
   const bound = limits.get(ws)
-  const tcp = (ws as unknown as { _socket?: { writableCorked?: number } })._socket
   // Measured before this task corks the socket: a burst of one task is not a slow reader.
-  if (bound && !(tcp && tcp.writableCorked) && ws.bufferedAmount > bound.bytes) {
+  if (bound && !corked(ws) && ws.bufferedAmount > bound.bytes) {
     limits.delete(ws)
     bound.over(ws.bufferedAmount)
     return
