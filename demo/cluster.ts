@@ -9,11 +9,10 @@
  */
 import { type ChildProcess, fork } from 'node:child_process'
 import fs from 'node:fs'
-import net from 'node:net'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { build } from 'esbuild'
-import { createFaultProxy, type FaultProxy, startRedisServer } from '../src/testing/index'
+import { createFaultProxy, type FaultProxy, freePort, startRedisServer } from '../src/testing/index'
 import type { FromNode, NodeConfig, Pos, ToNode } from './server-node'
 
 export type EngineKind = 'memory' | 'redis'
@@ -53,18 +52,6 @@ interface Node {
 }
 
 const here = path.dirname(fileURLToPath(import.meta.url))
-
-/** A free loopback port (the node listens on it for its whole life, across restarts). */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer()
-    s.once('error', reject)
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as net.AddressInfo
-      s.close(() => resolve(port))
-    })
-  })
-}
 
 /**
  * demo/server-node.ts bundled into one JavaScript file (its packages, `ws` and `redis`, left to

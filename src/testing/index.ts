@@ -20,7 +20,7 @@ export { createMyRuntime } from './my-runtime'
 export type { RedisCluster, RedisClusterOptions } from './redis-cluster'
 export { startRedisCluster } from './redis-cluster'
 export type { RedisServer, RedisServerOptions } from './redis-server'
-export { startRedisServer } from './redis-server'
+export { freePort, startRedisServer } from './redis-server'
 export type { RuntimeControl, RuntimeCounters, RuntimeOptions } from './runtime-core'
 export { createStorageArea, StorageArea } from './runtime-core'
 export type {

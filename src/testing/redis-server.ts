@@ -39,15 +39,31 @@ export interface RedisServer {
   restart(): Promise<void>
 }
 
-export function freePort(): Promise<number> {
+/** Listens on `port` (0: any the OS picks) and resolves with the port it got once it is free again; rejects if taken. */
+function probe(port: number): Promise<number> {
   return new Promise((resolve, reject) => {
-    const probe = createServer()
-    probe.once('error', reject)
-    probe.listen(0, '127.0.0.1', () => {
-      const { port } = probe.address() as { port: number }
-      probe.close(() => resolve(port))
+    const server = createServer()
+    server.once('error', reject)
+    server.listen(port, '127.0.0.1', () => {
+      const got = (server.address() as { port: number }).port
+      server.close(() => resolve(got))
     })
   })
+}
+
+/**
+ * A free loopback port that a process can listen on again after a restart. It is taken below the
+ * ports the OS hands to outgoing connections (Linux's default ephemeral range starts at 32768,
+ * macOS's and Windows's at 49152): a port from that range, free while its server is down, may be
+ * taken meanwhile by any client socket's local end, and the restart then fails with EADDRINUSE.
+ */
+export async function freePort(): Promise<number> {
+  for (let tries = 0; tries < 50; tries++) {
+    const port = 20_000 + Math.floor(Math.random() * 12_000)
+    const got = await probe(port).catch(() => 0)
+    if (got) return got
+  }
+  return probe(0)
 }
 
 export async function startRedisServer(options: RedisServerOptions = {}): Promise<RedisServer> {

@@ -1,19 +1,10 @@
 // An example's server file (examples/*/server*.js) run as a user runs it: its own Node process
 // (tsx, so `mpbus/...` resolves to src/ through tsconfig's paths) on a free loopback port (PORT).
 import { spawn } from 'node:child_process'
-import { createServer } from 'node:net'
+import { freePort } from '../../src/testing/redis-server'
 import path from 'node:path'
 
 const root = path.join(__dirname, '..', '..')
-
-export function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const probe = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = probe.address() as { port: number }
-      probe.close(() => resolve(port))
-    })
-  })
-}
 
 export interface ExampleProcess {
   url: string
