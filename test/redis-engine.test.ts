@@ -44,10 +44,11 @@ async function eventually<T>(call: () => PromiseLike<T>, what: string, timeout =
   return got!.value
 }
 
-/** What an engine's subscriber hears. */
-async function listen(e: RedisEngine) {
+/** What an engine's subscriber hears of `streams` (the streams its node's connections would read). */
+async function listen(e: RedisEngine, ...streams: string[]) {
   const events: EngineEvent[] = []
   await e.subscribe((event) => void events.push(event))
+  for (const stream of streams) await e.listen(stream)
   return events
 }
 
@@ -201,24 +202,52 @@ describeWithRedis('redis engine: the duplicate window and rooms', () => {
     }
   })
 
-  it('rooms and members; a join, a publication and a leave reach every engine in one order', async () => {
+  it('rooms and members; a node hears a user’s joins and leaves on the user’s stream, a room’s frames on the room’s', async () => {
     const a = engine()
     const b = engine({ prefix: `t${prefixes}` })
-    const heard = await listen(b)
+    const heard = await listen(b, 'user:alice', 'room:r1')
     await a.join('alice', 'r1')
+    const r1 = await a.tip('room:r1')
     await a.join('bob', 'r1')
     await a.join('alice', 'r2')
     const p = await a.append('room:r1', { n: 1 })
+    await a.append('room:r2', { n: 1 })
     await a.leave('bob', 'r1')
-    expect(await b.rooms('alice')).toEqual(['r1', 'r2'])
+    await a.leave('alice', 'r2')
+    expect(await b.rooms('alice')).toEqual(['r1'])
     expect(await b.members('r1')).toEqual(['alice'])
-    await until(() => heard.length === 5, 'events')
-    expect(heard).toEqual([
-      { type: 'join', user: 'alice', room: 'r1' },
-      { type: 'join', user: 'bob', room: 'r1' },
-      { type: 'join', user: 'alice', room: 'r2' },
+    await until(() => heard.length === 4, 'events')
+    const r2 = await a.tip('room:r2')
+    // Not bob's: this node reads neither bob's stream nor r2's.
+    expect(heard.filter((e) => e.type !== 'frame')).toEqual([
+      { type: 'join', user: 'alice', room: 'r1', position: r1 },
+      { type: 'join', user: 'alice', room: 'r2', position: { offset: 0, epoch: r2.epoch } },
+      { type: 'leave', user: 'alice', room: 'r2' },
+    ])
+    expect(heard.filter((e) => e.type === 'frame')).toEqual([
       { type: 'frame', stream: 'room:r1', position: p, frame: { n: 1 } },
-      { type: 'leave', user: 'bob', room: 'r1' },
+    ])
+  })
+
+  it('a node hears a stream only while it listens to it: the last unlisten ends it', async () => {
+    const a = engine()
+    const b = engine({ prefix: `t${prefixes}` })
+    const heard = await listen(b, 'user:x', 'user:x')
+    await a.append('user:x', { n: 1 })
+    await until(() => heard.length === 1, 'the first')
+    b.unlisten('user:x')
+    await a.append('user:x', { n: 2 })
+    await until(() => heard.length === 2, 'the second, one listener left')
+    b.unlisten('user:x')
+    // A marker on another stream, appended after: once it is heard, the third would have been too.
+    await b.listen('user:marker')
+    await a.append('user:x', { n: 3 })
+    await a.append('user:marker', {})
+    await until(() => heard.length === 3, 'the marker')
+    expect(heard.map((e) => e.type === 'frame' && [e.stream, e.frame])).toEqual([
+      ['user:x', { n: 1 }],
+      ['user:x', { n: 2 }],
+      ['user:marker', {}],
     ])
   })
 
@@ -242,8 +271,8 @@ describeWithRedis('redis engine: the duplicate window and rooms', () => {
   it('appends from two engines at once: every subscriber hears one stream in offset order', async () => {
     const a = engine()
     const b = engine({ prefix: `t${prefixes}` })
-    const onA = await listen(a)
-    const onB = await listen(b)
+    const onA = await listen(a, 'user:x')
+    const onB = await listen(b, 'user:x')
     const writes: Promise<unknown>[] = []
     for (let n = 0; n < 200; n++) writes.push((n % 2 ? a : b).append('user:x', { n }))
     await Promise.all(writes)
@@ -262,18 +291,21 @@ describeWithRedis('redis engine: outages', () => {
     try {
       const e = redisEngine({ url: own.url })
       engines.push(e)
-      const heard = await listen(e)
+      const heard = await listen(e, 'user:alice')
       const before = await e.append('user:alice', { n: 1 })
       await own.kill()
       await until(() => heard.some((h) => h.type === 'reset'), 'reset')
+      expect(heard.find((h) => h.type === 'reset')).toEqual({ type: 'reset', streams: ['user:alice'] })
       expect(heard.find((h) => h.type === 'error')).toMatchObject({ error: { code: 'ENGINE_DOWN' } })
       // Nothing is taken in silently while Redis is away.
       await expect(e.append('user:alice', { n: 2 })).rejects.toMatchObject({ code: 'ENGINE_DOWN' })
       await expect(e.rooms('alice')).rejects.toMatchObject({ code: 'ENGINE_DOWN' })
       await expect(e.remember('alice', 'm')).rejects.toMatchObject({ code: 'ENGINE_DOWN' })
       await own.restart()
-      // Live again once the subscription is back (the probe), and the lost history is a new epoch.
+      // Live again once Redis answers, and the lost history is a new epoch; the next reader's
+      // listen subscribes again before it relies on the channel.
       await eventually(() => e.tip('user:alice'), 'live again')
+      await eventually(() => e.listen('user:alice'), 'subscribed again')
       expect(await e.since('user:alice', before)).toBeUndefined()
       const after = await e.append('user:alice', { n: 2 })
       expect(after.offset).toBe(1)
@@ -341,13 +373,12 @@ describeWithRedis('redis engine: outages', () => {
     try {
       const e = redisEngine({ url: own.url, commandTimeout: 300 })
       engines.push(e)
-      const heard = await listen(e)
+      const heard = await listen(e, 'user:alice')
       await e.append('user:alice', { n: 1 })
       own.pause()
       await expect(e.append('user:alice', { n: 2 })).rejects.toMatchObject({ code: 'ENGINE_DOWN' })
       expect(heard.find((h) => h.type === 'error')).toMatchObject({ error: { code: 'ENGINE_DOWN' } })
       expect(heard.some((h) => h.type === 'reset')).toBe(true)
-      // Logins read through `readable`: refused at once while the fan-out is not known to be up.
       await expect(e.rooms('alice')).rejects.toMatchObject({ code: 'ENGINE_DOWN' })
       await expect(e.remember('alice', 'm')).rejects.toMatchObject({ code: 'ENGINE_DOWN' })
       own.resume()

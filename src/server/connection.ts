@@ -32,6 +32,7 @@ export function accept(node: Node, ws: WebSocket): Connection {
     phase: 'login',
     user: '',
     held: [],
+    stale: false,
     at: new Map(),
     streams: new Set(),
     chain: Promise.resolve(),

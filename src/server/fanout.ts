@@ -19,7 +19,7 @@ import {
 import { uncork } from '../task'
 import { close, limit, send } from './send'
 import { positioned, roomStream } from './streams'
-import type { EngineEvent, Phase } from './types'
+import type { Awaitable, Engine, EngineEvent, Phase } from './types'
 
 /** A logged-in connection, as the fan-out sees it (src/server/connection-state.ts keeps the rest). */
 export interface Reader {
@@ -28,6 +28,8 @@ export interface Reader {
   /** While `resuming`, live frames wait in `held`: none may overtake the login's answer or the replay. */
   readonly phase: Phase
   held: Array<{ stream: string; position: Position; out: string }>
+  /** The engine may have lost frames of its streams while its resume was read: it must resume again. */
+  stale: boolean
   /** The last position sent, per stream. */
   at: Map<string, Position>
   streams: Set<string>
@@ -40,13 +42,20 @@ export interface Fanout {
   report(error: MpbusError, user: string | undefined): void
   /** Bytes a connection may hold unsent before it counts as too slow (`maxBufferedBytes`). */
   maxBufferedBytes: number
+  /** What this node hears is what its connections read: the engine is told (`listen`, `unlisten`). */
+  engine: Pick<Engine, 'listen' | 'unlisten' | 'since'>
 }
 
-export const createFanout = (report: Fanout['report'], maxBufferedBytes = Infinity): Fanout => ({
+export const createFanout = (
+  engine: Fanout['engine'],
+  report: Fanout['report'],
+  maxBufferedBytes = Infinity,
+): Fanout => ({
   byUser: new Map(),
   byStream: new Map(),
   report,
   maxBufferedBytes,
+  engine,
 })
 
 /** ms a connection closed for being too slow has to take its close frame before it is cut off. */
@@ -87,15 +96,54 @@ export function add(fanout: Fanout, reader: Reader): void {
   limit(reader.ws, fanout.maxBufferedBytes, (unsent) => tooSlow(fanout, reader, unsent))
 }
 
-export function listen(fanout: Fanout, reader: Reader, stream: string): void {
+/** `reader` reads `stream` from now on; resolves once the engine is sure to tell this node of every frame of it. */
+export function listen(fanout: Fanout, reader: Reader, stream: string): Awaitable<void> | undefined {
+  if (reader.streams.has(stream)) return
   reader.streams.add(stream)
   put(fanout.byStream, stream, reader)
+  const { engine } = fanout
+  return engine.listen && engine.listen(stream)
+}
+
+function unlisten(fanout: Fanout, reader: Reader, stream: string): void {
+  if (!reader.streams.delete(stream)) return
+  take(fanout.byStream, stream, reader)
+  const { engine } = fanout
+  if (engine.unlisten) engine.unlisten(stream)
 }
 
 /** The connection closed: it hears nothing more. */
 export function drop(fanout: Fanout, reader: Reader): void {
   take(fanout.byUser, reader.user, reader)
-  for (const stream of reader.streams) take(fanout.byStream, stream, reader)
+  for (const stream of Array.from(reader.streams)) unlisten(fanout, reader, stream)
+}
+
+/**
+ * A room joined while connected: the connection reads it from the join's position. This node may
+ * have begun to hear the room only now, and the join and the room's frames come on two channels
+ * in no common order: what was appended since the join is read once the subscription stands, and
+ * goes through `deliver` like a live frame (a repeat is skipped, a gap makes the client resume).
+ */
+function joined(fanout: Fanout, reader: Reader, stream: string, from: Position | undefined): void {
+  if (reader.streams.has(stream)) return
+  if (from && !reader.at.has(stream)) reader.at.set(stream, from)
+  const { engine } = fanout
+  const subscribed = listen(fanout, reader, stream)
+  if (!engine.listen || !from) return
+  Promise.resolve(subscribed)
+    .then(() => engine.since(stream, from))
+    .then((missed) => {
+      if (!reader.streams.has(stream)) return
+      if (!missed) throw new MpbusError('STREAM_GAP', `${stream}: the history lost the join's position`)
+      for (const { offset, frame } of missed) {
+        const position = { offset, epoch: from.epoch }
+        deliver(fanout, reader, stream, position, JSON.stringify(positioned(frame, stream, position)))
+      }
+    })
+    .catch((e) => {
+      fanout.report(asMpbusError('ENGINE_DOWN', e), reader.user)
+      close(reader.ws, CLOSE_RESUME, 'resume')
+    })
 }
 
 /** Sends a live frame (`out`, its JSON) unless the connection has it; a gap (or another epoch) means it must resume. */
@@ -130,15 +178,14 @@ export function hear(fanout: Fanout, event: EngineEvent): void {
     if (!readers) return
     const out = JSON.stringify(positioned(event.frame, event.stream, event.position))
     for (const reader of Array.from(readers)) deliver(fanout, reader, event.stream, event.position, out)
-  } else if (event.type === 'join' || event.type === 'leave') {
+  } else if (event.type === 'join') {
+    const stream = roomStream(event.room)
+    for (const reader of readersOf(fanout, event.user)) joined(fanout, reader, stream, event.position)
+  } else if (event.type === 'leave') {
     const stream = roomStream(event.room)
     for (const reader of readersOf(fanout, event.user)) {
-      if (event.type === 'join') listen(fanout, reader, stream)
-      else {
-        reader.streams.delete(stream)
-        reader.at.delete(stream)
-        take(fanout.byStream, stream, reader)
-      }
+      unlisten(fanout, reader, stream)
+      reader.at.delete(stream)
     }
   } else if (event.type === 'end') {
     for (const reader of readersOf(fanout, event.user)) {
@@ -146,7 +193,14 @@ export function hear(fanout: Fanout, event: EngineEvent): void {
       close(reader.ws, CLOSE_SESSION_ENDED, 'session ended')
     }
   } else if (event.type === 'error') fanout.report(asMpbusError('ENGINE_DOWN', event.error), undefined)
-  else if (event.type === 'reset')
-    for (const readers of Array.from(fanout.byUser.values()))
-      for (const reader of Array.from(readers)) close(reader.ws, CLOSE_RESUME, 'engine reset')
+  else if (event.type === 'reset') {
+    const groups = event.streams
+      ? event.streams.map((stream) => fanout.byStream.get(stream) || new Set<Reader>())
+      : Array.from(fanout.byUser.values())
+    // A login being served finishes first: refused if its reads failed (1013), else told to resume.
+    for (const readers of groups)
+      for (const reader of Array.from(readers))
+        if (reader.phase === 'resuming') reader.stale = true
+        else close(reader.ws, CLOSE_RESUME, 'engine reset')
+  }
 }

@@ -71,7 +71,7 @@ export async function createServer<Out extends OpMap = OpMap, In extends OpMap =
       throw new MpbusError('BAD_OPTION', `${name} must be a number >= ${min}: ${value}`)
   const engine = options.engine || memoryEngine()
   const report = options.onError || (() => {})
-  const fanout = createFanout(report, given('maxBufferedBytes'))
+  const fanout = createFanout(engine, report, given('maxBufferedBytes'))
   let closed = false
 
   /**

@@ -6,10 +6,18 @@
  *   login ─ userLogin ─▶ authenticating ─ accepted ─▶ resuming ─ replay sent ─▶ ready
  */
 import { asMpbusError, MpbusError } from '../errors'
-import { CLOSE_LOGIN_TIMEOUT, CLOSE_POLICY, CLOSE_TRY_LATER, type Frame, LOGIN_ERROR, OP } from '../protocol'
+import {
+  CLOSE_LOGIN_TIMEOUT,
+  CLOSE_POLICY,
+  CLOSE_RESUME,
+  CLOSE_TRY_LATER,
+  type Frame,
+  LOGIN_ERROR,
+  OP,
+} from '../protocol'
 import { type Connection, isClosed, refuse } from './connection-state'
 import { add, deliver, listen } from './fanout'
-import { batch, send } from './send'
+import { batch, close, send } from './send'
 import { batchOf, type Resumed, resume } from './streams'
 import type { LoginDecision } from './types'
 
@@ -94,7 +102,7 @@ export async function enter(
     resumed = await resume(node.engine, user, frame, fields, (streams) => {
       // Closed while the rooms were read: its close ran already, so it must not listen now.
       if (isClosed(c)) throw new MpbusError('CLOSED', 'closed during the login')
-      for (const stream of streams) listen(node.fanout, c, stream)
+      return Promise.all(streams.map((stream) => listen(node.fanout, c, stream)))
     })
   } catch (e) {
     if (isClosed(c)) return
@@ -102,6 +110,7 @@ export async function enter(
     return refuse(c, CLOSE_TRY_LATER, asMpbusError('ENGINE_DOWN', e))
   }
   if (isClosed(c)) return
+  if (c.stale) return close(ws, CLOSE_RESUME, 'engine reset')
   // From the answer on, a client that takes batches gets the replay, and what follows, in few messages.
   batch(ws, batchOf(frame))
   for (const out of answer ? resumed.frames : resumed.frames.slice(1)) send(ws, out)

@@ -1,21 +1,43 @@
 /**
- * The Redis engine: several server processes on one Redis behave as one server. History per
- * stream in a Redis Stream (bounded, with a ttl), the duplicate window as keys with a ttl, rooms
- * as sets, and fan-out through one pub/sub channel that every node hears (redis-scripts.ts keeps
- * appends and publications in one order). Needs the `redis` package (node-redis), loaded on
- * first use, so `mpbus/server` with the memory engine never requires it.
+ * The Redis engine: several server processes on one Redis, or on a Redis Cluster, behave as one
+ * server. History per stream in a Redis Stream (bounded, with a ttl), the duplicate window as a
+ * hash and a sorted set per user, rooms as sets, and one channel per stream that only the nodes
+ * reading it subscribe to (redis-subscriptions.ts; the scripts in redis-scripts.ts keep a
+ * stream's appends and publications in one order). Needs the `redis` package (node-redis),
+ * loaded on first use, so `mpbus/server` with the memory engine never requires it.
  */
 import { randomBytes } from 'node:crypto'
 import { MpbusError } from '../errors'
 import { type EngineOptions, engineSettings } from './engine-options'
-import { APPEND, BOOT, CLAIM, FORGET, HANDLED, JOIN, JOINED, LEAVE, SINCE, TIP } from './redis-scripts'
-import { roomStream } from './streams'
+import { down, type LinkTarget, openLink, type RedisLink, within } from './redis-link'
+import {
+  APPEND,
+  CLAIM,
+  FORGET,
+  HANDLED,
+  JOIN_ROOM,
+  JOIN_USER,
+  JOINED,
+  LEAVE_USER,
+  SINCE,
+  TIP,
+} from './redis-scripts'
+import { createSubscriptions } from './redis-subscriptions'
+import { roomStream, userStream } from './streams'
 import type { Engine, EngineEvent, Position, Stored } from './types'
+
+export { configValue } from './redis-link'
 
 export interface RedisEngineOptions extends EngineOptions {
   /** The Redis server. @default 'redis://127.0.0.1:6379' */
   url?: string
-  /** Prefix of every key and of the channel: two apps on one Redis never mix. @default 'mpbus' */
+  /**
+   * A Redis Cluster instead of one Redis (Redis 7 or later: sharded pub/sub): node-redis's
+   * `createCluster` options, `rootNodes` at least, e.g. `{ rootNodes: [{ url: 'redis://10.0.0.5:7000' }] }`.
+   * `url` is then not used.
+   */
+  cluster?: { rootNodes: Array<{ url: string }> } & Record<string, unknown>
+  /** Prefix of every key and channel: two apps on one Redis never mix. No `{` or `}`. @default 'mpbus' */
   prefix?: string
   /**
    * ms `createServer` waits for Redis at start before it fails with `ENGINE_DOWN`; a refused or
@@ -32,9 +54,11 @@ export interface RedisEngineOptions extends EngineOptions {
   commandTimeout?: number
 }
 
-/** The Redis engine answers with Promises; `close()` releases its two connections. */
+/** The Redis engine answers with Promises; `close()` releases its connections. */
 export interface RedisEngine extends Engine {
   subscribe(listener: (event: EngineEvent) => void): Promise<() => void>
+  listen(stream: string): Promise<void>
+  unlisten(stream: string): void
   append(stream: string, frame: Record<string, unknown>): Promise<Position>
   tip(stream: string): Promise<Position>
   since(stream: string, from: Position): Promise<Stored[] | undefined>
@@ -50,114 +74,85 @@ export interface RedisEngine extends Engine {
   close(): Promise<void>
 }
 
-/** What the engine uses of a node-redis client. */
-interface Client {
-  connect(): Promise<unknown>
-  duplicate(): Client
-  sendCommand(args: string[]): Promise<unknown>
-  subscribe(channel: string, listener: (message: string) => void): Promise<void>
-  on(event: string, listener: (arg?: unknown) => void): unknown
-  close(): Promise<void>
-  destroy(): void
-}
-
-/**
- * A CONFIG GET answer's value: node-redis 6 answers `sendCommand(['CONFIG', 'GET', name])` with an
- * object (`{ appendfsync: 'always' }`), older clients and RESP2 with a flat array
- * (`['appendfsync', 'always']`); anything else (CONFIG refused) is no value.
- */
-export function configValue(answer: unknown, name: string): string | undefined {
-  if (Array.isArray(answer)) return answer[0] === name ? String(answer[1]) : undefined
-  if (answer instanceof Map) return answer.has(name) ? String(answer.get(name)) : undefined
-  if (answer && typeof answer === 'object' && name in answer)
-    return String((answer as Record<string, unknown>)[name])
-  return undefined
-}
 const newEpoch = () => randomBytes(6).toString('base64url')
-const down = (message: string, cause?: unknown) => new MpbusError('ENGINE_DOWN', message, cause)
 
 export function redisEngine(options: RedisEngineOptions = {}): RedisEngine {
-  const url = options.url || 'redis://127.0.0.1:6379'
-  const prefix = options.prefix || 'mpbus'
-  const { history, historyTtl, dedupTtl, dedupLimit, claimTtl, connectTimeout, commandTimeout } =
-    engineSettings(options, { connectTimeout: [10_000, 0], commandTimeout: [5000, 1] })
-  const channel = `${prefix}:fanout`
-  const meta = (stream: string) => `${prefix}:m:${stream}`
-  const log = (stream: string) => `${prefix}:s:${stream}`
-  // The user's length first: no user's window shares a key with another's.
-  const window = (user: string) => [
-    `${prefix}:w:${user.length}:${user}`,
-    `${prefix}:o:${user.length}:${user}`,
-  ]
-  const roomsOf = (user: string) => `${prefix}:r:${user}`
-  const membersOf = (room: string) => `${prefix}:u:${room}`
-  const joinsOf = (user: string) => `${prefix}:j:${user}`
-  const gen = `${prefix}:gen`
+  const prefix = options.prefix === undefined ? 'mpbus' : options.prefix
+  if (typeof prefix !== 'string' || !prefix || /[{}]/.test(prefix))
+    throw new MpbusError('BAD_OPTION', `prefix must be a non-empty string without { or }: ${String(prefix)}`)
+  if (options.cluster !== undefined && !(options.cluster && Array.isArray(options.cluster.rootNodes)))
+    throw new MpbusError('BAD_OPTION', 'cluster must be node-redis createCluster options with rootNodes')
+  const settings = engineSettings(options, { connectTimeout: [10_000, 0], commandTimeout: [5000, 1] })
+  const { history, historyTtl, dedupTtl, dedupLimit, claimTtl } = settings
+  const connectTimeout = settings.connectTimeout!
+  const commandTimeout = settings.commandTimeout!
+  const target: LinkTarget = {
+    url: options.url || 'redis://127.0.0.1:6379',
+    cluster: options.cluster,
+    connectTimeout,
+  }
+  // Keys and channels tagged with their stream's name (a user's keys with the user's stream's):
+  // on a cluster, what one script touches is in one slot.
+  const key = (kind: string, stream: string) => `${prefix}:${kind}:{${stream}}`
+  const meta = (stream: string) => key('m', stream)
+  const log = (stream: string) => key('s', stream)
+  const channelOf = (stream: string) => key('c', stream)
+  const window = (user: string) => [key('w', userStream(user)), key('o', userStream(user))]
+  const roomsOf = (user: string) => key('r', userStream(user))
+  const joinsOf = (user: string) => key('j', userStream(user))
+  const membersOf = (room: string) => key('u', roomStream(room))
 
   const listeners = new Set<(event: EngineEvent) => void>()
   const emit = (event: EngineEvent) => {
     for (const listener of Array.from(listeners)) listener(event)
   }
-  let clients: Promise<{ cmd: Client; sub: Client }> | undefined
+  let opened: Promise<RedisLink> | undefined
   let closed = false
-  /** The subscription is known to be up: nothing published from now on can be missed. */
-  let live = false
-  /** A probe in flight after a reconnect: its nonce, heard back on the channel when the subscription is up again. */
-  let probe: string | undefined
-  let probing: ReturnType<typeof setInterval> | undefined
-  let cmdClient: Client | undefined
-  /** Settles once this connection's Redis process is checked (BOOT); no script runs before. */
-  let booted: Promise<void> = Promise.resolve()
+  /** Lines known to be down, reported once per outage ('' for one Redis). */
+  const downLines = new Set<string>()
+  /** '1' once every master is known to keep what it acknowledged across a restart. */
+  let durable = '0'
 
-  function lost(error: unknown): void {
+  const timed = <T>(work: Promise<T>, what: string): Promise<T> =>
+    within(work, commandTimeout, () => {
+      const error = down(`Redis did not answer ${what} in ${commandTimeout} ms`)
+      trouble(undefined, error)
+      return error
+    })
+
+  function trouble(line: string | undefined, error: unknown): void {
     if (closed) return
-    const wasLive = live
-    live = false
-    if (wasLive) {
+    const name = line === undefined ? '' : line
+    const streams = subscriptions.failed(line)
+    if (!downLines.has(name)) {
+      downLines.add(name)
       emit({ type: 'error', error: down(`Redis connection lost: ${(error as Error).message}`, error) })
-      // Publications while the subscription was down are not heard: every connection resumes.
-      emit({ type: 'reset' })
     }
+    // What the failed line carried meanwhile is not heard: its readers resume.
+    if (streams.length) emit({ type: 'reset', streams })
   }
 
-  /** After a reconnect: publish a nonce until the subscriber hears it, then the fan-out is live again. */
-  function confirm(): void {
-    if (live || closed || probing) return
-    const send = () => {
-      probe = newEpoch()
-      if (cmdClient) cmdClient.sendCommand(['PUBLISH', channel, `p ${probe}`]).catch(() => {})
-    }
-    probing = setInterval(send, 200)
-    probing.unref()
-    send()
-  }
-
-  function hear(message: string): void {
-    const kind = message.slice(0, 2)
-    const rest = message.slice(2)
-    if (kind === 'p ') {
-      if (rest === probe && probing) {
-        clearInterval(probing)
-        probing = undefined
-        live = true
-      }
+  function hear(message: string, channel: string): void {
+    const stream = subscriptions.streamOf(channel)
+    if (stream === undefined) {
+      // Heard after its last reader left (node-redis subscribed it again after a reconnect).
+      if (opened) opened.then((redis) => redis.unsubscribe(channel, hear)).catch(() => {})
       return
     }
+    const kind = message.slice(0, 2)
+    const rest = message.slice(2)
     try {
       if (kind === 'f ') {
-        const [head, frame] = [rest.slice(0, rest.indexOf('\n')), rest.slice(rest.indexOf('\n') + 1)]
-        const first = head.indexOf(' ')
-        const second = head.indexOf(' ', first + 1)
-        const position = { offset: Number(head.slice(0, first)), epoch: head.slice(first + 1, second) }
-        emit({
-          type: 'frame',
-          stream: JSON.parse(head.slice(second + 1)),
-          position,
-          frame: JSON.parse(frame),
-        })
-      } else if (kind === 'j ' || kind === 'l ') {
+        const newline = rest.indexOf('\n')
+        const space = rest.indexOf(' ')
+        const position = { offset: Number(rest.slice(0, space)), epoch: rest.slice(space + 1, newline) }
+        emit({ type: 'frame', stream, position, frame: JSON.parse(rest.slice(newline + 1)) })
+      } else if (kind === 'j ') {
+        const [user, room, offset, epoch] = JSON.parse(rest)
+        emit({ type: 'join', user, room, position: { offset, epoch } })
+      } else if (kind === 'l ') {
         const [user, room] = JSON.parse(rest)
-        emit({ type: kind === 'j ' ? 'join' : 'leave', user, room })
+        emit({ type: 'leave', user, room })
       } else if (kind === 'e ') {
         const [user, reason] = JSON.parse(rest)
         emit({ type: 'end', user, reason: reason === null ? undefined : reason })
@@ -167,142 +162,57 @@ export function redisEngine(options: RedisEngineOptions = {}): RedisEngine {
     }
   }
 
-  async function connect(): Promise<{ cmd: Client; sub: Client }> {
-    const { createClient } = (await import('redis')) as unknown as {
-      createClient(options: object): Client
-    }
-    // No offline queue: while Redis is away a command fails at once instead of waiting unseen.
-    const cmd = createClient({ url, disableOfflineQueue: true })
-    const sub = cmd.duplicate()
-    cmdClient = cmd
-    cmd.on('error', lost)
-    sub.on('error', lost)
-    // node-redis subscribes again after a reconnect; the probe tells when it has.
-    sub.on('ready', confirm)
-    cmd.on('ready', () => {
-      booted = boot(cmd)
-      booted.catch(() => {})
-      confirm()
-    })
-    let timer: ReturnType<typeof setTimeout> | undefined
-    /**
-     * The first connection error fails the start at once, with that error as the cause: node-redis
-     * retries a refused connect for ever, reporting each try only as an `error` event.
-     */
-    let failed: ((error: unknown) => void) | undefined
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () => reject(down(`Redis at ${url} not reached in ${connectTimeout} ms`)),
-        connectTimeout,
-      )
-      failed = (error) => reject(down(`Redis at ${url} not reached: ${(error as Error).message}`, error))
-    })
-    const early = (error: unknown) => {
-      if (failed) failed(error)
-    }
-    cmd.on('error', early)
-    sub.on('error', early)
-    try {
-      await Promise.race([Promise.all([cmd.connect(), sub.connect()]), timeout])
-      await Promise.race([sub.subscribe(channel, hear), timeout])
-    } catch (e) {
-      cmd.destroy()
-      sub.destroy()
-      throw e
-    } finally {
-      clearTimeout(timer)
-      failed = undefined
-    }
-    // SUBSCRIBE answered: whatever Redis runs from now on reaches this node.
-    live = true
-    if (probing) clearInterval(probing)
-    probing = undefined
-    return { cmd, sub }
-  }
-
-  /**
-   * On every (re)connection, before any script: a Redis process other than the one the epochs
-   * were made under, whose persistence may have lost the last writes (anything but
-   * `appendfsync always`; CONFIG refused counts as such), starts a new generation of epochs.
-   */
-  async function boot(cmd: Client): Promise<void> {
-    const info = String(await cmd.sendCommand(['INFO', 'server']))
-    const runId = (/run_id:(\w+)/.exec(info) || [])[1] || ''
-    const config = async (name: string) =>
-      configValue(await cmd.sendCommand(['CONFIG', 'GET', name]).catch(() => []), name)
-    const durable = (await config('appendonly')) === 'yes' && (await config('appendfsync')) === 'always'
-    await cmd.sendCommand(['EVAL', BOOT, '2', `${prefix}:boot`, gen, runId, durable ? '1' : '0'])
-  }
-
-  function open(): Promise<{ cmd: Client; sub: Client }> {
+  function open(): Promise<RedisLink> {
     if (closed) return Promise.reject(new MpbusError('CLOSED', 'the Redis engine is closed'))
-    if (!clients) {
-      clients = connect()
-      clients.catch(() => {
-        clients = undefined
+    if (!opened) {
+      opened = openLink(target, {
+        trouble,
+        ready(line) {
+          downLines.delete('')
+          if (line !== undefined) downLines.delete(line)
+          checkDurable()
+        },
+      })
+      opened.then(checkDurable, () => {
+        opened = undefined
       })
     }
-    return clients
+    return opened
   }
 
-  /**
-   * Runs a command within `commandTimeout`. A Redis that does not answer (paused, its host
-   * swapping, a network path that drops packets) is a Redis that is down: the fan-out may be
-   * behind too, so every connection resumes, and the probe tells when Redis answers again.
-   */
-  function command(args: string[]): Promise<any> {
-    const run = send(args)
-    let timer: ReturnType<typeof setTimeout> | undefined
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => {
-        const error = down(`Redis did not answer ${args[0]} in ${commandTimeout} ms`)
-        lost(error)
-        confirm()
-        reject(error)
-      }, commandTimeout)
-    })
-    run.catch(() => {})
-    const result = Promise.race([run, timeout])
-    result.then(
-      () => clearTimeout(timer),
-      () => clearTimeout(timer),
-    )
-    return result
+  /** Asked again on every (re)connection: a Redis restarted with other settings is seen. */
+  function checkDurable(): void {
+    if (!opened) return
+    opened
+      .then((redis) => redis.durable())
+      .then(
+        (yes) => {
+          durable = yes ? '1' : '0'
+        },
+        () => {},
+      )
   }
 
-  async function send(args: string[]): Promise<any> {
-    const { cmd } = await open()
+  const subscriptions = createSubscriptions(open, channelOf, hear, timed)
+
+  async function command(key: string, args: string[]): Promise<any> {
+    const redis = await open()
     try {
-      for (let gate = booted; ; gate = booted) {
-        try {
-          await gate
-        } catch (e) {
-          // The boot failed (Redis still loading its data, say): the next command boots again,
-          // so the node does not stay down until the connection happens to drop.
-          if (booted === gate) {
-            booted = boot(cmd)
-            booted.catch(() => {})
-          }
-          throw e
-        }
-        if (gate === booted) break
-      }
-      return await cmd.sendCommand(args)
+      return await timed(redis.run(key, args), args[0]!)
     } catch (e) {
-      throw down(`Redis: ${(e as Error).message}`, e)
+      throw e instanceof MpbusError ? e : down(`Redis: ${(e as Error).message}`, e)
     }
   }
 
   // EVAL, not EVALSHA: after a Redis restart a NOSCRIPT retry could reorder two appends.
   const script = (source: string, keys: string[], args: Array<string | number>) =>
-    command(['EVAL', source, String(keys.length), ...keys, ...args.map(String)])
-
-  /** Reads that a login depends on need the fan-out up: otherwise the connection would miss live frames. */
-  async function readable(): Promise<void> {
-    if (closed) throw new MpbusError('CLOSED', 'the Redis engine is closed')
-    await open()
-    if (!live) throw down('Redis fan-out not subscribed (reconnecting)')
-  }
+    command(keys[0]!, ['EVAL', source, String(keys.length), ...keys, ...args.map(String)])
+  /** The first arguments of every stream script (redis-scripts.ts, EPOCH). */
+  const epochArgs = () => [newEpoch(), historyTtl, durable]
+  const position = ([offset, epoch]: [unknown, unknown]): Position => ({
+    offset: Number(offset),
+    epoch: String(epoch),
+  })
 
   return {
     async subscribe(listener) {
@@ -315,26 +225,18 @@ export function redisEngine(options: RedisEngineOptions = {}): RedisEngine {
       }
       return () => void listeners.delete(listener)
     },
+    listen: (stream) => subscriptions.listen(stream),
+    unlisten: (stream) => subscriptions.unlisten(stream),
     async append(stream, frame) {
-      const [offset, epoch] = await script(
-        APPEND,
-        [meta(stream), log(stream), gen],
-        [newEpoch(), history, historyTtl, channel, JSON.stringify(stream), JSON.stringify(frame)],
-      )
-      return { offset: Number(offset), epoch: String(epoch) }
+      const args = [...epochArgs(), history, (await open()).publish, channelOf(stream), JSON.stringify(frame)]
+      return position(await script(APPEND, [meta(stream), log(stream)], args))
     },
-    async tip(stream): Promise<Position> {
-      await readable()
-      const [offset, epoch] = await script(TIP, [meta(stream), gen], [newEpoch(), historyTtl])
-      return { offset: Number(offset), epoch: String(epoch) }
+    async tip(stream) {
+      return position(await script(TIP, [meta(stream)], epochArgs()))
     },
     async since(stream, from) {
-      await readable()
-      const frames: string[] | null = await script(
-        SINCE,
-        [meta(stream), log(stream), gen],
-        [from.offset, from.epoch, newEpoch(), historyTtl],
-      )
+      const args = [...epochArgs(), from.offset, from.epoch]
+      const frames: string[] | null = await script(SINCE, [meta(stream), log(stream)], args)
       if (!frames) return undefined
       return frames.map((f, i): Stored => ({ offset: from.offset + 1 + i, frame: JSON.parse(f) }))
     },
@@ -348,54 +250,49 @@ export function redisEngine(options: RedisEngineOptions = {}): RedisEngine {
     async forget(user, id) {
       await script(FORGET, window(user), [id])
     },
+    // A join and a leave are two scripts, one per slot: the room's members and the user's
+    // rooms. In between, the room lists the user (join) or the user still lists the room (leave);
+    // a node that dies there leaves that half, and the same call again completes it.
     async join(user, room) {
-      await script(
-        JOIN,
-        [roomsOf(user), membersOf(room), joinsOf(user), meta(roomStream(room)), gen],
-        [room, user, channel, `j ${JSON.stringify([user, room])}`, newEpoch(), historyTtl],
-      )
+      const stream = roomStream(room)
+      const at = position(await script(JOIN_ROOM, [meta(stream), membersOf(room)], [...epochArgs(), user]))
+      const args = [room, `${at.offset} ${at.epoch}`, (await open()).publish, channelOf(userStream(user))]
+      await script(JOIN_USER, [roomsOf(user), joinsOf(user)], [...args, JSON.stringify(user)])
     },
     async leave(user, room) {
-      await script(
-        LEAVE,
-        [roomsOf(user), membersOf(room), joinsOf(user)],
-        [room, user, channel, `l ${JSON.stringify([user, room])}`],
-      )
+      const message = `l ${JSON.stringify([user, room])}`
+      const args = [room, (await open()).publish, channelOf(userStream(user)), message]
+      await script(LEAVE_USER, [roomsOf(user), joinsOf(user)], args)
+      await command(membersOf(room), ['SREM', membersOf(room), user])
     },
     async rooms(user) {
-      await readable()
-      return ((await command(['SMEMBERS', roomsOf(user)])) as string[]).sort()
+      return ((await command(roomsOf(user), ['SMEMBERS', roomsOf(user)])) as string[]).sort()
     },
     async joined(user) {
-      await readable()
       const out: Record<string, Position | null> = {}
-      for (const [room, at] of (await script(JOINED, [roomsOf(user), joinsOf(user)], [])) as [
-        string,
-        string | null,
-      ][]) {
+      const rows = (await script(JOINED, [roomsOf(user), joinsOf(user)], [])) as [string, string | null][]
+      for (const [room, at] of rows) {
         const space = at ? at.indexOf(' ') : -1
         out[room] = at ? { offset: Number(at.slice(0, space)), epoch: at.slice(space + 1) } : null
       }
       return out
     },
     async members(room) {
-      return ((await command(['SMEMBERS', membersOf(room)])) as string[]).sort()
+      return ((await command(membersOf(room), ['SMEMBERS', membersOf(room)])) as string[]).sort()
     },
     async end(user, reason) {
-      await command(['PUBLISH', channel, `e ${JSON.stringify([user, reason === undefined ? null : reason])}`])
+      const channel = channelOf(userStream(user))
+      const message = `e ${JSON.stringify([user, reason === undefined ? null : reason])}`
+      await command(channel, [(await open()).publish, channel, message])
     },
     async close() {
       closed = true
-      live = false
-      if (probing) clearInterval(probing)
-      probing = undefined
       listeners.clear()
-      const opened = clients
-      clients = undefined
-      if (!opened) return
-      const { cmd, sub } = await opened.catch(() => ({ cmd: undefined, sub: undefined }))
-      // close() waits for replies in flight; destroy() when the socket is gone already.
-      for (const client of [sub, cmd]) if (client) await client.close().catch(() => client.destroy())
+      const was = opened
+      opened = undefined
+      if (!was) return
+      const redis = await was.catch(() => undefined)
+      if (redis) await redis.close()
     },
   }
 }

@@ -1,61 +1,69 @@
 /**
  * The Redis engine's Lua scripts. Each runs atomically, so what a script appends and what it
- * publishes are in one order for every node: the fan-out channel delivers a stream's frames in
- * offset order, and a membership change before or after a publication, never in between.
+ * publishes are in one order: a stream's channel delivers its frames in offset order.
  *
- * Keys: `<prefix>:m:<stream>` a hash with the stream's epoch `e` and last offset `n`;
- * `<prefix>:s:<stream>` its history, a Redis Stream whose entry ids are `<offset>-0`. The epoch is
- * made by the first script that finds the hash missing (first use, expired, or Redis lost it).
- * The epoch a client sees is that one and `<prefix>:gen`, the count of Redis restarts that may
- * have lost recent writes (BOOT): after such a restart offsets may be handed out again, so
- * every position from before it must resync rather than skip the new frames as repeats.
+ * Every script touches the keys of one hash slot, so that they run on Redis Cluster as on one
+ * Redis: a stream's keys and its channel share the stream's name as hash tag
+ * (`<prefix>:m:{<stream>}`), and a user's keys that of the user's stream (`{user:<user>}`).
+ *
+ * Keys: `<prefix>:m:{<stream>}` a hash with the stream's epoch `e`, its last offset `n`, and `r`,
+ * the run id of the Redis process that last checked the epoch; `<prefix>:s:{<stream>}` its
+ * history, a Redis Stream whose entry ids are `<offset>-0`. The epoch is made by the first script
+ * that finds the hash missing (first use, expired, or Redis lost it), and made again by the first
+ * script after a restart of a Redis whose persistence may have lost the last writes (anything but
+ * `appendfsync always`): offsets may then be handed out again, so every position from before it
+ * must resync rather than skip the new frames as repeats. The run id is read where the script runs,
+ * so on a cluster a restart of one master renews the epochs of its streams only.
  */
 
 /**
- * KEYS: boot (the run id of the Redis process the epochs were made under), gen. ARGV: this
- * process's run id, '1' if its persistence loses nothing (appendfsync always). Returns gen.
+ * The epoch check every stream script starts with. KEYS[1]: the stream's meta; EPOCH_ARGS: new
+ * epoch, ttl ms (0: none), '1' if Redis loses nothing on a restart. `fresh` is true when the stream
+ * starts here (its history, if any was left, is dropped). Sets `e`, the epoch.
  */
-export const BOOT = `
-local b = redis.call('GET', KEYS[1])
-if b ~= ARGV[1] then
-  redis.call('SET', KEYS[1], ARGV[1])
-  if b and ARGV[2] ~= '1' then redis.call('INCR', KEYS[2]) end
+const EPOCH = `
+local run = string.match(redis.call('INFO', 'server'), 'run_id:(%w+)')
+local fresh = redis.call('HSETNX', KEYS[1], 'e', ARGV[1]) == 1
+if fresh then
+  redis.call('HSET', KEYS[1], 'r', run)
+  if ARGV[2] ~= '0' then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+elseif redis.call('HGET', KEYS[1], 'r') ~= run then
+  if ARGV[3] ~= '1' then redis.call('HSET', KEYS[1], 'e', ARGV[1]) end
+  redis.call('HSET', KEYS[1], 'r', run)
 end
-return redis.call('GET', KEYS[2]) or '0'
+local e = redis.call('HGET', KEYS[1], 'e')
 `
 
-/** KEYS: meta, history, gen. ARGV: new epoch, history bound, ttl ms (0: none), channel, stream name (JSON), frame (JSON). */
-export const APPEND = `
-if redis.call('HSETNX', KEYS[1], 'e', ARGV[1]) == 1 then redis.call('DEL', KEYS[2]) end
+/**
+ * KEYS: meta, history. ARGV: new epoch, ttl ms, durable, history bound, publish command
+ * (PUBLISH or SPUBLISH), channel, frame (JSON). Publishes `f <offset> <epoch>\n<frame>`.
+ */
+export const APPEND = `${EPOCH}
+if fresh then redis.call('DEL', KEYS[2]) end
 local n = redis.call('HINCRBY', KEYS[1], 'n', 1)
-local e = redis.call('HGET', KEYS[1], 'e') .. '.' .. (redis.call('GET', KEYS[3]) or '0')
-redis.call('XADD', KEYS[2], 'MAXLEN', ARGV[2], n .. '-0', 'f', ARGV[6])
-if ARGV[3] ~= '0' then
-  redis.call('PEXPIRE', KEYS[1], ARGV[3])
-  redis.call('PEXPIRE', KEYS[2], ARGV[3])
+redis.call('XADD', KEYS[2], 'MAXLEN', ARGV[4], n .. '-0', 'f', ARGV[7])
+if ARGV[2] ~= '0' then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  redis.call('PEXPIRE', KEYS[2], ARGV[2])
 end
-redis.call('PUBLISH', ARGV[4], 'f ' .. n .. ' ' .. e .. ' ' .. ARGV[5] .. '\\n' .. ARGV[6])
+redis.call(ARGV[5], ARGV[6], 'f ' .. n .. ' ' .. e .. '\\n' .. ARGV[7])
 return {n, e}
 `
 
-/** KEYS: meta, gen. ARGV: new epoch, ttl ms. Returns {offset, epoch}. */
-export const TIP = `
-if redis.call('HSETNX', KEYS[1], 'e', ARGV[1]) == 1 and ARGV[2] ~= '0' then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
-local e = redis.call('HGET', KEYS[1], 'e') .. '.' .. (redis.call('GET', KEYS[2]) or '0')
+/** KEYS: meta. ARGV: new epoch, ttl ms, durable. Returns {offset, epoch}. */
+export const TIP = `${EPOCH}
 return {tonumber(redis.call('HGET', KEYS[1], 'n') or '0'), e}
 `
 
 /**
- * KEYS: meta, history, gen. ARGV: from offset, from epoch, new epoch, ttl ms. Returns the frames after
- * `from`, or nil when the history does not cover them all (another epoch, ahead of the tip,
- * trimmed, or entries missing): a gap is never answered as if it were none.
+ * KEYS: meta, history. ARGV: new epoch, ttl ms, durable, from offset, from epoch. Returns the
+ * frames after `from`, or nil when the history does not cover them all (another epoch, ahead of
+ * the tip, trimmed, or entries missing): a gap is never answered as if it were none.
  */
-export const SINCE = `
-if redis.call('HSETNX', KEYS[1], 'e', ARGV[3]) == 1 and ARGV[4] ~= '0' then redis.call('PEXPIRE', KEYS[1], ARGV[4]) end
-local e = redis.call('HGET', KEYS[1], 'e') .. '.' .. (redis.call('GET', KEYS[3]) or '0')
+export const SINCE = `${EPOCH}
 local n = tonumber(redis.call('HGET', KEYS[1], 'n') or '0')
-local from = tonumber(ARGV[1])
-if e ~= ARGV[2] or from > n then return false end
+local from = tonumber(ARGV[4])
+if e ~= ARGV[5] or from > n then return false end
 if from == n then return {} end
 local entries = redis.call('XRANGE', KEYS[2], (from + 1) .. '-0', '+')
 if #entries ~= n - from then return false end
@@ -65,26 +73,37 @@ return out
 `
 
 /**
- * KEYS: the user's rooms, the room's members, the user's join positions (a hash: room -> `<offset>
- * <epoch>`), the room stream's meta, gen. ARGV: room, user, channel, message, new epoch, ttl ms.
- * The room stream's position is kept with the membership, in the same step: a login with no
- * position for the room resumes from it. A second join keeps the first one's.
+ * A join's first half, in the room's slot. KEYS: the room stream's meta, the room's members.
+ * ARGV: new epoch, ttl ms, durable, user. Returns the room stream's position: the user reads the
+ * room from there.
  */
-export const JOIN = `
-if redis.call('HSETNX', KEYS[4], 'e', ARGV[5]) == 1 and ARGV[6] ~= '0' then redis.call('PEXPIRE', KEYS[4], ARGV[6]) end
-local e = redis.call('HGET', KEYS[4], 'e') .. '.' .. (redis.call('GET', KEYS[5]) or '0')
-redis.call('HSETNX', KEYS[3], ARGV[1], (redis.call('HGET', KEYS[4], 'n') or '0') .. ' ' .. e)
-redis.call('SADD', KEYS[1], ARGV[1])
-redis.call('SADD', KEYS[2], ARGV[2])
-redis.call('PUBLISH', ARGV[3], ARGV[4])
+export const JOIN_ROOM = `${EPOCH}
+redis.call('SADD', KEYS[2], ARGV[4])
+return {tonumber(redis.call('HGET', KEYS[1], 'n') or '0'), e}
 `
 
-/** KEYS: the user's rooms, the room's members, the user's join positions. ARGV: room, user, channel, message. */
-export const LEAVE = `
+/**
+ * A join's second half, in the user's slot. KEYS: the user's rooms, the user's join positions (a
+ * hash: room -> `<offset> <epoch>`). ARGV: room, position, publish command, the user's channel,
+ * user (JSON). A second join keeps the first one's position; the nodes where the user is connected
+ * hear `j [user, room, offset, epoch]` with the position kept.
+ */
+export const JOIN_USER = `
+redis.call('HSETNX', KEYS[2], ARGV[1], ARGV[2])
+redis.call('SADD', KEYS[1], ARGV[1])
+local at = redis.call('HGET', KEYS[2], ARGV[1])
+local space = string.find(at, ' ', 1, true)
+redis.call(ARGV[3], ARGV[4], 'j [' .. ARGV[5] .. ',' .. cjson.encode(ARGV[1]) .. ',' .. string.sub(at, 1, space - 1) .. ',' .. cjson.encode(string.sub(at, space + 1)) .. ']')
+`
+
+/**
+ * A leave's first half, in the user's slot (the room's members set follows). KEYS: the user's
+ * rooms, the user's join positions. ARGV: room, publish command, the user's channel, message.
+ */
+export const LEAVE_USER = `
 redis.call('SREM', KEYS[1], ARGV[1])
-redis.call('SREM', KEYS[2], ARGV[2])
-redis.call('HDEL', KEYS[3], ARGV[1])
-redis.call('PUBLISH', ARGV[3], ARGV[4])
+redis.call('HDEL', KEYS[2], ARGV[1])
+redis.call(ARGV[2], ARGV[3], ARGV[4])
 `
 
 /** KEYS: the user's rooms, the user's join positions. Returns {room, position or false} for each room, in one read. */

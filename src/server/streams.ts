@@ -41,8 +41,10 @@ export interface Resumed {
  * What a login gets, in order: the answer (`LoginOK` with `fields`) with the start of each stream
  * the client named no position for, a `Resync` for each stream whose gap the history no longer
  * covers, then what it missed, oldest first. Only the user's own stream and its rooms: a
- * position of any other stream is ignored. `listen(streams)` runs once the streams are known and
- * before any of them is read, so that a live frame is either in what is read or heard after it.
+ * position of any other stream is ignored. `listen(streams)` resolves once the engine is sure to
+ * tell this node of every frame of those streams appended from then on: the user's own stream
+ * first (it carries the user's room changes), then the rooms, and only then is any of them read,
+ * so that a live frame is either in what is read or heard after it.
  *
  * A stream with no client position starts at its tip on a first login (no position for the user's
  * own stream: no earlier life of this client is owed anything), and otherwise at the position the
@@ -54,10 +56,11 @@ export async function resume(
   user: string,
   login: Frame,
   fields: object | undefined,
-  listen: (streams: string[]) => void,
+  listen: (streams: string[]) => unknown,
 ): Promise<Resumed> {
   const given = positionsOf(login)
   const own = userStream(user)
+  await listen([own])
   const joined: Record<string, Position | null> = engine.joined ? await engine.joined(user) : {}
   if (!engine.joined) for (const room of await engine.rooms(user)) joined[room] = null
   const streams = [own].concat(Object.keys(joined).sort().map(roomStream))
@@ -74,7 +77,7 @@ export async function resume(
       const at = joined[room]
       if (at && !given.has(roomStream(room))) starts.set(roomStream(room), at)
     }
-  listen(streams)
+  await listen(streams.slice(1))
   const tips: Record<string, Position> = {}
   const at = new Map<string, Position>()
   const resyncs: Frame[] = []

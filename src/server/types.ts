@@ -65,16 +65,19 @@ export interface Stored {
 export type Awaitable<T> = T | PromiseLike<T>
 
 /**
- * What every node hears, in one order for all nodes: a frame appended to a stream (in offset
- * order per stream), a membership change, a session to end, an engine failure, and `reset`: the
- * node may have missed events (its link to the engine dropped), so its connections must resume.
+ * What a node hears: a frame appended to a stream it listens to (in offset order per stream), a
+ * room change or a session end of a user whose stream it listens to, an engine failure, and
+ * `reset`: the node may have missed events of `streams` (of every stream, when absent) because its
+ * link to the engine dropped, so the connections reading them must resume. A `join` carries the
+ * room stream's position the user reads the room from.
  */
 export type EngineEvent =
   | { type: 'frame'; stream: string; position: Position; frame: Record<string, unknown> }
-  | { type: 'join' | 'leave'; user: string; room: string }
+  | { type: 'join'; user: string; room: string; position?: Position }
+  | { type: 'leave'; user: string; room: string }
   | { type: 'end'; user: string; reason?: string }
   | { type: 'error'; error: Error }
-  | { type: 'reset' }
+  | { type: 'reset'; streams?: string[] }
 
 /**
  * Everything the server must share between nodes. Methods may answer at once (the memory engine)
@@ -83,11 +86,18 @@ export type EngineEvent =
  */
 export interface Engine {
   /**
-   * Starts hearing events (of every node on the same store); resolves once nothing appended from
-   * then on can be missed. Returns the function that stops it.
+   * Starts hearing events (of every node on the same store); resolves once the engine is reached.
+   * Returns the function that stops it.
    */
   subscribe(listener: (event: EngineEvent) => void): Awaitable<() => void>
-  /** Appends a frame to a stream and returns its position; every subscriber hears it (a `frame` event). */
+  /**
+   * Hears `stream` from now on: its frames and, for a user's stream, that user's room changes and
+   * session end. Resolves once nothing appended to it from then on can be missed. Counted: each
+   * call is undone by one `unlisten`. An engine without these two tells every node everything.
+   */
+  listen?(stream: string): Awaitable<void>
+  unlisten?(stream: string): void
+  /** Appends a frame to a stream and returns its position; its listeners hear it (a `frame` event). */
   append(stream: string, frame: Record<string, unknown>): Awaitable<Position>
   /** The position of the last frame of a stream (offset 0 before any). */
   tip(stream: string): Awaitable<Position>
@@ -105,7 +115,7 @@ export interface Engine {
    * briefly until then (a claim), so that a node dying mid-handler does not leave it marked handled.
    */
   handled?(user: string, id: string): Awaitable<void>
-  /** Adds a user to a room; every subscriber hears it (a `join` event). */
+  /** Adds a user to a room; the listeners of the user's stream hear it (a `join` event). */
   join(user: string, room: string): Awaitable<void>
   leave(user: string, room: string): Awaitable<void>
   rooms(user: string): Awaitable<string[]>
@@ -117,7 +127,7 @@ export interface Engine {
    */
   joined?(user: string): Awaitable<Record<string, Position | null>>
   members(room: string): Awaitable<string[]>
-  /** Tells every node to end a user's sessions (an `end` event). */
+  /** Tells the nodes listening to the user's stream to end its sessions (an `end` event). */
   end(user: string, reason?: string): Awaitable<void>
   /** Releases what the engine holds (connections). `server.close()` calls it. */
   close?(): Awaitable<void>

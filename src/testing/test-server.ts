@@ -195,7 +195,7 @@ export async function createTestServer(options: TestServerOptions = {}): Promise
   // Survives stop() and start(), as a production server's store would: the duplicate window, the streams.
   const engine = memoryEngine()
   // The test kit bounds nothing: its tests inject the faults themselves.
-  const fanout = createFanout(() => {})
+  const fanout = createFanout(engine, () => {})
   engine.subscribe((event) => hear(fanout, event))
 
   function send(ws: WebSocket, frame: object | string | ArrayBuffer | Uint8Array): void {

@@ -1,8 +1,8 @@
 // An example's server file (examples/*/server*.js) run as a user runs it: its own Node process
 // (tsx, so `mpbus/...` resolves to src/ through tsconfig's paths) on a free loopback port (PORT).
 import { spawn } from 'node:child_process'
-import { freePort } from '../../src/testing/redis-server'
 import path from 'node:path'
+import { freePort } from '../../src/testing/redis-server'
 
 const root = path.join(__dirname, '..', '..')
 

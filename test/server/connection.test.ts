@@ -65,7 +65,7 @@ function setup(
   const engine = over.engine || memoryEngine()
   const errors: Array<[MpbusError, string | undefined]> = []
   const report = (error: MpbusError, user: string | undefined) => void errors.push([error, user])
-  const fanout = createFanout(report)
+  const fanout = createFanout(engine, report)
   engine.subscribe((event) => hear(fanout, event))
   const node: Node = {
     authenticate: over.authenticate || ((login) => login.openId),

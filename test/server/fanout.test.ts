@@ -16,6 +16,7 @@ import {
   type Reader,
   readersOf,
 } from '../../src/server/fanout'
+import { memoryEngine } from '../../src/server/memory-engine'
 import type { Phase } from '../../src/server/types'
 
 function socket() {
@@ -35,7 +36,7 @@ function socket() {
 
 function setup() {
   const errors: Array<[MpbusError, string | undefined]> = []
-  const fanout = createFanout((error, user) => void errors.push([error, user]))
+  const fanout = createFanout(memoryEngine(), (error, user) => void errors.push([error, user]))
   const reader = (user: string, phase: Phase = 'ready') => {
     const s = socket()
     const r: Reader & { phase: Phase } = {
@@ -43,6 +44,7 @@ function setup() {
       user,
       phase,
       held: [],
+      stale: false,
       at: new Map(),
       streams: new Set(),
     }
