@@ -44,6 +44,8 @@ export interface Fanout {
   maxBufferedBytes: number
   /** What this node hears is what its connections read: the engine is told (`listen`, `unlisten`). */
   engine: Pick<Engine, 'listen' | 'unlisten' | 'since'>
+  /** Reads of a stream in flight that a login may share, by stream and by what they read (`shared`). */
+  reads: Map<string, Map<string, Promise<unknown>>>
 }
 
 export const createFanout = (
@@ -56,6 +58,7 @@ export const createFanout = (
   report,
   maxBufferedBytes,
   engine,
+  reads: new Map(),
 })
 
 /** ms a connection closed for being too slow has to take its close frame before it is cut off. */
@@ -101,8 +104,33 @@ export function listen(fanout: Fanout, reader: Reader, stream: string): Awaitabl
   if (reader.streams.has(stream)) return
   reader.streams.add(stream)
   put(fanout.byStream, stream, reader)
+  // A read already in flight may miss what this node hears before `reader` was counted: not shared with it.
+  fanout.reads.delete(stream)
   const { engine } = fanout
   return engine.listen && engine.listen(stream)
+}
+
+/**
+ * What a login reads of `stream` (`key` names the read): an identical read in flight, begun after
+ * every reader of the stream on this node started to listen, is shared, so that a thousand
+ * clients of one room coming back at once cost one read of the room, not a thousand (as
+ * Centrifugo's singleflight: https://centrifugal.dev/docs/server/cache_recovery). A read begun
+ * earlier would miss the frames this node heard before the new reader was counted.
+ */
+export function shared<T>(fanout: Fanout, stream: string, key: string, read: () => Awaitable<T>): Promise<T> {
+  const reads = fanout.reads.get(stream) || new Map<string, Promise<unknown>>()
+  const inFlight = reads.get(key)
+  if (inFlight) return inFlight as Promise<T>
+  fanout.reads.set(stream, reads)
+  const mine = reads
+  const done = Promise.resolve()
+    .then(read)
+    .finally(() => {
+      if (mine.get(key) === done) mine.delete(key)
+      if (!mine.size && fanout.reads.get(stream) === mine) fanout.reads.delete(stream)
+    })
+  reads.set(key, done)
+  return done
 }
 
 function unlisten(fanout: Fanout, reader: Reader, stream: string): void {

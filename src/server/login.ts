@@ -16,7 +16,7 @@ import {
   OP,
 } from '../protocol'
 import { type Connection, isClosed, refuse } from './connection-state'
-import { add, deliver, listen } from './fanout'
+import { add, deliver, listen, shared } from './fanout'
 import { batch, close, send } from './send'
 import { batchOf, type Resumed, resume } from './streams'
 import type { LoginDecision } from './types'
@@ -99,11 +99,18 @@ export async function enter(
   add(node.fanout, c)
   let resumed: Resumed
   try {
-    resumed = await resume(node.engine, user, frame, fields, (streams) => {
-      // Closed while the rooms were read: its close ran already, so it must not listen now.
-      if (isClosed(c)) throw new MpbusError('CLOSED', 'closed during the login')
-      return Promise.all(streams.map((stream) => listen(node.fanout, c, stream)))
-    })
+    resumed = await resume(
+      node.engine,
+      user,
+      frame,
+      fields,
+      (streams) => {
+        // Closed while the rooms were read: its close ran already, so it must not listen now.
+        if (isClosed(c)) throw new MpbusError('CLOSED', 'closed during the login')
+        return Promise.all(streams.map((stream) => listen(node.fanout, c, stream)))
+      },
+      (stream, key, read) => shared(node.fanout, stream, key, read),
+    )
   } catch (e) {
     if (isClosed(c)) return
     // The client backs off and logs in again: a login the engine cannot serve is refused, not half served.

@@ -57,6 +57,11 @@ export async function resume(
   login: Frame,
   fields: object | undefined,
   listen: (streams: string[]) => unknown,
+  share: <T>(stream: string, key: string, read: () => T | PromiseLike<T>) => PromiseLike<T> = (
+    _s,
+    _k,
+    read,
+  ) => Promise.resolve(read()),
 ): Promise<Resumed> {
   const given = positionsOf(login)
   const own = userStream(user)
@@ -86,9 +91,10 @@ export async function resume(
   const read = await Promise.all(
     streams.map(async (stream) => {
       const from = given.get(stream) || starts.get(stream)
-      if (!from) return { stream, tip: await engine.tip(stream) }
-      const missed = await engine.since(stream, from)
-      return missed ? { stream, from, missed } : { stream, tip: await engine.tip(stream), resync: true }
+      const tip = () => share(stream, 'tip', () => engine.tip(stream))
+      if (!from) return { stream, tip: await tip() }
+      const missed = await share(stream, `${from.offset} ${from.epoch}`, () => engine.since(stream, from))
+      return missed ? { stream, from, missed } : { stream, tip: await tip(), resync: true }
     }),
   )
   for (const r of read) {

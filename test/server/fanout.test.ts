@@ -15,6 +15,7 @@ import {
   listen,
   type Reader,
   readersOf,
+  shared,
 } from '../../src/server/fanout'
 import { memoryEngine } from '../../src/server/memory-engine'
 import type { Phase } from '../../src/server/types'
@@ -165,5 +166,92 @@ describe('fanout', () => {
     expect(fanout.byUser.size + fanout.byStream.size).toBe(0)
     hear(fanout, frame('user:alice', 1))
     expect(a.sent.length + other.sent.length).toBe(0)
+  })
+
+  it('shares a read in flight only with readers that listened before it began', async () => {
+    const { fanout, reader } = setup()
+    const reads: Array<() => void> = []
+    const read = () =>
+      new Promise<number>((resolve) =>
+        reads.push(
+          (
+            (n) => () =>
+              resolve(n)
+          )(reads.length),
+        ),
+      )
+    const [a, b, c] = [reader('a'), reader('b'), reader('c')]
+    listen(fanout, a.r, 'room:r')
+    listen(fanout, b.r, 'room:r')
+    const first = shared(fanout, 'room:r', '0 e', read)
+    const second = shared(fanout, 'room:r', '0 e', read)
+    const other = shared(fanout, 'room:r', '5 e', read)
+    // c is counted after the first read began: what this node heard before c was counted is not
+    // in c's queue, so c must not take that read's older answer.
+    listen(fanout, c.r, 'room:r')
+    const third = shared(fanout, 'room:r', '0 e', read)
+    await Promise.resolve()
+    expect(reads).toHaveLength(3)
+    for (const done of reads) done()
+    expect(await first).toBe(await second)
+    expect(await other).not.toBe(await first)
+    expect(await third).not.toBe(await first)
+    // Settled reads are forgotten.
+    expect(fanout.reads.size).toBe(0)
+  })
+
+  it('a reset names streams: only their readers are told to resume; a login being served resumes after it', () => {
+    const { fanout, reader } = setup()
+    const a = reader('alice')
+    const b = reader('bob')
+    const c = reader('carol', 'resuming')
+    listen(fanout, a.r, 'user:alice')
+    listen(fanout, b.r, 'user:bob')
+    listen(fanout, c.r, 'user:alice')
+    hear(fanout, { type: 'reset', streams: ['user:alice'] })
+    expect(a.closes).toEqual([[1012, 'engine reset']])
+    expect(b.closes).toEqual([])
+    expect(c.closes).toEqual([])
+    expect(c.r.stale).toBe(true)
+  })
+
+  it('a join while connected reads the room from the join position once the engine listens, then live frames follow', async () => {
+    const engine = memoryEngine()
+    const fanout = createFanout(
+      { listen: () => Promise.resolve(), unlisten: () => {}, since: (s, from) => engine.since(s, from) },
+      () => {},
+    )
+    const s = socket()
+    const r: Reader = {
+      ws: s.ws,
+      user: 'alice',
+      phase: 'ready',
+      held: [],
+      stale: false,
+      at: new Map(),
+      streams: new Set(),
+    }
+    add(fanout, r)
+    const join = engine.join('alice', 'r') as unknown
+    void join
+    const from = engine.joined('alice').r!
+    // Appended after the join, before this node hears the room: only the history has it.
+    engine.append('room:r', { Operator: 'Quote', n: 1 })
+    hear(fanout, { type: 'join', user: 'alice', room: 'r', position: from })
+    await new Promise((resolve) => setTimeout(resolve, 0))
+    hear(fanout, {
+      type: 'frame',
+      stream: 'room:r',
+      position: { offset: 2, epoch: from.epoch },
+      frame: { Operator: 'Quote', n: 2 },
+    })
+    hear(fanout, {
+      type: 'frame',
+      stream: 'room:r',
+      position: { offset: 1, epoch: from.epoch },
+      frame: { Operator: 'Quote', n: 1 },
+    })
+    expect(s.sent.map((f) => f.n)).toEqual([1, 2])
+    expect(s.closes).toEqual([])
   })
 })
