@@ -18,7 +18,7 @@
  * 3. cluster (only with `--engine redis-cluster`): the load of 1 at 2 nodes on one redis-server
  *    and on a Redis Cluster of 3 masters, one after the other in the same run; the busiest
  *    master's CPU per push over the one redis-server's (target ≤ 0.5×).
- * 4. reconnect: 2 nodes, 1,000 clients of one room (joined before their login); all dropped at
+ * 4. reconnect: 2 nodes, 1,000 clients of one room (joined before their first login); all dropped at
  *    once, 20 publications meanwhile, all log in again with their positions. Every client must
  *    get all 20, none twice. Redis commands per recovered frame (target ≤ 0.1), counted two ways:
  *    (a) top-level: the commands the nodes sent (an EVAL counts one). Redis 7 counts the commands
@@ -34,19 +34,26 @@
  *        it as a check.
  *
  * `npx tsx bench/nodes.ts [--engine redis|redis-cluster] [--runs 3] [--only scaling|room|cluster|reconnect]`
+ * (or `npm run bench -- nodes`); the default takes about a minute and a half on 2 cores.
  * `--engine redis-cluster` runs the nodes on `startRedisCluster({ masters: 3 })` through the
  * engine's `cluster` option, `redisEngine({ cluster: { rootNodes }, prefix })`.
  */
 import { type ChildProcess, fork, spawnSync } from 'node:child_process'
 import fs from 'node:fs'
-import net from 'node:net'
 import path from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import { build } from 'esbuild'
-import { createClient } from 'redis'
 import WebSocket from 'ws'
-import { startRedisCluster, startRedisServer } from '../src/testing/index'
 import type { Answer, NodeConfig, Request } from './node-process'
+import {
+  checkTargetUsed,
+  commandCalls,
+  infoClients,
+  monitor,
+  redisCpu,
+  startTarget,
+  type Target,
+} from './redis-meter'
 
 const CLIENTS = 1000
 const PUSHES = 5000
@@ -63,119 +70,6 @@ async function until(check: () => boolean, ms: number, what: () => string): Prom
   while (!check()) {
     if (Date.now() > deadline) throw new Error(`not within ${ms} ms: ${what()}`)
     await sleep(5)
-  }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Redis: one redis-server or a cluster, and what the bench reads of it.
-
-interface Target {
-  kind: 'redis' | 'redis-cluster'
-  /** Each redis-server (each master of a cluster). */
-  urls: string[]
-  /** What a node's engine is given. */
-  engine: Omit<NodeConfig, 'prefix'>
-  stop(): Promise<void>
-}
-
-/** What the bench uses of a node-redis client. */
-interface Info {
-  sendCommand(args: string[]): Promise<unknown>
-  close(): Promise<unknown>
-}
-
-async function startTarget(kind: Target['kind']): Promise<Target> {
-  if (kind === 'redis') {
-    const redis = await startRedisServer()
-    return { kind, urls: [redis.url], engine: { url: redis.url }, stop: () => redis.stop() }
-  }
-  const cluster = await startRedisCluster({ masters: 3 })
-  return {
-    kind,
-    urls: cluster.masters.map((m) => m.url),
-    engine: { cluster: { rootNodes: cluster.rootNodes } },
-    stop: () => cluster.stop(),
-  }
-}
-
-/** One plain connection per redis-server, for INFO and the markers. */
-async function infoClients(target: Target): Promise<Info[]> {
-  return Promise.all(
-    target.urls.map(async (url) => {
-      const client = createClient({ url })
-      // A redis-server stopped while this is open is the bench's own doing, reported elsewhere.
-      client.on('error', () => {})
-      await client.connect()
-      return client as Info
-    }),
-  )
-}
-
-/** µs of CPU each redis-server has used (main thread and the rest: `used_cpu_sys` + `used_cpu_user`). */
-async function redisCpu(clients: Info[]): Promise<number[]> {
-  return Promise.all(
-    clients.map(async (client) => {
-      const info = String(await client.sendCommand(['INFO', 'cpu']))
-      const field = (name: string) => Number((new RegExp(`${name}:([\\d.]+)`).exec(info) || [])[1])
-      return Math.round((field('used_cpu_sys') + field('used_cpu_user')) * 1e6)
-    }),
-  )
-}
-
-/** Calls so far, every command by `INFO commandstats` (a script's calls included), the bench's own left out. */
-async function commandCalls(clients: Info[]): Promise<number> {
-  let calls = 0
-  for (const client of clients) {
-    const info = String(await client.sendCommand(['INFO', 'commandstats']))
-    for (const line of info.split('\n')) {
-      const m = /^cmdstat_([\w|]+):calls=(\d+)/.exec(line)
-      if (m && m[1] !== 'info' && m[1] !== 'echo') calls += Number(m[2])
-    }
-  }
-  return calls
-}
-
-/**
- * A MONITOR connection: counts the commands Redis runs between the ECHO markers `start` and
- * `end`, those a script called (`[db lua]`) apart from the clients' own, and the clients' by name.
- */
-function monitor(url: string) {
-  const { port, hostname } = new URL(url)
-  const socket = net.connect(Number(port), hostname)
-  socket.setEncoding('utf8')
-  let rest = ''
-  let counting = false
-  let ended = false
-  const counts = { top: 0, lua: 0, byName: new Map<string, number>() }
-  const ready = new Promise<void>((resolve, reject) => {
-    socket.once('error', reject)
-    socket.on('data', (chunk: string) => {
-      const lines = (rest + chunk).split('\r\n')
-      rest = lines.pop()!
-      for (const line of lines) {
-        if (line === '+OK') resolve()
-        const m = /^\+[\d.]+ \[\d+ ([^\]]+)\] "([^"]*)"/.exec(line)
-        if (!m) continue
-        const source = m[1]
-        const name = m[2]!.toLowerCase()
-        if (name === 'echo' && line.includes('"mpbus-bench-start"')) counting = true
-        else if (name === 'echo' && line.includes('"mpbus-bench-end"')) {
-          counting = false
-          ended = true
-        } else if (counting && source === 'lua') counts.lua++
-        else if (counting) {
-          counts.top++
-          counts.byName.set(name, (counts.byName.get(name) || 0) + 1)
-        }
-      }
-    })
-  })
-  socket.write('MONITOR\r\n')
-  return {
-    ready,
-    counts,
-    ended: () => ended,
-    close: () => socket.destroy(),
   }
 }
 
@@ -284,19 +178,6 @@ async function nodesCpu(nodes: Node[]): Promise<number[]> {
   return usage.map((u) => u.user + u.system)
 }
 
-/**
- * A cluster engine that ignored `cluster` (an engine without it) would run on whatever
- * redis://127.0.0.1:6379 is: after the logins, the cluster must hold the nodes' keys.
- */
-async function checkTargetUsed(target: Target, info: Info[], prefix: string): Promise<void> {
-  let keys = 0
-  for (const client of info) keys += ((await client.sendCommand(['KEYS', `${prefix}:*`])) as string[]).length
-  if (!keys)
-    throw new Error(
-      `the nodes logged users in but wrote no ${prefix}:* key to the ${target.kind}: the engine ignored \`cluster\``,
-    )
-}
-
 // ---------------------------------------------------------------------------------------------
 // Clients: raw `ws` sockets logged in as mpbus clients.
 
@@ -398,7 +279,6 @@ async function pushLoad(script: string, target: Target, count: number, prefix: s
   try {
     nodes = await startNodes(script, count, target, prefix)
     await loginAll(clients, nodes)
-    if (target.kind === 'redis-cluster') await checkTargetUsed(target, info, prefix)
     const cpu0 = await nodesCpu(nodes)
     const redis0 = await redisCpu(info)
     const failures: number[] = await Promise.all(
@@ -414,6 +294,7 @@ async function pushLoad(script: string, target: Target, count: number, prefix: s
     )
     const cpu1 = await nodesCpu(nodes)
     const redis1 = await redisCpu(info)
+    if (target.kind === 'redis-cluster') await checkTargetUsed(target, info, prefix)
     const own = nodes.map((_, i) => delivered(clients.filter((c) => c.node === i)))
     const spent = cpu1.map((t, i) => t - cpu0[i]!)
     return {
@@ -492,9 +373,12 @@ async function massReconnect(script: string, target: Target, prefix: string): Pr
     await loginAll(clients, nodes)
     dropAll(clients)
     const users = clients.map((c) => c.user)
+    // Every node must have seen its connections close before the publications they are to miss.
+    const deadline = Date.now() + 30_000
     for (;;) {
       const left: number[] = await Promise.all(nodes.map((node) => node.ask({ t: 'connections', users })))
       if (left.every((n) => n === 0)) break
+      if (Date.now() > deadline) throw new Error(`nodes still serve ${left.join(' + ')} dropped connections`)
       await sleep(20)
     }
     const failed: number = await nodes[0]!.ask({ t: 'publish', room: 'all', count: MISSED, perSecond: 1000 })
