@@ -8,6 +8,7 @@ import { execSync } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { benchDepth } from './depth'
 import { benchHeartbeat } from './heartbeat'
+import { benchNodes } from './nodes'
 import { benchOutbox } from './outbox'
 import { benchPush } from './push'
 import { benchReceive } from './receive'
@@ -42,6 +43,7 @@ async function main() {
     heartbeat: () => benchHeartbeat(),
     replay: () => benchReplay(),
     push: () => benchPush(),
+    nodes: () => benchNodes(),
     receive: () => benchReceive(),
     peers: () => benchPeers(),
   }
