@@ -210,6 +210,49 @@ describeWithRedis('mpbus/server on Redis: nodes that behave as one', () => {
     }
   })
 
+  it('a room joined while connected, amid publications from the other node: every frame from the join on, once, in order', async () => {
+    const {
+      nodes: [a, b],
+    } = await nodes(2)
+    const c = await raw(a!.port)
+    c.send({ Operator: 'userLogin', openId: 'alice' })
+    await until(() => c.got.length === 1, 'logged in')
+    let publishing = true
+    let published = 0
+    const publisher = (async () => {
+      while (publishing) {
+        const batch: Promise<unknown>[] = []
+        for (let i = 0; i < 5; i++) batch.push(b!.publish('live', 'Bid', { n: ++published }))
+        await Promise.all(batch)
+      }
+    })()
+    await until(() => published >= 20, 'publishing')
+    const before = published
+    // A joins on B: node A learns of it on alice's channel and only then subscribes to the room.
+    await b!.join('alice', 'live')
+    const after = published
+    await until(() => published >= after + 30, 'publications after the join')
+    publishing = false
+    await publisher
+    const bids = () => c.got.filter((f) => f.Operator === 'Bid').map((f) => f.Stream.offset as number)
+    await until(
+      () => bids()[bids().length - 1] === published,
+      'the last publication',
+      5000,
+      () =>
+        JSON.stringify({
+          n: published,
+          closed: c.closed,
+          got: c.got.map((f) => f.Operator + ':' + (f.Stream ? f.Stream.offset : '')),
+        }).slice(0, 900),
+    )
+    const offsets = bids()
+    expect(offsets[0]).toBeGreaterThan(before - 5)
+    expect(offsets[0]).toBeLessThanOrEqual(after + 5)
+    expect(offsets).toEqual(range(offsets[0]!, published))
+    expect(c.closed.code).toBeUndefined()
+  })
+
   it('end(user) on B ends the session on A: the bus fails with SESSION_ENDED and stays down', async () => {
     const {
       nodes: [a, b],

@@ -27,7 +27,7 @@ import {
 } from './redis-scripts'
 import { createSubscriptions } from './redis-subscriptions'
 import { roomStream, userStream } from './streams'
-import type { Engine, EngineEvent, Position, Stored } from './types'
+import type { EngineEvent, Position, Stored } from './types'
 
 export type { RedisEngine, RedisEngineOptions } from './redis-options'
 
