@@ -1,21 +1,23 @@
 /**
- * What one `mpbus/server` node holds: the figures a capacity plan is sized from. The server is a
- * process of its own (bench/capacity-node.ts, bundled and forked with `--expose-gc`): mpbus on the
+ * What one `mpbus/server` node holds: the figures a capacity plan is sized from. Three servers,
+ * each a process of its own (bench/capacity-node.ts, forked with `--expose-gc`): mpbus on the
  * memory engine, mpbus on the Redis engine (a real redis-server per run), and, as the peer, a bare
- * `ws` WebSocketServer answering every text frame with one text frame. The clients are raw `ws`
- * sockets in this process; each sends `{"Operator":"userLogin","openId":"u<i>"}` and waits for
- * the answer (`LoginOK`; the bare server's one frame), then stays idle. Servers run without pings.
+ * `ws` WebSocketServer answering every text frame with one text frame. Each has its clients in a
+ * process of their own (bench/capacity-clients.ts): raw `ws` sockets that log in
+ * (`{"Operator":"userLogin","openId":"u<i>"}`, answered `LoginOK`; the bare server answers any
+ * frame) and stay idle. The three are measured side by side, in the same windows, so that the
+ * load others put on a shared machine weighs on them alike. Servers run without pings.
  *
  * 1. memory per connection: the server's `heapUsed + external` after forced full GCs, with N
  *    clients logged in minus with none, over N, at N/2 and N. `external` already includes
  *    `arrayBuffers` (Node's `process.memoryUsage()` docs), so it is not added again. RSS the
  *    same way. The kernel's socket buffers are in neither.
- * 2. CPU with heartbeats: the N clients each send the client's heartbeat frame
- *    `{"Operator":"Heart"}` every 25 s (the bus's default interval, src/bus/options.ts), spread
- *    evenly (N/25 frames a second in all); the server answers each (`HeartOK`). The server's CPU
- *    time (`process.cpuUsage()`) over ~20 s of wall time, as a %, and scaled to 10,000
- *    connections (a server with pings on, the default every 30 s, spends more: one ping per
- *    connection per interval).
+ * 2. CPU: the servers' CPU time (`process.cpuUsage()`) over wall time, as a % of one core, scaled
+ *    to 10,000 connections: over a few seconds idle, then over ~20 s while the N clients each send
+ *    the client's heartbeat frame `{"Operator":"Heart"}` every 25 s (the bus's default interval,
+ *    src/bus/options.ts), spread evenly (N/25 frames a second), each answered (`HeartOK`). A
+ *    server with pings on (the default, every 30 s) spends more: one ping per connection per
+ *    interval.
  * 3. Redis memory per user: `INFO memory` used_memory with N users logged in minus with none
  *    (each user's stream subscribed by the node), and again once each user was pushed one frame
  *    (`server.push('u<i>', 'Tick', {k})`: a stream key with a 1-frame history), over N. Redis
@@ -26,8 +28,8 @@
  * Every ratio is within one run; the spread is min–max over the runs.
  *
  * `npx tsx bench/capacity.ts [--connections 10000] [--runs 3]` (or `npm run bench -- capacity`);
- * the default takes about 5 minutes on 2 cores. N is lowered when it does not fit the open-file
- * limit (`ulimit -n`): this process holds N client sockets, the server N more.
+ * the default takes about 2 and a half minutes on 2 cores. N is lowered when it does not fit the open-file
+ * limit (`ulimit -n`): a server holds N sockets, its clients' process N more.
  */
 import { type ChildProcess, fork, spawnSync } from 'node:child_process'
 import fs from 'node:fs'
@@ -35,71 +37,70 @@ import path from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import { build } from 'esbuild'
 import { createClient } from 'redis'
-import WebSocket from 'ws'
-import { type RedisServer, startRedisServer } from '../src/testing/index'
-import { BARE_ANSWER, type CapacityAnswer, type CapacityConfig, type CapacityRequest } from './capacity-node'
+import { startRedisServer } from '../src/testing/index'
+import type { ClientsConfig, ClientsRequest, Counts } from './capacity-clients'
+import type { CapacityAnswer, CapacityConfig, CapacityRequest } from './capacity-node'
 
 /** The bus's default heartbeat interval (src/bus/options.ts). */
 const HEARTBEAT_INTERVAL = 25_000
-const HEART = JSON.stringify({ Operator: 'Heart' })
 const CPU_WINDOW = 20_000
-/** The same N connections without heartbeats first: what the server spends holding them. */
+/** The same N connections without heartbeats first: what a server spends holding them. */
 const IDLE_WINDOW = 3000
 /** Heartbeats run this long before the window opens. */
 const WARM_UP = 1000
-/** Logins in flight at once: more would overflow the listen backlog and wait out SYN retries. */
-const CONNECTING = 200
-/** Descriptors the processes need beside the sockets measured. */
+/** Descriptors a process needs beside the sockets measured. */
 const SPARE_FDS = 200
 
 const here = path.dirname(fileURLToPath(import.meta.url))
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
-async function until(check: () => boolean, ms: number, what: () => string): Promise<void> {
-  const deadline = Date.now() + ms
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`not within ${ms} ms: ${what()}`)
-    await sleep(10)
-  }
-}
-
 // ---------------------------------------------------------------------------------------------
-// The server: a forked process answering requests.
+// Servers and their clients: forked processes answering requests.
 
 type Unnumbered<T> = T extends unknown ? Omit<T, 'id'> : never
 
-interface Server {
+interface Child<Request> {
   port: number
   child: ChildProcess
-  ask(request: Unnumbered<CapacityRequest>): Promise<any>
+  ask(request: Unnumbered<Request>): Promise<any>
 }
 
-async function bundleServer(): Promise<string> {
-  const outfile = path.join(here, '..', '.tmp', 'bench', `capacity-node-${process.pid}.mjs`)
+/** capacity-node.ts and capacity-clients.ts, each in one file (packages left to node_modules). */
+async function bundle(): Promise<{ node: string; clients: string }> {
+  const outdir = path.join(here, '..', '.tmp', 'bench', `capacity-${process.pid}`)
   await build({
-    entryPoints: [path.join(here, 'capacity-node.ts')],
+    entryPoints: [path.join(here, 'capacity-node.ts'), path.join(here, 'capacity-clients.ts')],
     bundle: true,
     platform: 'node',
     format: 'esm',
     packages: 'external',
-    outfile,
+    outdir,
+    outExtension: { '.js': '.mjs' },
     logLevel: 'warning',
   })
-  return outfile
+  return { node: path.join(outdir, 'capacity-node.mjs'), clients: path.join(outdir, 'capacity-clients.mjs') }
 }
 
 let nextRequest = 0
 
-function startServer(script: string, config: CapacityConfig): Promise<Server> {
+/** Forks `script` with its config in the environment variable `variable`; resolves once it is ready. */
+function startChild<Request>(
+  script: string,
+  variable: string,
+  config: object,
+  label: string,
+  execArgv: string[] = [],
+): Promise<Child<Request>> {
   const child = fork(script, [], {
     cwd: path.join(here, '..'),
-    execArgv: ['--expose-gc'],
-    env: { ...process.env, MPBUS_BENCH_CAPACITY: JSON.stringify(config) },
+    execArgv,
+    env: { ...process.env, [variable]: JSON.stringify(config) },
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   })
   const pending = new Map<number, { resolve(value: unknown): void; reject(error: Error): void }>()
   let exited: Error | undefined
   return new Promise((resolve, reject) => {
+    // Both kinds of child answer in capacity-node.ts's shape.
     child.on('message', (answer: CapacityAnswer) => {
       if (answer.t === 'ready') {
         resolve({
@@ -119,10 +120,10 @@ function startServer(script: string, config: CapacityConfig): Promise<Server> {
       const waiting = pending.get(answer.id)
       pending.delete(answer.id)
       if (answer.t === 'answer') waiting?.resolve(answer.value)
-      else waiting?.reject(new Error(`${config.kind} server: ${answer.error}`))
+      else waiting?.reject(new Error(`${label}: ${answer.error}`))
     })
     child.once('exit', (code, signal) => {
-      exited = new Error(`${config.kind} server exited (${signal ?? code})`)
+      exited = new Error(`${label} exited (${signal ?? code})`)
       reject(exited)
       for (const waiting of pending.values()) waiting.reject(exited)
       pending.clear()
@@ -130,77 +131,22 @@ function startServer(script: string, config: CapacityConfig): Promise<Server> {
   })
 }
 
-/** SIGKILL: a bench server keeps nothing, and closing 10,000 connections in order takes seconds. */
-async function stopServer(server: Server): Promise<void> {
-  const { child } = server
-  if (child.exitCode !== null || child.signalCode !== null) return
-  const exited = new Promise((resolve) => child.once('exit', resolve))
-  child.kill('SIGKILL')
-  await exited
+/** SIGKILL: a bench process keeps nothing, and closing 10,000 connections in order takes seconds. */
+async function kill(children: Array<Child<unknown>>): Promise<void> {
+  await Promise.all(
+    children.map(({ child }) => {
+      if (child.exitCode !== null || child.signalCode !== null) return undefined
+      const exited = new Promise((resolve) => child.once('exit', resolve))
+      child.kill('SIGKILL')
+      return exited
+    }),
+  )
 }
 
 // ---------------------------------------------------------------------------------------------
-// Clients: raw `ws` sockets, logged in and idle.
+// One run: the three servers side by side.
 
-interface Clients {
-  sockets: WebSocket[]
-  /** Frames received after each login's answer: heartbeat answers and pushed frames. */
-  heartAnswers: number
-  ticks: number
-}
-
-function openOne(port: number, i: number, clients: Clients, bare: boolean): Promise<WebSocket> {
-  return new Promise((resolve, reject) => {
-    const ws = new WebSocket(`ws://127.0.0.1:${port}`, { perMessageDeflate: false })
-    let loggedIn = false
-    ws.on('open', () => ws.send(JSON.stringify({ Operator: 'userLogin', openId: `u${i}` })))
-    ws.on('message', (data) => {
-      const text = String(data)
-      if (!loggedIn) {
-        loggedIn = true
-        if (bare ? text === BARE_ANSWER : text.includes('"LoginOK"')) resolve(ws)
-        else reject(new Error(`u${i}: login answered ${text.slice(0, 200)}`))
-      } else if (text.includes('"HeartOK"')) clients.heartAnswers++
-      else if (text.includes('"Tick"')) clients.ticks++
-    })
-    ws.on('error', (error) => {
-      if (!loggedIn) reject(new Error(`u${i}: ${error.message}`))
-    })
-    ws.on('close', (code) => {
-      if (!loggedIn) reject(new Error(`u${i}: closed ${code} before its login was answered`))
-    })
-  })
-}
-
-/** Opens and logs in clients until there are `count`, `CONNECTING` at a time. */
-async function fill(port: number, clients: Clients, count: number, bare: boolean): Promise<void> {
-  let next = clients.sockets.length
-  const worker = async () => {
-    while (next < count) {
-      const i = next++
-      clients.sockets[i] = await openOne(port, i, clients, bare)
-    }
-  }
-  await Promise.all(Array.from({ length: CONNECTING }, worker))
-}
-
-/** Every client's heartbeat once per interval, spread evenly; stops when the returned function is called. */
-function beat(clients: Clients): { sent(): number; stop(): void } {
-  const { sockets } = clients
-  const start = performance.now()
-  let sent = 0
-  // One timer for all clients, every millisecond: at 10,000 clients a frame is due every 2.5 ms,
-  // so each reaches the server on its own, as independent clients' frames do (a burst of several
-  // would be read in one turn of the server's event loop, cheaper per frame than real traffic).
-  const timer = setInterval(() => {
-    const due = Math.floor(((performance.now() - start) * sockets.length) / HEARTBEAT_INTERVAL)
-    for (; sent < due; sent++) sockets[sent % sockets.length]!.send(HEART)
-  }, 1)
-  return { sent: () => sent, stop: () => clearInterval(timer) }
-}
-
-// ---------------------------------------------------------------------------------------------
-// One server kind in one run.
+type Kind = CapacityConfig['kind']
 
 interface Memory {
   connections: number
@@ -211,28 +157,39 @@ interface Memory {
 
 interface KindResult {
   memory: Memory[]
-  /** CPU % over the window at N connections: idle, then with heartbeats. */
+  /** CPU % of one core at N connections: idle, then with heartbeats. */
   idlePercent: number
   cpuPercent: number
+  /** Heartbeats sent in the window, and answers received. */
   heartbeats: number
   answered: number
-  redis?: {
-    /** used_memory per user at each step. */
-    loggedIn: number[]
-    keysLoggedIn: number
-    pushed: number
-    keysPerUser: number
-    pushFailed: number
-    /** MEMORY USAGE of a sample of keys, averaged by TYPE. */
-    byType: Record<string, number>
-  }
+}
+
+interface RedisResult {
+  /** used_memory per user at each step. */
+  loggedIn: number[]
+  keysLoggedIn: number
+  pushed: number
+  keysPerUser: number
+  pushFailed: number
+  /** MEMORY USAGE of a sample of keys, averaged by TYPE. */
+  byType: Record<string, number>
+}
+
+type Run = Partial<Record<Kind, KindResult>> & { redisMemory?: RedisResult }
+
+interface RedisInfo {
+  sendCommand(args: string[]): Promise<unknown>
+  close(): Promise<unknown>
 }
 
 const heapOf = (m: NodeJS.MemoryUsage) => m.heapUsed + m.external
+const cpuOf = (u: NodeJS.CpuUsage) => u.user + u.system
 
-/** CPU % of one core between two `process.cpuUsage()` readings `ms` apart. */
-const percent = (from: NodeJS.CpuUsage, to: NodeJS.CpuUsage, ms: number) =>
-  ((to.user + to.system - from.user - from.system) / (ms * 1000)) * 100
+async function usedMemory(redis: RedisInfo): Promise<number> {
+  const info = String(await redis.sendCommand(['INFO', 'memory']))
+  return Number((/used_memory:(\d+)/.exec(info) || [])[1])
+}
 
 /** MEMORY USAGE of random keys, averaged by TYPE. */
 async function sampleKeys(redis: RedisInfo, samples = 200): Promise<Record<string, number>> {
@@ -249,102 +206,122 @@ async function sampleKeys(redis: RedisInfo, samples = 200): Promise<Record<strin
   )
 }
 
-async function usedMemory(redis: RedisInfo): Promise<number> {
-  const info = String(await redis.sendCommand(['INFO', 'memory']))
-  return Number((/used_memory:(\d+)/.exec(info) || [])[1])
-}
-
-interface RedisInfo {
-  sendCommand(args: string[]): Promise<unknown>
-  close(): Promise<unknown>
-}
-
-async function measureKind(
-  script: string,
-  kind: CapacityConfig['kind'],
+async function measureRun(
+  scripts: { node: string; clients: string },
+  kinds: Kind[],
   steps: number[],
-  redisServer: RedisServer | undefined,
   prefix: string,
-): Promise<KindResult> {
-  const server = await startServer(script, { kind, url: redisServer?.url, prefix })
-  const clients: Clients = { sockets: [], heartAnswers: 0, ticks: 0 }
+): Promise<Run> {
+  const redisServer = kinds.includes('redis') ? await startRedisServer() : undefined
+  const started: Array<Child<unknown>> = []
   let redis: RedisInfo | undefined
   try {
+    const servers: Array<Child<CapacityRequest>> = []
+    const clients: Array<Child<ClientsRequest>> = []
+    for (const kind of kinds) {
+      const config: CapacityConfig = { kind, url: redisServer?.url, prefix }
+      const server = await startChild<CapacityRequest>(
+        scripts.node,
+        'MPBUS_BENCH_CAPACITY',
+        config,
+        `${kind} server`,
+        ['--expose-gc'],
+      )
+      started.push(server)
+      servers.push(server)
+      const theirs: ClientsConfig = { port: server.port, bare: kind === 'bare' }
+      const client = await startChild<ClientsRequest>(
+        scripts.clients,
+        'MPBUS_BENCH_CLIENTS',
+        theirs,
+        `${kind} server's clients`,
+      )
+      started.push(client)
+      clients.push(client)
+    }
     if (redisServer) {
       const client = createClient({ url: redisServer.url })
       client.on('error', () => {})
       await client.connect()
       redis = client as RedisInfo
     }
-    const empty: NodeJS.MemoryUsage = await server.ask({ t: 'memory' })
+    const all = <T>(children: Array<Child<T>>, request: Unnumbered<T>) =>
+      Promise.all(children.map((child) => child.ask(request)))
+
+    const empty: NodeJS.MemoryUsage[] = await all(servers, { t: 'memory' })
     const redisEmpty = redis ? await usedMemory(redis) : 0
-    const memory: Memory[] = []
+    const memory: Memory[][] = kinds.map(() => [])
     const redisLoggedIn: number[] = []
     for (const n of steps) {
-      await fill(server.port, clients, n, kind === 'bare')
-      const m: NodeJS.MemoryUsage = await server.ask({ t: 'memory' })
-      memory.push({ connections: n, heap: (heapOf(m) - heapOf(empty)) / n, rss: (m.rss - empty.rss) / n })
+      await all(clients, { t: 'fill', count: n })
+      const now: NodeJS.MemoryUsage[] = await all(servers, { t: 'memory' })
+      for (const [k, m] of now.entries())
+        memory[k]!.push({
+          connections: n,
+          heap: (heapOf(m) - heapOf(empty[k]!)) / n,
+          rss: (m.rss - empty[k]!.rss) / n,
+        })
       if (redis) redisLoggedIn.push(((await usedMemory(redis)) - redisEmpty) / n)
     }
+    const n = steps[steps.length - 1]!
 
-    const idle0 = await server.ask({ t: 'cpu' })
-    const idleWall0 = performance.now()
-    await sleep(IDLE_WINDOW)
-    const idle1 = await server.ask({ t: 'cpu' })
-    const idlePercent = percent(idle0, idle1, performance.now() - idleWall0)
-    const keysLoggedIn = redis ? Number(await redis.sendCommand(['DBSIZE'])) : 0
-
-    const beating = beat(clients)
-    await sleep(WARM_UP)
-    const sent0 = beating.sent()
-    const answered0 = clients.heartAnswers
-    const cpu0 = await server.ask({ t: 'cpu' })
-    const wall0 = performance.now()
-    await sleep(CPU_WINDOW)
-    const cpu1 = await server.ask({ t: 'cpu' })
-    const wall1 = performance.now()
-    const heartbeats = beating.sent() - sent0
-    const answered = clients.heartAnswers - answered0
-    beating.stop()
-    const result: KindResult = {
-      memory,
-      idlePercent,
-      cpuPercent: percent(cpu0, cpu1, wall1 - wall0),
-      heartbeats,
-      answered,
+    /** Each server's CPU % over `ms` from now. */
+    const cpuOver = async (ms: number) => {
+      const from: NodeJS.CpuUsage[] = await all(servers, { t: 'cpu' })
+      const wall = performance.now()
+      await sleep(ms)
+      const to: NodeJS.CpuUsage[] = await all(servers, { t: 'cpu' })
+      const elapsed = performance.now() - wall
+      return to.map((u, k) => ((cpuOf(u) - cpuOf(from[k]!)) / (elapsed * 1000)) * 100)
     }
+    const idle = await cpuOver(IDLE_WINDOW)
+    const keysLoggedIn = redis ? Number(await redis.sendCommand(['DBSIZE'])) : 0
+    await all(clients, { t: 'beat', interval: HEARTBEAT_INTERVAL })
+    await sleep(WARM_UP)
+    const before: Counts[] = await all(clients, { t: 'counts' })
+    const cpu = await cpuOver(CPU_WINDOW)
+    const after: Counts[] = await all(clients, { t: 'counts' })
+    await all(clients, { t: 'stop' })
+
+    const run: Run = {}
+    for (const [k, kind] of kinds.entries())
+      run[kind] = {
+        memory: memory[k]!,
+        idlePercent: idle[k]!,
+        cpuPercent: cpu[k]!,
+        heartbeats: after[k]!.sent - before[k]!.sent,
+        answered: after[k]!.answered - before[k]!.answered,
+      }
 
     if (redis) {
-      const n = clients.sockets.length
-      const pushFailed: number = await server.ask({ t: 'push', users: n })
-      await until(
-        () => clients.ticks >= n - pushFailed,
-        60_000,
-        () => `${clients.ticks} of ${n} pushed frames arrived`,
-      )
-      const keys = Number(await redis.sendCommand(['DBSIZE']))
-      result.redis = {
+      const k = kinds.indexOf('redis')
+      const pushFailed: number = await servers[k]!.ask({ t: 'push', users: n })
+      const deadline = Date.now() + 60_000
+      for (;;) {
+        const got: Counts = await clients[k]!.ask({ t: 'counts' })
+        if (got.ticks >= n - pushFailed) break
+        if (Date.now() > deadline) throw new Error(`${got.ticks} of ${n - pushFailed} pushed frames arrived`)
+        await sleep(50)
+      }
+      run.redisMemory = {
         loggedIn: redisLoggedIn,
-        pushed: ((await usedMemory(redis)) - redisEmpty) / n,
         keysLoggedIn,
-        keysPerUser: keys / n,
+        pushed: ((await usedMemory(redis)) - redisEmpty) / n,
+        keysPerUser: Number(await redis.sendCommand(['DBSIZE'])) / n,
         pushFailed,
         byType: await sampleKeys(redis),
       }
     }
-    return result
+    return run
   } finally {
-    for (const ws of clients.sockets) ws?.terminate()
+    await kill(started)
     await redis?.close().catch(() => {})
-    await stopServer(server)
+    await redisServer?.stop()
   }
 }
 
 // ---------------------------------------------------------------------------------------------
 // Output.
-
-type Kind = CapacityConfig['kind']
-type Run = Partial<Record<Kind, KindResult>>
 
 const spread = (values: number[], digits = 0) => {
   const lo = Math.min(...values)
@@ -429,8 +406,8 @@ function print(runs: Run[], steps: number[]): Record<string, unknown> {
     ),
   )
 
-  if (runs[0]!.redis?.redis) {
-    const of = (r: Run) => r.redis!.redis!
+  if (runs[0]!.redisMemory) {
+    const of = (r: Run) => r.redisMemory!
     const loggedIn = steps.map((_, s) => runs.map((r) => of(r).loggedIn[s]!))
     const pushed = runs.map((r) => of(r).pushed)
     const failed = runs.map((r) => of(r).pushFailed)
@@ -500,34 +477,16 @@ export async function benchCapacity(): Promise<Record<string, unknown>> {
   if (!withRedis)
     console.log('Redis parts skipped: redis-server is not installed (apt-get install redis-server)')
 
-  const script = await bundleServer()
+  const kinds: Kind[] = withRedis ? ['bare', 'memory', 'redis'] : ['bare', 'memory']
+  const scripts = await bundle()
   const results: Run[] = []
   try {
     for (let run = 0; run < runs; run++) {
-      const result: Run = {}
-      result.bare = await measureKind(script, 'bare', steps, undefined, '')
-      process.stderr.write(`run ${run + 1}: bare ws done\n`)
-      result.memory = await measureKind(script, 'memory', steps, undefined, '')
-      process.stderr.write(`run ${run + 1}: memory engine done\n`)
-      if (withRedis) {
-        const redis = await startRedisServer()
-        try {
-          result.redis = await measureKind(
-            script,
-            'redis',
-            steps,
-            redis,
-            `bench-capacity-${process.pid}-${run}`,
-          )
-        } finally {
-          await redis.stop()
-        }
-        process.stderr.write(`run ${run + 1}: Redis engine done\n`)
-      }
-      results.push(result)
+      results.push(await measureRun(scripts, kinds, steps, `bench-capacity-${process.pid}-${run}`))
+      process.stderr.write(`run ${run + 1} done\n`)
     }
   } finally {
-    fs.rmSync(script, { force: true })
+    fs.rmSync(path.dirname(scripts.node), { recursive: true, force: true })
   }
   return { connections, runs, ...print(results, steps) }
 }
