@@ -28,7 +28,7 @@
  * Every ratio is within one run; the spread is min–max over the runs.
  *
  * `npx tsx bench/capacity.ts [--connections 10000] [--runs 3]` (or `npm run bench -- capacity`);
- * the default takes about 2 and a half minutes on 2 cores. N is lowered when it does not fit the open-file
+ * the default takes about 2 minutes on 2 cores. N is lowered when it does not fit the open-file
  * limit (`ulimit -n`): a server holds N sockets, its clients' process N more.
  */
 import { type ChildProcess, fork, spawnSync } from 'node:child_process'
