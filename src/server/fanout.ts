@@ -192,13 +192,14 @@ export function deliver(
   out: string,
 ): void {
   if (reader.ws.readyState !== reader.ws.OPEN) return
-  if (reader.phase === 'resuming') {
-    reader.held.push({ stream, position, out })
-    return
-  }
+  // A stream whose history since a join is being read first: what it reads must come first.
   const catching = reader.catching && reader.catching.get(stream)
   if (catching) {
     catching.push({ position, out })
+    return
+  }
+  if (reader.phase === 'resuming') {
+    reader.held.push({ stream, position, out })
     return
   }
   const last = reader.at.get(stream)

@@ -71,10 +71,23 @@ export function redisEngine(options: RedisEngineOptions = {}): RedisEngine {
   /** '1' once every master is known to keep what it acknowledged across a restart. */
   let durable = '0'
 
-  const timed = <T>(work: Promise<T>, what: string): Promise<T> =>
+  /**
+   * `work` within `commandTimeout`; past it, the line it ran on counts as failed (undefined:
+   * every line; a function: found once it is needed), as when its connection drops.
+   */
+  const timed = <T>(
+    work: Promise<T>,
+    what: string,
+    line: string | undefined | (() => Promise<string>),
+  ): Promise<T> =>
     within(work, commandTimeout, () => {
       const error = down(`Redis did not answer ${what} in ${commandTimeout} ms`)
-      trouble(undefined, error)
+      if (typeof line !== 'function') trouble(line, error)
+      else
+        line().then(
+          (l) => trouble(l, error),
+          () => trouble(undefined, error),
+        )
       return error
     })
 
@@ -91,12 +104,9 @@ export function redisEngine(options: RedisEngineOptions = {}): RedisEngine {
   }
 
   function hear(message: string, channel: string): void {
+    // Undefined: heard after its last reader left (node-redis subscribed it again after a reconnect).
     const stream = subscriptions.streamOf(channel)
-    if (stream === undefined) {
-      // Heard after its last reader left (node-redis subscribed it again after a reconnect).
-      if (opened) opened.then((redis) => redis.unsubscribe(channel)).catch(() => {})
-      return
-    }
+    if (stream === undefined) return
     try {
       const event = eventOf(message, stream)
       if (event) emit(event)
@@ -113,6 +123,7 @@ export function redisEngine(options: RedisEngineOptions = {}): RedisEngine {
         ready(line) {
           downLines.delete('')
           if (line !== undefined) downLines.delete(line)
+          subscriptions.sweep()
           checkDurable().catch(() => {})
         },
       })
@@ -137,7 +148,7 @@ export function redisEngine(options: RedisEngineOptions = {}): RedisEngine {
   async function command(key: string, args: string[]): Promise<any> {
     const redis = await open()
     try {
-      return await timed(redis.run(key, args), args[0]!)
+      return await timed(redis.run(key, args), args[0]!, () => redis.lineOf(key))
     } catch (e) {
       throw e instanceof MpbusError ? e : down(`Redis: ${(e as Error).message}`, e)
     }
