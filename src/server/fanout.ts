@@ -116,7 +116,7 @@ export function listen(fanout: Fanout, reader: Reader, stream: string): Awaitabl
  * What a login reads of `stream` (`key` names the read): an identical read in flight, begun after
  * every reader of the stream on this node started to listen, is shared, so that a thousand
  * clients of one room coming back at once cost one read of the room, not a thousand (as
- * Centrifugo's singleflight: https://centrifugal.dev/docs/server/cache_recovery). A read begun
+ * Centrifugo's singleflight: https://centrifugal.dev/docs/pro/scalability). A read begun
  * earlier would miss the frames this node heard before the new reader was counted.
  */
 export function shared<T>(fanout: Fanout, stream: string, key: string, read: () => Awaitable<T>): Promise<T> {

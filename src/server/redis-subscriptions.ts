@@ -3,7 +3,7 @@
  * node reads it, so that a node hears only what its connections read (a user's stream also
  * carries that user's room changes and session end: only the nodes where the user is connected
  * hear them). As Centrifugo's Redis engine subscribes per channel, only to channels with local
- * subscribers: https://centrifugal.dev/docs/server/engines#redis-engine
+ * subscribers: https://centrifugal.dev/docs/server/engines
  *
  * A subscription is proven before a reader relies on it: `listen` resolves once Redis answered
  * its SUBSCRIBE (or SSUBSCRIBE), so what is appended from then on is heard. When a line (a
