@@ -95,6 +95,33 @@ describe('two outboxes in one JS context (a mini program, Node)', () => {
     expect(shared(storage).size).toBe(0)
   })
 
+  it('an adopted queue whose old keys outlived their delete keeps its order when adopted again', () => {
+    const storage = createMemoryStorage()
+    // Another outbox holds the main namespace: b's queue is in a namespace of its own.
+    expect(shared(storage).size).toBe(0)
+    const b = shared(storage)
+    const left = [b.enqueue('m', 'b0'), b.enqueue('m', 'b1')]
+    flush()
+    // A cold start whose deletes fail: it adopts b's queue and stores it as its own, but b's keys stay.
+    const failing: Storage = {
+      ...view(storage),
+      del: () => {
+        throw new Error('storage refused the delete')
+      },
+    }
+    const c = shared(failing)
+    c.on('error', () => {})
+    const e = nextOf(c)!
+    expect(e.payload).toBe('b0')
+    c.sent(e.id)
+    flush()
+    // Another cold start finds c's copy (b1 still queued) and b's keys (b0, b1): b0 again, then b1.
+    const d = shared(view(storage))
+    const server: string[] = []
+    send(d, server)
+    expect(server).toEqual(left.map((m) => m.id))
+  })
+
   it('kill and cold start: the first outbox sends both queues at once, no timeout; then nothing is sent twice', () => {
     const storage = createMemoryStorage()
     const a = shared(storage)

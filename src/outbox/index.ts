@@ -76,8 +76,10 @@ export function createOutbox(settings: OutboxSettings): Outbox {
       const item = line.head()
       return [item ? item.s : seq, seq]
     },
-    append(e) {
-      if (find(e.id)) return false
+    append(e, again) {
+      const item = find(e.id)
+      if (item && !again) return false
+      if (item) take(item)
       e.seq = seq++
       track(encode(e), e.seq)
       return true

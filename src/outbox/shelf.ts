@@ -52,8 +52,10 @@ export function createShelf(attempt: (method: 'set' | 'del', key: string, value?
      * only a rewrite can close.
      */
     left(item: Item, first: boolean): void {
-      const rec = item.k && records.get(item.k)
-      if (rec && (!--rec.live || !first)) dirty.add(item.k!)
+      if (!item.k) return
+      const rec = records.get(item.k)
+      // Not counted yet (taken out during the load, before `index`): rewritten all the same.
+      if (!rec || !--rec.live || !first) dirty.add(item.k)
     },
     /** Rewrites the dirty records with their queued items, or deletes them; false at the first failure. */
     rewrite(): boolean {

@@ -56,11 +56,8 @@ export interface Queue {
   track(j: string, s: number): Item
   /** What the mark should say: the lowest seq still queued (the next one when empty), the next seq. */
   mark(): [number, number]
-  /**
-   * Queues `e` after the rest, renumbered with the next seq (its id stays), unless its id is
-   * queued already; true when it queued it.
-   */
-  append(e: Envelope): boolean
+  /** Queues `e` after the rest, renumbered (its id stays), unless queued already; true when it queued it. */
+  append(e: Envelope, again?: boolean): boolean
   /** Empties the queue, returning what it held. */
   clear(): Item[]
   /** Seqs below `n` are taken (storage holds or held them): numbering goes on from there. */
@@ -261,8 +258,9 @@ export function createStore(settings: OutboxSettings, events: Emitter<OutboxEven
 
   /**
    * Queues the envelopes of orphaned namespaces (owner.ts) after what is queued, in their order,
-   * renumbered; their keys go once these are stored. Ids already queued are skipped. An orphan
-   * that cannot be read is left for a later load.
+   * renumbered; their keys go once these are stored. One queued already (a kill cut an adoption
+   * short: stored here, its old keys not yet deleted) is skipped, or, behind one that is not, taken
+   * out and queued again behind it (`again`). An orphan that cannot be read is left for a later load.
    */
   function adopt(keys: string[]): void {
     for (const ns of owner ? owner.orphans(keys) : []) {
@@ -273,7 +271,8 @@ export function createStore(settings: OutboxSettings, events: Emitter<OutboxEven
           (key) => store!.get(key),
           (key, raw) => report(new MpbusError('CORRUPT_RECORD', key, raw)),
         )
-        for (const e of found.m) if (queue.append(e)) fresh = true
+        let behind = false
+        for (const e of found.m) if (queue.append(e, behind)) fresh = behind = true
         sweeping.push({ ns, keys: found.keys })
       } catch (error) {
         report(error)
