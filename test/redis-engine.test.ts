@@ -143,6 +143,11 @@ onBoth('redis engine: streams', () => {
     expect(() => redisEngine({ history: 0 })).toThrow(expect.objectContaining({ code: 'BAD_OPTION' }))
     expect(() => redisEngine({ dedupTtl: -1 })).toThrow(expect.objectContaining({ code: 'BAD_OPTION' }))
     expect(() => redisEngine({ claimTtl: 0 })).toThrow(expect.objectContaining({ code: 'BAD_OPTION' }))
+    // A brace would move the hash tag: a prefix has none.
+    expect(() => redisEngine({ prefix: 'app{1}' })).toThrow(expect.objectContaining({ code: 'BAD_OPTION' }))
+    expect(() => redisEngine({ cluster: {} as never })).toThrow(
+      expect.objectContaining({ code: 'BAD_OPTION' }),
+    )
   })
 })
 

@@ -8,10 +8,9 @@
  */
 import { randomBytes } from 'node:crypto'
 import { MpbusError } from '../errors'
-import { engineSettings } from './engine-options'
 import { down, type LinkTarget, openLink, type RedisLink, within } from './redis-link'
 import { endMessage, eventOf, leaveMessage } from './redis-messages'
-import type { RedisEngine, RedisEngineOptions } from './redis-options'
+import { type RedisEngine, type RedisEngineOptions, redisSettings } from './redis-options'
 import {
   APPEND,
   CLAIM,
@@ -34,21 +33,9 @@ export type { RedisEngine, RedisEngineOptions } from './redis-options'
 const newEpoch = () => randomBytes(6).toString('base64url')
 
 export function redisEngine(options: RedisEngineOptions = {}): RedisEngine {
-  const prefix = options.prefix === undefined ? 'mpbus' : options.prefix
-  if (typeof prefix !== 'string' || !prefix || /[{}]/.test(prefix))
-    throw new MpbusError('BAD_OPTION', `prefix must be a non-empty string without { or }: ${String(prefix)}`)
-  if (options.cluster !== undefined && !(options.cluster && Array.isArray(options.cluster.rootNodes)))
-    throw new MpbusError('BAD_OPTION', 'cluster must be node-redis createCluster options with rootNodes')
-  const settings = engineSettings(options, { connectTimeout: [10_000, 0], commandTimeout: [5000, 1] })
-  const { history, historyTtl, dedupTtl, dedupLimit, claimTtl } = settings
-  const connectTimeout = settings.connectTimeout!
-  const commandTimeout = settings.commandTimeout!
-  const target: LinkTarget = {
-    url: options.url || 'redis://127.0.0.1:6379',
-    cluster: options.cluster,
-    connectTimeout,
-    hear: (message, channel) => hear(message, channel),
-  }
+  const { prefix, url, history, historyTtl, dedupTtl, dedupLimit, claimTtl, connectTimeout, commandTimeout } =
+    redisSettings(options)
+  const target: LinkTarget = { url, cluster: options.cluster, connectTimeout, hear: (m, c) => hear(m, c) }
   // Keys and channels tagged with their stream's name (a user's keys with the user's stream's):
   // on a cluster, what one script touches is in one slot.
   const key = (kind: string, stream: string) => `${prefix}:${kind}:{${stream}}`

@@ -1,5 +1,6 @@
 /** The Redis engine's options (the ones both engines share are in engine-options.ts) and its type. */
-import type { EngineOptions } from './engine-options'
+import { MpbusError } from '../errors'
+import { type EngineOptions, engineSettings } from './engine-options'
 import type { Engine, EngineEvent, Position, Stored } from './types'
 
 export interface RedisEngineOptions extends EngineOptions {
@@ -50,4 +51,20 @@ export interface RedisEngine extends Engine {
   members(room: string): Promise<string[]>
   end(user: string, reason?: string): Promise<void>
   close(): Promise<void>
+}
+
+/** Every option checked (BAD_OPTION naming it), with its default. */
+export function redisSettings(options: RedisEngineOptions) {
+  const prefix = options.prefix === undefined ? 'mpbus' : options.prefix
+  if (typeof prefix !== 'string' || !prefix || /[{}]/.test(prefix))
+    throw new MpbusError('BAD_OPTION', `prefix must be a non-empty string without { or }: ${String(prefix)}`)
+  if (options.cluster !== undefined && !(options.cluster && Array.isArray(options.cluster.rootNodes)))
+    throw new MpbusError('BAD_OPTION', 'cluster must be node-redis createCluster options with rootNodes')
+  const settings = engineSettings(options, { connectTimeout: [10_000, 0], commandTimeout: [5000, 1] })
+  return Object.assign(settings, {
+    prefix,
+    url: options.url || 'redis://127.0.0.1:6379',
+    connectTimeout: settings.connectTimeout!,
+    commandTimeout: settings.commandTimeout!,
+  })
 }
