@@ -3,7 +3,13 @@
 // window shared by two engines, rooms, what a node hears, and what an outage and an emptied Redis
 // (or one emptied master) do.
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest'
-import { type EngineEvent, type RedisEngine, type RedisEngineOptions, redisEngine } from '../src/server/index'
+import {
+  type EngineEvent,
+  type Position,
+  type RedisEngine,
+  type RedisEngineOptions,
+  redisEngine,
+} from '../src/server/index'
 import {
   type RedisCluster,
   type RedisServer,
@@ -425,4 +431,52 @@ describeWithRedis('redis engine: outages', () => {
     engines.push(e)
     await expect(e.subscribe(() => {})).rejects.toMatchObject({ code: 'ENGINE_DOWN' })
   })
+})
+
+describeWithRedis('redis engine on a Redis Cluster: one master down', () => {
+  /** Streams named so that each of the three masters holds some (found by asking each master). */
+  async function streamsByMaster(own: RedisCluster, e: RedisEngine) {
+    const { createClient } = await import('redis')
+    const byMaster: string[][] = own.masters.map(() => [])
+    for (let n = 0; byMaster.some((list) => list.length < 2); n++) {
+      const stream = `user:u${n}`
+      await e.append(stream, { n })
+      for (const [i, master] of own.masters.entries()) {
+        const probe = createClient({ url: master.url })
+        await probe.connect()
+        const keys = (await probe.sendCommand(['KEYS', `*{${stream}}`])) as string[]
+        await probe.close()
+        if (keys.length) byMaster[i]!.push(stream)
+      }
+    }
+    return byMaster
+  }
+
+  it('a killed master resets only the readers of its streams; restarted empty, only its streams get a new epoch', async () => {
+    const own = await startRedisCluster({ masters: 3 })
+    try {
+      const e = redisEngine({ cluster: { rootNodes: own.rootNodes }, prefix: 'k' })
+      engines.push(e)
+      const byMaster = await streamsByMaster(own, e)
+      const all = byMaster.flat()
+      const heard = await listen(e, ...all)
+      const before = new Map<string, Position>()
+      for (const stream of all) before.set(stream, await e.tip(stream))
+      await own.kill(1)
+      await until(() => heard.some((h) => h.type === 'reset'), 'reset')
+      const reset = new Set(heard.flatMap((h) => (h.type === 'reset' ? h.streams || all : [])))
+      expect([...reset].sort()).toEqual([...byMaster[1]!].sort())
+      // The other masters' streams go on meanwhile.
+      for (const stream of [...byMaster[0]!, ...byMaster[2]!]) await e.append(stream, { during: true })
+      await expect(e.append(byMaster[1]![0]!, {})).rejects.toMatchObject({ code: 'ENGINE_DOWN' })
+      await own.restart(1)
+      for (const stream of all) {
+        const tip = await eventually(() => e.tip(stream), `${stream} again`)
+        if (byMaster[1]!.includes(stream)) expect(tip.epoch).not.toBe(before.get(stream)!.epoch)
+        else expect(tip).toEqual({ offset: before.get(stream)!.offset + 1, epoch: before.get(stream)!.epoch })
+      }
+    } finally {
+      await own.stop()
+    }
+  }, 60_000)
 })

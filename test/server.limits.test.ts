@@ -285,7 +285,7 @@ describe('mpbus/server: user callbacks', () => {
  * An engine whose `method` waits, for user alice, until released; and that hands the test the
  * server's listener, to hear what the server would send.
  */
-function gated(engine: Engine, method: 'joined' | 'since' | 'tip') {
+function gated(engine: Engine, method: 'joined' | 'since' | 'tip' | 'listen' | 'login') {
   let release = () => {}
   const reached = { yes: false }
   const gate = new Promise<void>((resolve) => {
@@ -308,9 +308,14 @@ function gated(engine: Engine, method: 'joined' | 'since' | 'tip') {
 }
 
 describe('mpbus/server: a login abandoned at any await holds nothing', () => {
-  // `joined` is the login's read of the user's rooms and their join positions.
+  // `joined` is the login's read of the user's rooms and their join positions; on Redis, `listen`
+  // is the subscription to the user's stream, and `login` reads the rooms and the stream at once.
+  const points = {
+    memory: ['authenticate', 'joined', 'since', 'tip'],
+    redis: ['authenticate', 'listen', 'login'],
+  } as const
   for (const kind of ['memory', 'redis'] as const)
-    for (const at of ['authenticate', 'joined', 'since', 'tip'] as const)
+    for (const at of points[kind])
       it.skipIf(kind === 'redis' && !redisServer)(
         `${kind} engine: closed while ${at} runs, the connection never joins the fan-out`,
         async () => {

@@ -19,6 +19,7 @@ import {
   JOIN_USER,
   JOINED,
   LEAVE_USER,
+  LOGIN,
   SINCE,
   TIP,
 } from './redis-scripts'
@@ -69,6 +70,10 @@ export interface RedisEngine extends Engine {
   leave(user: string, room: string): Promise<void>
   rooms(user: string): Promise<string[]>
   joined(user: string): Promise<Record<string, Position | null>>
+  login(
+    user: string,
+    from: Position | undefined,
+  ): Promise<{ joined: Record<string, Position | null>; tip: Position; missed: Stored[] | undefined }>
   members(room: string): Promise<string[]>
   end(user: string, reason?: string): Promise<void>
   close(): Promise<void>
@@ -90,6 +95,7 @@ export function redisEngine(options: RedisEngineOptions = {}): RedisEngine {
     url: options.url || 'redis://127.0.0.1:6379',
     cluster: options.cluster,
     connectTimeout,
+    hear: (message, channel) => hear(message, channel),
   }
   // Keys and channels tagged with their stream's name (a user's keys with the user's stream's):
   // on a cluster, what one script touches is in one slot.
@@ -136,7 +142,7 @@ export function redisEngine(options: RedisEngineOptions = {}): RedisEngine {
     const stream = subscriptions.streamOf(channel)
     if (stream === undefined) {
       // Heard after its last reader left (node-redis subscribed it again after a reconnect).
-      if (opened) opened.then((redis) => redis.unsubscribe(channel, hear)).catch(() => {})
+      if (opened) opened.then((redis) => redis.unsubscribe(channel)).catch(() => {})
       return
     }
     const kind = message.slice(0, 2)
@@ -193,7 +199,7 @@ export function redisEngine(options: RedisEngineOptions = {}): RedisEngine {
       )
   }
 
-  const subscriptions = createSubscriptions(open, channelOf, hear, timed)
+  const subscriptions = createSubscriptions(open, channelOf, timed)
 
   async function command(key: string, args: string[]): Promise<any> {
     const redis = await open()
@@ -213,6 +219,18 @@ export function redisEngine(options: RedisEngineOptions = {}): RedisEngine {
     offset: Number(offset),
     epoch: String(epoch),
   })
+  /** A READ answer (redis-scripts.ts): the frames after `from`, or undefined. */
+  const stored = (frames: string[] | null, from: Position): Stored[] | undefined =>
+    frames ? frames.map((f, i) => ({ offset: from.offset + 1 + i, frame: JSON.parse(f) })) : undefined
+  /** A JOINED answer: each room with the position the user joined it at. */
+  const joinedOf = (rows: [string, string | null][]) => {
+    const out: Record<string, Position | null> = {}
+    for (const [room, at] of rows) {
+      const space = at ? at.indexOf(' ') : -1
+      out[room] = at ? { offset: Number(at.slice(0, space)), epoch: at.slice(space + 1) } : null
+    }
+    return out
+  }
 
   return {
     async subscribe(listener) {
@@ -236,9 +254,7 @@ export function redisEngine(options: RedisEngineOptions = {}): RedisEngine {
     },
     async since(stream, from) {
       const args = [...epochArgs(), from.offset, from.epoch]
-      const frames: string[] | null = await script(SINCE, [meta(stream), log(stream)], args)
-      if (!frames) return undefined
-      return frames.map((f, i): Stored => ({ offset: from.offset + 1 + i, frame: JSON.parse(f) }))
+      return stored(await script(SINCE, [meta(stream), log(stream)], args), from)
     },
     async remember(user, id) {
       const claimed = await script(CLAIM, window(user), [id, claimTtl, dedupTtl, dedupLimit])
@@ -269,13 +285,14 @@ export function redisEngine(options: RedisEngineOptions = {}): RedisEngine {
       return ((await command(roomsOf(user), ['SMEMBERS', roomsOf(user)])) as string[]).sort()
     },
     async joined(user) {
-      const out: Record<string, Position | null> = {}
-      const rows = (await script(JOINED, [roomsOf(user), joinsOf(user)], [])) as [string, string | null][]
-      for (const [room, at] of rows) {
-        const space = at ? at.indexOf(' ') : -1
-        out[room] = at ? { offset: Number(at.slice(0, space)), epoch: at.slice(space + 1) } : null
-      }
-      return out
+      return joinedOf(await script(JOINED, [roomsOf(user), joinsOf(user)], []))
+    },
+    async login(user, from) {
+      const own = userStream(user)
+      const keys = [meta(own), log(own), roomsOf(user), joinsOf(user)]
+      const args = [...epochArgs(), from ? from.offset : '', from ? from.epoch : '']
+      const [rows, offset, epoch, frames] = await script(LOGIN, keys, args)
+      return { joined: joinedOf(rows), tip: position([offset, epoch]), missed: from && stored(frames, from) }
     },
     async members(room) {
       return ((await command(membersOf(room), ['SMEMBERS', membersOf(room)])) as string[]).sort()

@@ -20,8 +20,9 @@ export interface RedisLink {
   run(key: string, args: string[]): Promise<unknown>
   /** The line a channel's subscription lives on ('' on one Redis). */
   lineOf(channel: string): Promise<string>
-  subscribe(channel: string, hear: Hear): Promise<void>
-  unsubscribe(channel: string, hear: Hear): Promise<void>
+  /** Subscribes `channel`; what it carries goes to `LinkTarget.hear`. Resolves once Redis answered. */
+  subscribe(channel: string): Promise<void>
+  unsubscribe(channel: string): Promise<void>
   /** True if every master keeps every acknowledged write across a restart (`appendfsync always`). */
   durable(): Promise<boolean>
   close(): Promise<void>
@@ -38,14 +39,15 @@ interface Client {
   connect(): Promise<unknown>
   duplicate(): Client
   sendCommand(...args: unknown[]): Promise<unknown>
-  subscribe(channel: string, listener: Hear): Promise<void>
-  unsubscribe(channel: string, listener: Hear): Promise<void>
+  subscribe(channels: string[], listener: Hear): Promise<void>
+  unsubscribe(channels: string[], listener: Hear): Promise<void>
   sSubscribe(channel: string, listener: Hear): Promise<void>
   sUnsubscribe(channel: string, listener: Hear): Promise<void>
   getNodeClientForKey(key: string): Promise<{ options?: { socket?: { host?: string; port?: number } } }>
   masters: unknown[]
   nodeClient(node: unknown): Promise<Client>
   on(event: string, listener: (...args: any[]) => void): unknown
+  readonly isOpen: boolean
   close(): Promise<void>
   destroy(): void
 }
@@ -84,6 +86,39 @@ async function isDurable(client: Client): Promise<boolean> {
   return (await config('appendonly')) === 'yes' && (await config('appendfsync')) === 'always'
 }
 
+/**
+ * The subscribe and unsubscribe calls of one event-loop turn, sent in their order as few commands:
+ * a run of subscribes is one SUBSCRIBE of all their channels (a thousand clients logging in at
+ * once cost one command, not a thousand). Order is kept between runs, so an unsubscribe and a
+ * subscribe of one channel leave it as the last one asked.
+ */
+function batching(sub: Client, hear: Hear) {
+  type Ask = { subscribe: boolean; channel: string; done: (error?: unknown) => void }
+  let asks: Ask[] = []
+  function flush(): void {
+    const runs: Ask[][] = []
+    for (const ask of asks) {
+      const last = runs[runs.length - 1]
+      if (last && last[0]!.subscribe === ask.subscribe) last.push(ask)
+      else runs.push([ask])
+    }
+    asks = []
+    for (const run of runs) {
+      const channels = run.map((ask) => ask.channel)
+      const sent = run[0]!.subscribe ? sub.subscribe(channels, hear) : sub.unsubscribe(channels, hear)
+      sent.then(
+        () => run.forEach((ask) => ask.done()),
+        (error) => run.forEach((ask) => ask.done(error || new Error('failed'))),
+      )
+    }
+  }
+  return (subscribe: boolean, channel: string) =>
+    new Promise<void>((resolve, reject) => {
+      if (!asks.length) setImmediate(flush)
+      asks.push({ subscribe, channel, done: (error) => (error ? reject(error) : resolve()) })
+    })
+}
+
 /** Rejects with `error()` unless `work` settles within `ms`; the timer goes either way. */
 export function within<T>(work: Promise<T>, ms: number, error: () => Error): Promise<T> {
   let timer: ReturnType<typeof setTimeout> | undefined
@@ -94,11 +129,23 @@ export function within<T>(work: Promise<T>, ms: number, error: () => Error): Pro
   return Promise.race([work, timeout]).finally(() => clearTimeout(timer))
 }
 
+/**
+ * Lets a client go: `close()` waits for the replies in flight, but a client between two
+ * reconnection attempts has nothing in flight and would wait for a connection first: it, and one
+ * whose replies do not come within a second, is destroyed.
+ */
+function release(client: Client): Promise<void> {
+  if (!client.isOpen) return Promise.resolve(client.destroy())
+  return within(client.close(), 1000, () => new Error('close timed out')).catch(() => client.destroy())
+}
+
 export interface LinkTarget {
   url: string
   /** node-redis's `createCluster` options (`rootNodes` at least), or undefined for one Redis. */
   cluster?: { rootNodes: Array<{ url: string }> } & Record<string, unknown>
   connectTimeout: number
+  /** Hears every subscribed channel. */
+  hear: Hear
 }
 
 /**
@@ -141,13 +188,14 @@ export async function openLink(target: LinkTarget, events: LinkEvents): Promise<
         const socket = (node.options && node.options.socket) || {}
         return address(socket)
       },
-      subscribe: (channel, hear) => cluster.sSubscribe(channel, hear),
-      unsubscribe: (channel, hear) => cluster.sUnsubscribe(channel, hear),
+      // One channel a command: channels of several slots cannot share an SSUBSCRIBE.
+      subscribe: (channel) => cluster.sSubscribe(channel, target.hear),
+      unsubscribe: (channel) => cluster.sUnsubscribe(channel, target.hear),
       async durable() {
         const masters = await Promise.all(cluster.masters.map((m) => cluster.nodeClient(m)))
         return (await Promise.all(masters.map(isDurable))).every(Boolean)
       },
-      close: () => cluster.close(),
+      close: () => release(cluster),
     }
   } else {
     const cmd = redis.createClient({ url: target.url, disableOfflineQueue: true })
@@ -157,17 +205,15 @@ export async function openLink(target: LinkTarget, events: LinkEvents): Promise<
       client.on('ready', () => events.ready(undefined))
     }
     clients = [cmd, sub]
+    const pubsub = batching(sub, target.hear)
     link = {
       publish: 'PUBLISH',
       run: (_key, args) => cmd.sendCommand(args),
       lineOf: () => Promise.resolve(''),
-      subscribe: (channel, hear) => sub.subscribe(channel, hear),
-      unsubscribe: (channel, hear) => sub.unsubscribe(channel, hear),
+      subscribe: (channel) => pubsub(true, channel),
+      unsubscribe: (channel) => pubsub(false, channel),
       durable: () => isDurable(cmd),
-      async close() {
-        // close() waits for replies in flight; destroy() when the socket is gone already.
-        for (const client of [sub, cmd]) await client.close().catch(() => client.destroy())
-      },
+      close: () => Promise.all([sub, cmd].map(release)).then(() => {}),
     }
   }
   try {

@@ -56,20 +56,49 @@ return {tonumber(redis.call('HGET', KEYS[1], 'n') or '0'), e}
 `
 
 /**
- * KEYS: meta, history. ARGV: new epoch, ttl ms, durable, from offset, from epoch. Returns the
- * frames after `from`, or nil when the history does not cover them all (another epoch, ahead of
- * the tip, trimmed, or entries missing): a gap is never answered as if it were none.
+ * Sets `frames` to what the history (KEYS[2]) has after `from` (offset) of epoch `fromEpoch`, or
+ * false when it does not cover them all (another epoch, ahead of the tip, trimmed, or entries
+ * missing): a gap is never answered as if it were none. After EPOCH.
  */
-export const SINCE = `${EPOCH}
+const READ = `
 local n = tonumber(redis.call('HGET', KEYS[1], 'n') or '0')
-local from = tonumber(ARGV[4])
-if e ~= ARGV[5] or from > n then return false end
-if from == n then return {} end
-local entries = redis.call('XRANGE', KEYS[2], (from + 1) .. '-0', '+')
-if #entries ~= n - from then return false end
-local out = {}
-for i = 1, #entries do out[i] = entries[i][2][2] end
-return out
+local function read(from, fromEpoch)
+  if e ~= fromEpoch or from > n then return false end
+  if from == n then return {} end
+  local entries = redis.call('XRANGE', KEYS[2], (from + 1) .. '-0', '+')
+  if #entries ~= n - from then return false end
+  local out = {}
+  for i = 1, #entries do out[i] = entries[i][2][2] end
+  return out
+end
+`
+
+/** A user's rooms, each with its join position (`<offset> <epoch>`) or false. */
+const JOINED_OF = `
+local function joinedOf(roomsKey, joinsKey)
+  local rooms = redis.call('SMEMBERS', roomsKey)
+  local out = {}
+  for i = 1, #rooms do out[i] = {rooms[i], redis.call('HGET', joinsKey, rooms[i]) or false} end
+  return out
+end
+`
+
+/** KEYS: meta, history. ARGV: new epoch, ttl ms, durable, from offset, from epoch. Returns the frames after `from`, or nil (READ). */
+export const SINCE = `${EPOCH}${READ}
+return read(tonumber(ARGV[4]), ARGV[5])
+`
+
+/**
+ * What a login reads of its user in one step. KEYS: the user's stream's meta and history, the
+ * user's rooms, the user's join positions. ARGV: new epoch, ttl ms, durable, from offset ('' for
+ * none), from epoch. Returns {rooms (as JOINED), the stream's offset, its epoch, the frames after
+ * `from` (nil when not covered, or when no `from`)}.
+ */
+export const LOGIN = `${EPOCH}${READ}${JOINED_OF}
+local joined = joinedOf(KEYS[3], KEYS[4])
+local frames = false
+if ARGV[4] ~= '' then frames = read(tonumber(ARGV[4]), ARGV[5]) end
+return {joined, n, e, frames}
 `
 
 /**
@@ -107,11 +136,8 @@ redis.call(ARGV[2], ARGV[3], ARGV[4])
 `
 
 /** KEYS: the user's rooms, the user's join positions. Returns {room, position or false} for each room, in one read. */
-export const JOINED = `
-local rooms = redis.call('SMEMBERS', KEYS[1])
-local out = {}
-for i = 1, #rooms do out[i] = {rooms[i], redis.call('HGET', KEYS[2], rooms[i]) or false} end
-return out
+export const JOINED = `${JOINED_OF}
+return joinedOf(KEYS[1], KEYS[2])
 `
 
 /**

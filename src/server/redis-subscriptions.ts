@@ -12,7 +12,7 @@
  * a fresh SUBSCRIBE, before the next reader relies on it (node-redis subscribes again by itself
  * after a reconnect, but does not tell when).
  */
-import type { Hear, RedisLink } from './redis-link'
+import type { RedisLink } from './redis-link'
 
 interface Subscription {
   /** Local readers. */
@@ -39,7 +39,6 @@ export interface Subscriptions {
 export function createSubscriptions(
   link: () => Promise<RedisLink>,
   channelOf: (stream: string) => string,
-  hear: Hear,
   within: <T>(work: Promise<T>, what: string) => Promise<T>,
 ): Subscriptions {
   const byStream = new Map<string, Subscription>()
@@ -55,8 +54,8 @@ export function createSubscriptions(
     const seen = failuresOf(s.line)
     // Subscribed before: a fresh SUBSCRIBE, so that its answer proves it (node-redis answers a
     // subscribe to a channel it already holds at once, without asking Redis).
-    if (s.proven >= 0) await redis.unsubscribe(s.channel, hear).catch(() => {})
-    await within(redis.subscribe(s.channel, hear), `SUBSCRIBE ${s.channel}`)
+    if (s.proven >= 0) await redis.unsubscribe(s.channel).catch(() => {})
+    await within(redis.subscribe(s.channel), `SUBSCRIBE ${s.channel}`)
     if (failuresOf(s.line) !== seen) return prove(s)
     s.proven = seen
   }
@@ -88,7 +87,7 @@ export function createSubscriptions(
       byStream.delete(stream)
       byChannel.delete(s.channel)
       link().then(
-        (redis) => redis.unsubscribe(s.channel, hear).catch(() => {}),
+        (redis) => redis.unsubscribe(s.channel).catch(() => {}),
         () => {},
       )
     },

@@ -66,8 +66,14 @@ export async function resume(
   const given = positionsOf(login)
   const own = userStream(user)
   await listen([own])
-  const joined: Record<string, Position | null> = engine.joined ? await engine.joined(user) : {}
-  if (!engine.joined) for (const room of await engine.rooms(user)) joined[room] = null
+  // The user's rooms and own stream, read in one step by an engine that can (Redis: one script).
+  const first = engine.login ? await engine.login(user, given.get(own)) : undefined
+  const joined: Record<string, Position | null> = first
+    ? first.joined
+    : engine.joined
+      ? await engine.joined(user)
+      : {}
+  if (!first && !engine.joined) for (const room of await engine.rooms(user)) joined[room] = null
   const streams = [own].concat(Object.keys(joined).sort().map(roomStream))
   const starts = new Map<string, Position>()
   for (const room of Object.keys(joined)) {
@@ -91,6 +97,12 @@ export async function resume(
   const read = await Promise.all(
     streams.map(async (stream) => {
       const from = given.get(stream) || starts.get(stream)
+      if (first && stream === own)
+        return !from
+          ? { stream, tip: first.tip }
+          : first.missed
+            ? { stream, from, missed: first.missed }
+            : { stream, tip: first.tip, resync: true }
       const tip = () => share(stream, 'tip', () => engine.tip(stream))
       if (!from) return { stream, tip: await tip() }
       const missed = await share(stream, `${from.offset} ${from.epoch}`, () => engine.since(stream, from))

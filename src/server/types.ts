@@ -126,6 +126,20 @@ export interface Engine {
    * such streams start at their tip.
    */
   joined?(user: string): Awaitable<Record<string, Position | null>>
+  /**
+   * What a login reads of its user, in one step where the engine can: `joined(user)`, and the
+   * user's own stream (`userStream`): its tip, and the frames after `from` (undefined when the
+   * history does not cover them, or when there is no `from`). Without it, a login calls `joined`
+   * (or `rooms`), `since` and `tip`.
+   */
+  login?(
+    user: string,
+    from: Position | undefined,
+  ): Awaitable<{
+    joined: Record<string, Position | null>
+    tip: Position
+    missed: Stored[] | undefined
+  }>
   members(room: string): Awaitable<string[]>
   /** Tells the nodes listening to the user's stream to end its sessions (an `end` event). */
   end(user: string, reason?: string): Awaitable<void>
