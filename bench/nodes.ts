@@ -36,7 +36,7 @@
  *        it as a check.
  *
  * `npx tsx bench/nodes.ts [--engine redis|redis-cluster] [--runs 3] [--only scaling|room|cluster|reconnect]`
- * (or `npm run bench -- nodes`); the default takes about a minute and a half on 2 cores.
+ * (or `npm run bench -- nodes`); the default takes about six minutes on 2 cores.
  * `--engine redis-cluster` runs the nodes on `startRedisCluster({ masters: 3 })` through the
  * engine's `cluster` option, `redisEngine({ cluster: { rootNodes }, prefix })`.
  */
