@@ -6,6 +6,7 @@
 // test/helpers/storage.ts); biome.json's override for bench/** refuses any other path into test/.
 import { execSync } from 'node:child_process'
 import { existsSync } from 'node:fs'
+import { benchCapacity } from './capacity'
 import { benchDepth } from './depth'
 import { benchHeartbeat } from './heartbeat'
 import { benchNodes } from './nodes'
@@ -44,6 +45,7 @@ async function main() {
     replay: () => benchReplay(),
     push: () => benchPush(),
     nodes: () => benchNodes(),
+    capacity: () => benchCapacity(),
     receive: () => benchReceive(),
     peers: () => benchPeers(),
   }

@@ -1,6 +1,7 @@
 /**
  * The demo's server side: `servers` processes of demo/server-node.ts (mpbus/server), on the
- * memory engine (one node) or on one `redis-server` the demo starts, behind the fault proxy.
+ * memory engine (one node), or on one `redis-server` or a Redis Cluster the demo starts
+ * (demo/redis.ts), behind the fault proxy.
  * The proxy opens each upstream connection to the next node that is up, in turn (a load
  * balancer with a health check: a node the demo killed gets no connections until it is back).
  *
@@ -12,10 +13,11 @@ import fs from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { build } from 'esbuild'
-import { createFaultProxy, type FaultProxy, freePort, startRedisServer } from '../src/testing/index'
+import { createFaultProxy, type FaultProxy, freePort } from '../src/testing/index'
+import { type SharedRedis, startSharedRedis } from './redis'
 import type { FromNode, NodeConfig, Pos, ToNode } from './server-node'
 
-export type EngineKind = 'memory' | 'redis'
+export type EngineKind = NodeConfig['engine']
 
 export interface ClusterOptions {
   servers: number
@@ -34,10 +36,10 @@ export interface ClusterOptions {
   claimTtl?: number
 }
 
-/** What a push batch got: the position of each user's push, in the order asked, and the room's. */
+/** What a push batch got: the position of each user's push, in the order asked, and the room's; null where one failed. */
 export interface Pushed {
-  users: Pos[]
-  room: Pos
+  users: Array<Pos | null>
+  room: Pos | null
 }
 
 interface Node {
@@ -74,8 +76,19 @@ async function bundleNode(): Promise<string> {
 
 export async function createCluster(options: ClusterOptions) {
   if (options.servers > 1 && options.engine === 'memory')
-    throw new Error('several servers need a shared engine: use --engine redis with --servers > 1')
-  const redis = options.engine === 'redis' ? await startRedisServer() : undefined
+    throw new Error(
+      'several servers need a shared engine: use --engine redis or redis-cluster with --servers > 1',
+    )
+  const redis = options.engine === 'memory' ? undefined : await startSharedRedis(options.engine)
+  try {
+    return await startNodes(options, redis)
+  } catch (e) {
+    await redis?.stop()
+    throw e
+  }
+}
+
+async function startNodes(options: ClusterOptions, redis: SharedRedis | undefined) {
   const script = await bundleNode()
   const nodes: Node[] = []
   for (let i = 0; i < options.servers; i++)
@@ -113,7 +126,7 @@ export async function createCluster(options: ClusterOptions) {
     const config: NodeConfig = {
       port: node.port,
       engine: options.engine,
-      redisUrl: redis?.url,
+      ...redis?.config,
       prefix: 'mpbus-demo',
       claimTtl: options.claimTtl,
     }
@@ -179,14 +192,28 @@ export async function createCluster(options: ClusterOptions) {
 
   const all = (fn: (i: number) => Promise<void>) => Promise.all(nodes.map((_, i) => fn(i))).then(() => {})
 
-  // Each node's first process and its spare load side by side, before the run starts.
-  nodes.forEach((node, i) => {
-    node.spares.push(prepare(i), prepare(i))
-  })
-  await all(start)
-  await Promise.all(nodes.map((node) => Promise.all(node.spares)))
+  /** Ends every process forked, spares included, and the bundle. */
+  async function end(): Promise<void> {
+    closing = true
+    await all((i) => stop(i, 'SIGKILL'))
+    await Promise.all(
+      Array.from(children, (child) => {
+        const exited = new Promise((resolve) => child.once('exit', resolve))
+        child.kill('SIGKILL')
+        return exited
+      }),
+    )
+    fs.rmSync(script, { force: true })
+  }
+
   let proxy: FaultProxy
   try {
+    // Each node's first process and its spare load side by side, before the run starts.
+    nodes.forEach((node, i) => {
+      node.spares.push(prepare(i), prepare(i))
+    })
+    await all(start)
+    await Promise.all(nodes.map((node) => Promise.all(node.spares)))
     // The proxy reads `port` for each connection it opens upstream.
     proxy = await createFaultProxy({
       get port() {
@@ -196,7 +223,7 @@ export async function createCluster(options: ClusterOptions) {
       },
     })
   } catch (e) {
-    await all((i) => stop(i, 'SIGKILL'))
+    await end()
     throw e
   }
 
@@ -228,19 +255,13 @@ export async function createCluster(options: ClusterOptions) {
     startAll: () => all(start),
     kill: (i: number) => stop(i, 'SIGKILL'),
     start,
+    engine: options.engine,
+    /** The Redis the nodes share; undefined on the memory engine. */
+    redis,
     async close(): Promise<void> {
-      closing = true
       await proxy.close()
-      await all((i) => stop(i, 'SIGKILL'))
-      await Promise.all(
-        Array.from(children, (child) => {
-          const exited = new Promise((resolve) => child.once('exit', resolve))
-          child.kill('SIGKILL')
-          return exited
-        }),
-      )
+      await end()
       await redis?.stop()
-      fs.rmSync(script, { force: true })
     },
   }
 }

@@ -3,8 +3,11 @@
  * servers) do to a socket, one after another, with quiet time in between so each fault's effect
  * can be seen (and measured) on its own. Times are fractions of the run.
  */
+import { roomStream, userStream } from '../src/server/streams'
 import { type Client, userOf } from './client'
-import type { Cluster } from './cluster'
+import type { Cluster, EngineKind } from './cluster'
+import { ROOM } from './server-node'
+import type { Fault } from './timeline'
 
 export type FaultKind =
   | 'freeze'
@@ -15,7 +18,14 @@ export type FaultKind =
   | 'hide'
   | 'kill'
   | 'restart'
+  | 'master'
   | 'node'
+
+/** What a run's servers are: which faults it can play. */
+export interface Setup {
+  servers: number
+  engine: EngineKind
+}
 
 export interface World {
   cluster: Cluster
@@ -33,8 +43,8 @@ export interface Stage {
   length: number
   /** The share of clients it hits; every client when absent (a server-side or proxy fault). */
   share?: number
-  /** Only with several server nodes. */
-  multiNode?: boolean
+  /** Only in the runs it says yes to. @default every run */
+  when?(setup: Setup): boolean
   /** Who it hits, in words, for the event line. @default the clients hit */
   who?: string
   /**
@@ -43,10 +53,12 @@ export interface Stage {
    */
   instant?: boolean
   /**
-   * `ms` is the stage's length. What `begin` resolves to is handed to `end`, and kept as the
-   * fault's `carried` when it is a number.
+   * `ms` is the stage's length; `fault` is what the event line will show (a stage that picks
+   * its target says which, and whom it hits, in `fault.who` and `fault.clients`, before its first
+   * await). What `begin` resolves to is handed to `end`, and kept as the fault's `carried` when
+   * it is a number.
    */
-  begin(world: World, hit: Client[], ms: number): unknown
+  begin(world: World, hit: Client[], ms: number, fault: Fault): unknown
   end?(world: World, hit: Client[], began: unknown): unknown
   /** Waits, after the fault's end, before the next stage may begin. */
   settle?(world: World, hit: Client[]): Promise<void>
@@ -168,9 +180,32 @@ export const STAGES: Stage[] = [
     kind: 'restart',
     label: 'server restart',
     at: 0.84,
-    length: 0.06,
+    length: 0.05,
     begin: (w) => w.cluster.stopAll(),
     end: (w) => w.cluster.startAll(),
+  },
+  {
+    // One master of the Redis Cluster crashes (SIGKILL) and is started again at the end of the
+    // stage (Redis then holds a restarted master back 2 s before it serves: CLUSTER_WRITABLE_DELAY
+    // in redis/src/cluster.c). Meanwhile the streams in its
+    // slots can be neither written nor read: pushes to them fail, the connections reading them
+    // are told to resume and their logins are refused until it is back, while the other
+    // masters' streams go on. It comes back with its append-only file (demo/redis.ts): the
+    // clients resume where they were, nothing resyncs.
+    kind: 'master',
+    label: 'Redis master killed',
+    at: 0.9,
+    length: 0.04,
+    when: (setup) => setup.engine === 'redis-cluster',
+    begin(w, _hit, _ms, fault) {
+      const redis = w.cluster.redis!
+      const i = Math.floor(w.random() * redis.masters)
+      const shard = shardOf(w, i)
+      fault.who = shard.who
+      fault.clients = shard.clients
+      return redis.killMaster(i).then(() => ({ master: i }))
+    },
+    end: (w, _hit, began) => w.cluster.redis!.restartMaster((began as { master: number }).master),
   },
   {
     // One node crashes (SIGKILL) while the other runs on: its clients' links die, they reconnect
@@ -178,9 +213,9 @@ export const STAGES: Stage[] = [
     // The dead node is started again at the end of the stage.
     kind: 'node',
     label: 'server node killed',
-    at: 0.91,
-    length: 0.06,
-    multiNode: true,
+    at: 0.95,
+    length: 0.04,
+    when: (setup) => setup.servers > 1,
     instant: true,
     who: 'one node: its clients move to the other',
     async begin(w) {
@@ -194,6 +229,23 @@ export const STAGES: Stage[] = [
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
-/** The faults a run plays, in order: "server node killed" only with several nodes. */
-export const faultKinds = (servers: number): FaultKind[] =>
-  STAGES.filter((s) => servers > 1 || !s.multiNode).map((s) => s.kind)
+/**
+ * Which master, its slots, and whose streams they hold (the room's, the users' of the clients
+ * named), in words; and the clients it hits. The engine gives a stream's keys and channel the
+ * stream's name as hash tag (src/server/redis-scripts.ts), so the stream's name says its slot.
+ */
+function shardOf(w: World, i: number): { who: string; clients: number[] } {
+  const redis = w.cluster.redis!
+  const room = redis.owns(i, roomStream(ROOM))
+  const there = w.clients.filter((c) => redis.owns(i, userStream(userOf(c.index)))).map((c) => c.index)
+  const streams = [...(room ? ['the room'] : []), ...(there.length ? [`clients ${there.join(', ')}`] : [])]
+  const who =
+    `master ${i} of ${redis.masters}, slots ${redis.slotsOf(i)}: the streams there ` +
+    `(${streams.join('; ') || 'none of the demo'}) unavailable until it is back`
+  // Every client reads the room: with the room there, the fault hits them all.
+  return { who, clients: room ? w.clients.map((c) => c.index) : there }
+}
+
+/** The faults a run plays, in order: "server node killed" only with several nodes, "Redis master killed" only on a Redis Cluster. */
+export const faultKinds = (servers: number, engine: EngineKind = 'memory'): FaultKind[] =>
+  STAGES.filter((s) => !s.when || s.when({ servers, engine })).map((s) => s.kind)

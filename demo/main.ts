@@ -6,6 +6,8 @@
  *
  *   npm run demo -- --duration 60 --clients 50 --seed 7
  *   npm run demo -- --duration 20 --servers 2 --engine redis   (two nodes on one Redis; a node is killed)
+ *   npm run demo -- --servers 3 --engine redis-cluster   (three nodes on a Redis Cluster of three
+ *                                                         masters; a node and a master are killed)
  *   npm run demo -- --url wss://your.server/ws     (a soak test of your backend: no faults injected)
  *
  * Exit code 1 when a message or a push was lost or reordered.
@@ -16,14 +18,16 @@ import { renderTable, verdict } from './report'
 import { type DemoOptions, type DemoResult, type DemoStatus, runDemo } from './run'
 
 const HELP = `usage: npm run demo -- [--duration <s>] [--clients <n>] [--seed <n>] [--servers <n>]
-                       [--engine memory|redis] [--url <ws url>]
+                       [--engine memory|redis|redis-cluster] [--url <ws url>]
 
   --duration <s>   seconds of sending under faults (default 30)
   --clients <n>    simulated mini programs (default 20)
   --seed <n>       replay the same random choices
   --servers <n>    server processes behind the proxy (default 1); more than one needs --engine redis
-                   and adds the fault "server node killed"
-  --engine <name>  memory (default: nothing to install) or redis (starts a redis-server)
+                   or redis-cluster, and adds the fault "server node killed"
+  --engine <name>  memory (default: nothing to install), redis (starts a redis-server), or
+                   redis-cluster (starts a Redis Cluster of 3 masters: needs redis-server and
+                   redis-cli 7 or later; adds the fault "Redis master killed")
   --url <ws url>   your server instead of the local one; no faults are injected
                    (it must speak the protocol: userLogin -> LoginOK, Heart -> HeartOK, Ack by MsgId)`
 
@@ -51,10 +55,10 @@ function parse(argv: string[]): DemoOptions | undefined {
   const clients = number(values.clients, 'clients')
   const servers = number(values.servers, 'servers')
   const engine = values.engine ?? 'memory'
-  if (engine !== 'memory' && engine !== 'redis')
-    throw new Error(`--engine is memory or redis, got '${engine}'`)
-  if (servers !== undefined && servers > 1 && engine !== 'redis')
-    throw new Error('several servers share their state through Redis: add --engine redis')
+  if (engine !== 'memory' && engine !== 'redis' && engine !== 'redis-cluster')
+    throw new Error(`--engine is memory, redis or redis-cluster, got '${engine}'`)
+  if (servers !== undefined && servers > 1 && engine === 'memory')
+    throw new Error('several servers share their state through Redis: add --engine redis (or redis-cluster)')
   return {
     servers: servers === undefined ? undefined : Math.floor(servers),
     engine,
@@ -136,11 +140,29 @@ async function main(): Promise<number> {
 
   const servers = options.servers ?? 1
   const nodes = servers > 1 ? `${servers} mpbus/server nodes` : 'mpbus/server'
+  const engine =
+    options.engine === 'redis-cluster'
+      ? 'Redis engine on a Redis Cluster of 3 masters'
+      : `${options.engine ?? 'memory'} engine`
   const target = options.url
     ? `your server at ${options.url} (no faults injected)`
-    : `${nodes} (${options.engine ?? 'memory'} engine) behind a fault proxy`
+    : `${nodes} (${engine}) behind a fault proxy`
   console.log(`mpbus demo: ${options.clients ?? 20} clients, ${options.duration ?? 30} s, against ${target}`)
-  const result = await runDemo(options)
+  // Ctrl-C: the run stops the servers and the Redis it started (and removes their files) before
+  // the demo leaves. More SIGINTs do not cut that short (tsx relays the terminal's to this process
+  // again); it is bounded instead.
+  const interrupt = new AbortController()
+  options.signal = interrupt.signal
+  process.on('SIGINT', () => {
+    if (interrupt.signal.aborted) return
+    console.error('\ninterrupted: stopping the servers and Redis')
+    interrupt.abort()
+    setTimeout(() => process.exit(130), 10_000).unref()
+  })
+  const result = await runDemo(options).catch((error) => {
+    if (interrupt.signal.aborted) process.exit(130)
+    throw error
+  })
   if (tty) out.write('\r\x1b[K')
 
   console.log(`\nClient → server (what the servers' handlers got):\n${renderTable(result.rows)}\n`)
@@ -164,11 +186,24 @@ async function main(): Promise<number> {
         `it dropped ${repeats} repeat(s) from them by message id.`,
     )
   }
+  const master = result.faults.find((f) => f.kind === 'master')
+  if (master) {
+    const hit =
+      master.clients.length === result.rows.length ? 'all clients' : `clients ${master.clients.join(', ')}`
+    console.log(
+      `Redis master killed: for ${((master.end! - master.start) / 1000).toFixed(1)} s its shard's streams took no ` +
+        `pushes, and ${hit}, reading them, were cut off. Back with its append-only file, it still had ` +
+        'every position it had acknowledged: they resumed where they were, no resync.',
+    )
+  }
   const twice = result.rows.reduce((sum, r) => sum + (r.twice ?? 0), 0)
   if (twice)
     console.log(
-      `Handled twice: ${twice} message(s) resent after the restart, whose ids the new process's ` +
-        'duplicate window did not have (the memory engine keeps it in the process): at least once, not lost.',
+      result.engine === 'memory'
+        ? `Handled twice: ${twice} message(s) resent after the restart, whose ids the new process's ` +
+            'duplicate window did not have (the memory engine keeps it in the process): at least once, not lost.'
+        : `Handled twice: ${twice} message(s) whose handler ran while Redis went away before the id was ` +
+            'marked handled: the resend ran again once its claim expired. At least once, not lost.',
     )
   const { text } = verdict(result.rows, result.faults, result.pushRows)
   console.log(text)

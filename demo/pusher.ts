@@ -2,7 +2,8 @@
  * Server → client traffic: every `interval` ms, one batch through the cluster: `Tick {k}` pushed
  * to every client's user (k counting per user) and `RoomTick {k}` published to the room they all
  * joined. One batch at a time, so each stream's frames are appended in k order whichever node
- * takes them. A batch no node took (the server is down) pushed nothing; its numbers are skipped.
+ * takes them. A batch no node took (the server is down) pushed nothing; its numbers are skipped,
+ * as are those of a push that failed (on a Redis Cluster, while its stream's shard was down).
  *
  * What counts as pushed is what a node confirmed, with the position it got: the demo's ground
  * truth for the server → client table.
@@ -49,9 +50,9 @@ export function createPusher(options: PusherOptions) {
     )
     if (!result) return
     result.users.forEach((p, i) => {
-      user[i]!.push({ k: ks[i]!, at, offset: p.offset, epoch: p.epoch })
+      if (p) user[i]!.push({ k: ks[i]!, at, offset: p.offset, epoch: p.epoch })
     })
-    room.push({ k: roomK, at, offset: result.room.offset, epoch: result.room.epoch })
+    if (result.room) room.push({ k: roomK, at, offset: result.room.offset, epoch: result.room.epoch })
   }
 
   function schedule(): void {

@@ -25,10 +25,15 @@ export interface DemoOptions {
   seed?: number
   /** A server of the user's: no local server, no proxy, no faults, no pushes checked (a soak test). @default none */
   url?: string
-  /** Server processes behind the proxy; more than one needs `engine: 'redis'`. @default 1 */
+  /** Server processes behind the proxy; more than one needs a Redis engine. @default 1 */
   servers?: number
-  /** The servers' engine: `redis` starts a redis-server for them. @default 'memory' */
+  /**
+   * The servers' engine: `redis` starts a redis-server for them, `redis-cluster` a Redis Cluster
+   * of three masters (and adds the fault "Redis master killed"). @default 'memory'
+   */
   engine?: EngineKind
+  /** Ends the run early (Ctrl-C): it stops everything it started and rejects. */
+  signal?: AbortSignal
   /** Messages per second per client. @default 5 */
   rate?: number
   /** Push batches per second (a `Tick` to every client's user and a `RoomTick` to the room). @default 2 */
@@ -114,6 +119,9 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
   const seed = options.seed ?? Math.floor(Math.random() * 1e9)
   const random = seeded(seed)
   const local = !options.url
+  const signal = options.signal
+  const interrupted = () => new Error('interrupted: everything the run started is stopped')
+  const aborted = new Promise<void>((resolve) => signal?.addEventListener('abort', () => resolve()))
   let t0 = performance.now()
   const clock = () => performance.now() - t0
 
@@ -131,6 +139,10 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
       // "acks lost" holds handlers for 8% of the run: a claim twice that, at least 3 s.
       claimTtl: Math.max(3000, duration * 1000 * 0.16),
     })
+    if (signal?.aborted) {
+      await cluster.close()
+      throw interrupted()
+    }
   }
   const url = options.url ?? cluster!.url()
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mpbus-demo-'))
@@ -192,11 +204,13 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
       // Pushes and faults start once every client has logged in (and joined the room) once:
       // before its first login a client has no position, and the protocol starts it at the
       // stream's tip; and a fault is measured on clients that were up when it began.
-      while (!clients.every((c) => c.log.length) && clock() < 10_000) await sleep(20)
+      while (!clients.every((c) => c.log.length) && clock() < 10_000 && !signal?.aborted) await sleep(20)
       pusher.start()
       timeline = runTimeline({ cluster, clients, random, clock }, duration * 1000)
-      await timeline.done
-    } else await sleep(duration * 1000)
+      // Cut short by an abort, a stage may still fail as its servers go: nobody's error then.
+      timeline.done.catch(() => {})
+      await Promise.race([timeline.done, aborted])
+    } else await Promise.race([sleep(duration * 1000), aborted])
 
     // Stop sending and pushing, then wait for the outboxes (with acks on, an empty outbox means
     // the server acknowledged everything) and for every confirmed push to have been seen.
@@ -207,7 +221,8 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
       clients.every((c) => c.queued === 0) &&
       (!pusher || pushRows(clients, pusher).every((r) => r.lost === 0))
     const deadline = clock() + (options.drainTimeout ?? DEFAULTS.drainTimeout)
-    while (!settled() && clock() < deadline) await sleep(50)
+    while (!settled() && clock() < deadline && !signal?.aborted) await sleep(50)
+    if (signal?.aborted) throw interrupted()
     const drained = settled()
     options.onStatus?.(status())
     collect()

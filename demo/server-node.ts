@@ -12,15 +12,19 @@
  *   its return until the demo releases it. The ack cannot leave before the handler returns
  *   (docs/protocol.md), so this is the honest way to take a message and not acknowledge it.
  *
- * The node's config is JSON in the environment variable MPBUS_DEMO_NODE: `{ port, engine: 'memory' | 'redis', redisUrl?, prefix? }`.
+ * The node's config is JSON in the environment variable MPBUS_DEMO_NODE: `{ port, engine: 'memory' |
+ * 'redis' | 'redis-cluster', redisUrl?, rootNodes?, prefix? }`.
  */
 
 import { createServer, type Engine, type MpbusServer, memoryEngine, redisEngine } from '../src/server/index'
 
 export interface NodeConfig {
   port: number
-  engine: 'memory' | 'redis'
+  engine: 'memory' | 'redis' | 'redis-cluster'
+  /** The one redis-server (`redis`). */
   redisUrl?: string
+  /** Masters of the Redis Cluster (`redis-cluster`): node-redis finds the rest of the cluster from them. */
+  rootNodes?: Array<{ url: string }>
   prefix?: string
   /** The Redis engine's claim on a message id while its handler runs (see cluster.ts). */
   claimTtl?: number
@@ -47,7 +51,8 @@ export type FromNode =
   | { t: 'ready' }
   | { t: 'got'; user: string; client: number; n: number }
   | { t: 'repeat'; user: string }
-  | { t: 'pushed'; id: number; users: Pos[]; room: Pos }
+  /** A position for each push asked, null where that push failed (its stream's Redis shard was down). */
+  | { t: 'pushed'; id: number; users: Array<Pos | null>; room: Pos | null }
   | { t: 'failed'; id: number; error: string }
 
 /** Sends to the parent; resolves once the message is handed to the OS (a SIGKILL after it cannot take it back). */
@@ -79,8 +84,14 @@ function counting(engine: Engine): Engine {
 
 function engineFor(config: NodeConfig): Engine {
   if (config.engine === 'memory') return memoryEngine()
-  return redisEngine({ url: config.redisUrl, prefix: config.prefix, claimTtl: config.claimTtl })
+  const { prefix, claimTtl } = config
+  if (config.engine === 'redis-cluster')
+    return redisEngine({ cluster: { rootNodes: config.rootNodes ?? [] }, prefix, claimTtl })
+  return redisEngine({ url: config.redisUrl, prefix, claimTtl })
 }
+
+/** The position a push got, or null when it failed: on a Redis Cluster, one shard down fails only the pushes to its streams. */
+const settled = (push: Promise<Pos>): Promise<Pos | null> => push.catch(() => null)
 
 export async function startNode(config: NodeConfig): Promise<MpbusServer> {
   let withheld = new Set<string>()
@@ -121,8 +132,8 @@ export async function startNode(config: NodeConfig): Promise<MpbusServer> {
     } else if (message.t === 'push') {
       try {
         const s = server!
-        const users = await Promise.all(message.users.map((p) => s.push(p.user, 'Tick', { k: p.k })))
-        const room = await s.publish(ROOM, 'RoomTick', { k: message.room })
+        const users = await Promise.all(message.users.map((p) => settled(s.push(p.user, 'Tick', { k: p.k }))))
+        const room = await settled(s.publish(ROOM, 'RoomTick', { k: message.room }))
         await tell({ t: 'pushed', id: message.id, users, room })
       } catch (e) {
         await tell({ t: 'failed', id: message.id, error: String(e) })
@@ -140,7 +151,7 @@ export async function startNode(config: NodeConfig): Promise<MpbusServer> {
 if (process.env.MPBUS_DEMO_NODE) {
   const config = JSON.parse(process.env.MPBUS_DEMO_NODE) as NodeConfig
   // The Redis engine loads node-redis on first use: here, before the node is needed.
-  const warm = config.engine === 'redis' ? import('redis').catch(() => {}) : Promise.resolve()
+  const warm = config.engine !== 'memory' ? import('redis').catch(() => {}) : Promise.resolve()
   void warm.then(() => tell({ t: 'loaded' }))
   const listen = (message: ToNode) => {
     if (message.t !== 'listen') return

@@ -70,7 +70,7 @@ export function runTimeline(world: World, duration: number) {
 
   async function play(): Promise<void> {
     for (const stage of STAGES) {
-      if (stage.multiNode && world.cluster.size < 2) continue
+      if (stage.when && !stage.when({ servers: world.cluster.size, engine: world.cluster.engine })) continue
       await until(stage.at * duration)
       if (stopped) return
       const hit =
@@ -86,7 +86,7 @@ export function runTimeline(world: World, duration: number) {
       }
       faults.push(fault)
       active = fault
-      const began = await stage.begin(world, hit, stage.length * duration)
+      const began = await stage.begin(world, hit, stage.length * duration, fault)
       if (typeof began === 'number') fault.carried = began
       if (stage.instant) fault.end = fault.start
       if (stage.end) {

@@ -35,6 +35,8 @@ describe('npm run demo', () => {
     expect(result.kinds).toEqual(kinds)
     expect(kinds).toEqual(['freeze', 'reset', 'acks', 'refuse', 'offline', 'hide', 'kill', 'restart'])
     expect(faultKinds(2)).toEqual([...kinds, 'node'])
+    expect(faultKinds(1, 'redis-cluster')).toEqual([...kinds, 'master'])
+    expect(faultKinds(3, 'redis-cluster')).toEqual([...kinds, 'master', 'node'])
     expect(lines).toHaveLength(kinds.length)
     expect(result.drained, why(result)).toBe(true)
     expect(result.lost).toBe(0)
@@ -128,6 +130,52 @@ describe('npm run demo', () => {
       }
       // The window is in Redis too: a resend after the restart is a repeat, never handled twice.
       for (const row of result.rows) expect(row.twice).toBe(0)
+    },
+    60_000,
+  )
+
+  itWithRedis(
+    'three nodes on a real Redis Cluster: a master killed and restarted, a node killed, nothing lost either way, no resync',
+    async () => {
+      const lines: string[] = []
+      const result = await runDemo({
+        duration: 10,
+        clients: 4,
+        seed: 1,
+        servers: 3,
+        engine: 'redis-cluster',
+        pushRate: 10,
+        onEvent: (l) => lines.push(l),
+      })
+      expect(result.kinds).toEqual(faultKinds(3, 'redis-cluster'))
+      expect(result.drained, why(result)).toBe(true)
+      expect(result.lost).toBe(0)
+      expect(result.outOfOrder).toBe(0)
+      expect(result.pushLost).toBe(0)
+      expect(result.pushOutOfOrder).toBe(0)
+      expect(result.ok).toBe(true)
+      // The event line says which master, and that its shard's streams were unavailable.
+      expect(lines.find((l) => l.includes('Redis master killed'))).toMatch(
+        /master \d of 3, slots [\d,-]+: the streams there \(.+\) unavailable until it is back/,
+      )
+      // Seed 1 kills the master of the room's stream, which every client reads: none could log in
+      // meanwhile, and each came back once it served again.
+      const master = result.faults.find((f) => f.kind === 'master')!
+      expect(master.who).toMatch(/\(the room; /)
+      expect(master.clients).toEqual([0, 1, 2, 3])
+      for (const i of master.clients) expect(result.rows[i]!.recoverMs).toBeLessThan(Number.POSITIVE_INFINITY)
+      for (const row of result.pushRows!) {
+        expect(row.pushed).toBeGreaterThan(40)
+        // Every master writes each command to disk before answering: the restarted one kept its
+        // streams and their epochs, so nothing resyncs and every confirmed push was seen, once.
+        expect(row.resyncs).toBe(0)
+        expect(row.delivered).toBe(row.pushed)
+        expect(row.twice).toBe(0)
+      }
+      for (const row of result.rows) {
+        expect(row.delivered).toBe(row.sent)
+        expect(row.twice).toBe(0)
+      }
     },
     60_000,
   )

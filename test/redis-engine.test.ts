@@ -210,30 +210,6 @@ onBoth('redis engine: the duplicate window and rooms', () => {
     expect(await e.remember('a', 'b:c')).toBe(true)
   })
 
-  it('the window costs Redis a bounded amount per user: 20,000 ids of 64 characters hold the memory of dedupLimit', async (context) => {
-    // One Redis's INFO memory: on the cluster the user's keys are on one master, no simpler.
-    if (target === 'Redis Cluster') return context.skip()
-    const e = engine({ dedupLimit: 1000 })
-    const id = (n: number) => `${'x'.repeat(58)}-${n.toString(36).padStart(5, '0')}`
-    const used = async () => {
-      const info = String(await probe.sendCommand(['INFO', 'memory']))
-      return Number(/used_memory:(\d+)/.exec(info)![1])
-    }
-    const { createClient } = await import('redis')
-    const probe = createClient({ url: redis.url })
-    await probe.connect()
-    try {
-      for (let n = 0; n < 1000; n++) await e.handled('alice', id(n))
-      const at1000 = await used()
-      for (let n = 1000; n < 20_000; n++) await e.handled('alice', id(n))
-      const at20000 = await used()
-      // 19,000 more ids cost what a few dozen would, not 19,000 keys.
-      expect(at20000 - at1000).toBeLessThan(64 * 1024)
-    } finally {
-      await probe.close()
-    }
-  })
-
   it('rooms and members; a node hears a user’s joins and leaves on the user’s stream, a room’s frames on the room’s', async () => {
     const a = engine()
     const b = engine({ prefix: `t${prefixes}` })
@@ -317,6 +293,34 @@ onBoth('redis engine: the duplicate window and rooms', () => {
   })
 })
 
+describeWithRedis('redis engine: memory (one Redis)', () => {
+  beforeAll(() => {
+    target = 'one Redis'
+  })
+
+  it('the window costs Redis a bounded amount per user: 20,000 ids of 64 characters hold the memory of dedupLimit', async () => {
+    const e = engine({ dedupLimit: 1000 })
+    const id = (n: number) => `${'x'.repeat(58)}-${n.toString(36).padStart(5, '0')}`
+    const used = async () => {
+      const info = String(await probe.sendCommand(['INFO', 'memory']))
+      return Number(/used_memory:(\d+)/.exec(info)![1])
+    }
+    const { createClient } = await import('redis')
+    const probe = createClient({ url: redis.url })
+    await probe.connect()
+    try {
+      for (let n = 0; n < 1000; n++) await e.handled('alice', id(n))
+      const at1000 = await used()
+      for (let n = 1000; n < 20_000; n++) await e.handled('alice', id(n))
+      const at20000 = await used()
+      // 19,000 more ids cost what a few dozen would, not 19,000 keys.
+      expect(at20000 - at1000).toBeLessThan(64 * 1024)
+    } finally {
+      await probe.close()
+    }
+  })
+})
+
 describeWithRedis('redis engine: outages', () => {
   it('Redis killed and restarted empty: reported, every node told to reset, a new epoch, then it works again', async () => {
     const own = await startRedisServer()
@@ -387,14 +391,18 @@ describeWithRedis('redis engine: outages', () => {
       const before = await e.tip('user:alice')
       await own.kill()
       await own.restart()
-      const after = await eventually(() => e.tip('user:alice'), 'live again')
-      expect(after.epoch).not.toBe(before.epoch)
+      // The first append on the restarted process hands out no offset under the old epoch.
+      const next = await eventually(() => e.append('user:alice', { n: 4 }), 'live again')
+      expect(next.epoch).not.toBe(before.epoch)
       expect(await e.since('user:alice', before)).toBeUndefined()
-      // And only once: reconnecting to the same Redis process changes nothing.
+      // And only once: another engine on the same Redis process changes nothing.
       const again = redisEngine({ url: own.url })
       engines.push(again)
       await again.subscribe(() => {})
-      expect(await again.tip('user:alice')).toEqual(after)
+      expect(await again.append('user:alice', { n: 5 })).toEqual({
+        offset: next.offset + 1,
+        epoch: next.epoch,
+      })
     } finally {
       await own.stop()
     }
@@ -474,6 +482,27 @@ describeWithRedis('redis engine on a Redis Cluster: one master down', () => {
         const tip = await eventually(() => e.tip(stream), `${stream} again`)
         if (byMaster[1]!.includes(stream)) expect(tip.epoch).not.toBe(before.get(stream)!.epoch)
         else expect(tip).toEqual({ offset: before.get(stream)!.offset + 1, epoch: before.get(stream)!.epoch })
+      }
+    } finally {
+      await own.stop()
+    }
+  }, 60_000)
+
+  it('a paused master (no answer within commandTimeout) resets only the readers of its streams', async () => {
+    const own = await startRedisCluster({ masters: 3 })
+    try {
+      const e = redisEngine({ cluster: { rootNodes: own.rootNodes }, prefix: 'p', commandTimeout: 500 })
+      engines.push(e)
+      const byMaster = await streamsByMaster(own, e)
+      const heard = await listen(e, ...byMaster.flat())
+      own.masters[1]!.pause()
+      try {
+        await expect(e.append(byMaster[1]![0]!, {})).rejects.toMatchObject({ code: 'ENGINE_DOWN' })
+        await until(() => heard.some((h) => h.type === 'reset'), 'reset')
+        const reset = heard.flatMap((h) => (h.type === 'reset' ? h.streams || ['(all)'] : []))
+        expect([...new Set(reset)].sort()).toEqual([...byMaster[1]!].sort())
+      } finally {
+        own.masters[1]!.resume()
       }
     } finally {
       await own.stop()

@@ -21,10 +21,6 @@ const ALLOWED = {
     max: 315,
     why: 'createBus: the one closure that joins the parts and owns what they share (the derived state, the link, closed); every part it wires is a module of its own',
   },
-  'src/server/redis-engine.ts': {
-    max: 405,
-    why: 'one pair of Redis connections (commands, subscriber) whose connect, boot, retry and readiness every engine method goes through; the Lua scripts are apart (redis-scripts.ts)',
-  },
   // The test kit: faithful fakes of whole platform APIs, and the test server's hooks.
   'src/testing/runtime-core.ts': { why: 'test kit: the common core of the platform fakes' },
   'src/testing/my-runtime.ts': { why: 'test kit: the Alipay API fake' },

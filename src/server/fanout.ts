@@ -30,6 +30,8 @@ export interface Reader {
   held: Array<{ stream: string; position: Position; out: string }>
   /** The engine may have lost frames of its streams while its resume was read: it must resume again. */
   stale: boolean
+  /** Streams joined while connected whose history since the join is being read: their live frames wait here. */
+  catching?: Map<string, Array<{ position: Position; out: string }>>
   /** The last position sent, per stream. */
   at: Map<string, Position>
   streams: Set<string>
@@ -149,8 +151,8 @@ export function drop(fanout: Fanout, reader: Reader): void {
 /**
  * A room joined while connected: the connection reads it from the join's position. This node may
  * have begun to hear the room only now, and the join and the room's frames come on two channels
- * in no common order: what was appended since the join is read once the subscription stands, and
- * goes through `deliver` like a live frame (a repeat is skipped, a gap makes the client resume).
+ * in no common order: once the subscription stands, what was appended since the join is read,
+ * and the live frames heard meanwhile wait behind it (a repeat of what was read is then skipped).
  */
 function joined(fanout: Fanout, reader: Reader, stream: string, from: Position | undefined): void {
   if (reader.streams.has(stream)) return
@@ -158,17 +160,24 @@ function joined(fanout: Fanout, reader: Reader, stream: string, from: Position |
   const { engine } = fanout
   const subscribed = listen(fanout, reader, stream)
   if (!engine.listen || !from) return
+  if (!reader.catching) reader.catching = new Map()
+  const catching = reader.catching
+  const waiting: Array<{ position: Position; out: string }> = []
+  catching.set(stream, waiting)
   Promise.resolve(subscribed)
     .then(() => engine.since(stream, from))
     .then((missed) => {
-      if (!reader.streams.has(stream)) return
+      if (catching.get(stream) !== waiting) return
+      catching.delete(stream)
       if (!missed) throw new MpbusError('STREAM_GAP', `${stream}: the history lost the join's position`)
       for (const { offset, frame } of missed) {
         const position = { offset, epoch: from.epoch }
         deliver(fanout, reader, stream, position, JSON.stringify(positioned(frame, stream, position)))
       }
+      for (const live of waiting) deliver(fanout, reader, stream, live.position, live.out)
     })
     .catch((e) => {
+      if (catching.get(stream) === waiting) catching.delete(stream)
       fanout.report(asMpbusError('ENGINE_DOWN', e), reader.user)
       close(reader.ws, CLOSE_RESUME, 'resume')
     })
@@ -183,6 +192,12 @@ export function deliver(
   out: string,
 ): void {
   if (reader.ws.readyState !== reader.ws.OPEN) return
+  // A stream whose history since a join is being read first: what it reads must come first.
+  const catching = reader.catching && reader.catching.get(stream)
+  if (catching) {
+    catching.push({ position, out })
+    return
+  }
   if (reader.phase === 'resuming') {
     reader.held.push({ stream, position, out })
     return
@@ -214,6 +229,7 @@ export function hear(fanout: Fanout, event: EngineEvent): void {
     for (const reader of readersOf(fanout, event.user)) {
       unlisten(fanout, reader, stream)
       reader.at.delete(stream)
+      if (reader.catching) reader.catching.delete(stream)
     }
   } else if (event.type === 'end') {
     for (const reader of readersOf(fanout, event.user)) {

@@ -68,6 +68,9 @@ export async function login(c: Connection, frame: Frame): Promise<void> {
     if (decision === undefined)
       node.report(new MpbusError('LOGIN_ERROR', `authenticate returned ${typeof answer}: refused`), undefined)
   } catch (e) {
+    // The engine failed under it (a `server.join` while Redis is away): not the app's decision to
+    // refuse, and the client must not stop for good: it backs off and logs in again.
+    if (e instanceof MpbusError && e.code === 'ENGINE_DOWN') return refuse(c, CLOSE_TRY_LATER, e)
     node.report(asMpbusError('LOGIN_ERROR', e), undefined)
     decision = null
   }

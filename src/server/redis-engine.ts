@@ -8,8 +8,10 @@
  */
 import { randomBytes } from 'node:crypto'
 import { MpbusError } from '../errors'
-import { type EngineOptions, engineSettings } from './engine-options'
+import { engineSettings } from './engine-options'
 import { down, type LinkTarget, openLink, type RedisLink, within } from './redis-link'
+import { endMessage, eventOf, leaveMessage } from './redis-messages'
+import type { RedisEngine, RedisEngineOptions } from './redis-options'
 import {
   APPEND,
   CLAIM,
@@ -25,59 +27,9 @@ import {
 } from './redis-scripts'
 import { createSubscriptions } from './redis-subscriptions'
 import { roomStream, userStream } from './streams'
-import type { Engine, EngineEvent, Position, Stored } from './types'
+import type { EngineEvent, Position, Stored } from './types'
 
-export { configValue } from './redis-link'
-
-export interface RedisEngineOptions extends EngineOptions {
-  /** The Redis server. @default 'redis://127.0.0.1:6379' */
-  url?: string
-  /**
-   * A Redis Cluster instead of one Redis (Redis 7 or later: sharded pub/sub): node-redis's
-   * `createCluster` options, `rootNodes` at least, e.g. `{ rootNodes: [{ url: 'redis://10.0.0.5:7000' }] }`.
-   * `url` is then not used.
-   */
-  cluster?: { rootNodes: Array<{ url: string }> } & Record<string, unknown>
-  /** Prefix of every key and channel: two apps on one Redis never mix. No `{` or `}`. @default 'mpbus' */
-  prefix?: string
-  /**
-   * ms `createServer` waits for Redis at start before it fails with `ENGINE_DOWN`; a refused or
-   * failed connection fails it at once, with the connection's error as `cause`. @default 10000
-   */
-  connectTimeout?: number
-  /**
-   * ms every Redis command may take. Past it the engine counts as down, as when the connection
-   * drops: the command fails with `ENGINE_DOWN`, every connection is told to resume (and its
-   * login is refused with 1013 until Redis answers again), and it recovers by itself once Redis
-   * answers. A command that timed out may still run when Redis comes back (a push then arrives
-   * although it was reported as failed). @default 5000
-   */
-  commandTimeout?: number
-}
-
-/** The Redis engine answers with Promises; `close()` releases its connections. */
-export interface RedisEngine extends Engine {
-  subscribe(listener: (event: EngineEvent) => void): Promise<() => void>
-  listen(stream: string): Promise<void>
-  unlisten(stream: string): void
-  append(stream: string, frame: Record<string, unknown>): Promise<Position>
-  tip(stream: string): Promise<Position>
-  since(stream: string, from: Position): Promise<Stored[] | undefined>
-  remember(user: string, id: string): Promise<boolean | 'busy'>
-  forget(user: string, id: string): Promise<void>
-  handled(user: string, id: string): Promise<void>
-  join(user: string, room: string): Promise<void>
-  leave(user: string, room: string): Promise<void>
-  rooms(user: string): Promise<string[]>
-  joined(user: string): Promise<Record<string, Position | null>>
-  login(
-    user: string,
-    from: Position | undefined,
-  ): Promise<{ joined: Record<string, Position | null>; tip: Position; missed: Stored[] | undefined }>
-  members(room: string): Promise<string[]>
-  end(user: string, reason?: string): Promise<void>
-  close(): Promise<void>
-}
+export type { RedisEngine, RedisEngineOptions } from './redis-options'
 
 const newEpoch = () => randomBytes(6).toString('base64url')
 
@@ -119,10 +71,23 @@ export function redisEngine(options: RedisEngineOptions = {}): RedisEngine {
   /** '1' once every master is known to keep what it acknowledged across a restart. */
   let durable = '0'
 
-  const timed = <T>(work: Promise<T>, what: string): Promise<T> =>
+  /**
+   * `work` within `commandTimeout`; past it, the line it ran on counts as failed (undefined:
+   * every line; a function: found once it is needed), as when its connection drops.
+   */
+  const timed = <T>(
+    work: Promise<T>,
+    what: string,
+    line: string | undefined | (() => Promise<string>),
+  ): Promise<T> =>
     within(work, commandTimeout, () => {
       const error = down(`Redis did not answer ${what} in ${commandTimeout} ms`)
-      trouble(undefined, error)
+      if (typeof line !== 'function') trouble(line, error)
+      else
+        line().then(
+          (l) => trouble(l, error),
+          () => trouble(undefined, error),
+        )
       return error
     })
 
@@ -139,30 +104,12 @@ export function redisEngine(options: RedisEngineOptions = {}): RedisEngine {
   }
 
   function hear(message: string, channel: string): void {
+    // Undefined: heard after its last reader left (node-redis subscribed it again after a reconnect).
     const stream = subscriptions.streamOf(channel)
-    if (stream === undefined) {
-      // Heard after its last reader left (node-redis subscribed it again after a reconnect).
-      if (opened) opened.then((redis) => redis.unsubscribe(channel)).catch(() => {})
-      return
-    }
-    const kind = message.slice(0, 2)
-    const rest = message.slice(2)
+    if (stream === undefined) return
     try {
-      if (kind === 'f ') {
-        const newline = rest.indexOf('\n')
-        const space = rest.indexOf(' ')
-        const position = { offset: Number(rest.slice(0, space)), epoch: rest.slice(space + 1, newline) }
-        emit({ type: 'frame', stream, position, frame: JSON.parse(rest.slice(newline + 1)) })
-      } else if (kind === 'j ') {
-        const [user, room, offset, epoch] = JSON.parse(rest)
-        emit({ type: 'join', user, room, position: { offset, epoch } })
-      } else if (kind === 'l ') {
-        const [user, room] = JSON.parse(rest)
-        emit({ type: 'leave', user, room })
-      } else if (kind === 'e ') {
-        const [user, reason] = JSON.parse(rest)
-        emit({ type: 'end', user, reason: reason === null ? undefined : reason })
-      }
+      const event = eventOf(message, stream)
+      if (event) emit(event)
     } catch (e) {
       emit({ type: 'error', error: e as Error })
     }
@@ -176,27 +123,24 @@ export function redisEngine(options: RedisEngineOptions = {}): RedisEngine {
         ready(line) {
           downLines.delete('')
           if (line !== undefined) downLines.delete(line)
-          checkDurable()
+          subscriptions.sweep()
+          checkDurable().catch(() => {})
         },
       })
-      opened.then(checkDurable, () => {
-        opened = undefined
-      })
+      opened.then(
+        () => checkDurable().catch(() => {}),
+        () => {
+          opened = undefined
+        },
+      )
     }
     return opened
   }
 
   /** Asked again on every (re)connection: a Redis restarted with other settings is seen. */
-  function checkDurable(): void {
-    if (!opened) return
-    opened
-      .then((redis) => redis.durable())
-      .then(
-        (yes) => {
-          durable = yes ? '1' : '0'
-        },
-        () => {},
-      )
+  async function checkDurable(): Promise<void> {
+    const redis = await opened
+    if (redis) durable = (await redis.durable()) ? '1' : '0'
   }
 
   const subscriptions = createSubscriptions(open, channelOf, timed)
@@ -204,7 +148,7 @@ export function redisEngine(options: RedisEngineOptions = {}): RedisEngine {
   async function command(key: string, args: string[]): Promise<any> {
     const redis = await open()
     try {
-      return await timed(redis.run(key, args), args[0]!)
+      return await timed(redis.run(key, args), args[0]!, () => redis.lineOf(key))
     } catch (e) {
       throw e instanceof MpbusError ? e : down(`Redis: ${(e as Error).message}`, e)
     }
@@ -276,7 +220,7 @@ export function redisEngine(options: RedisEngineOptions = {}): RedisEngine {
       await script(JOIN_USER, [roomsOf(user), joinsOf(user)], [...args, JSON.stringify(user)])
     },
     async leave(user, room) {
-      const message = `l ${JSON.stringify([user, room])}`
+      const message = leaveMessage(user, room)
       const args = [room, (await open()).publish, channelOf(userStream(user)), message]
       await script(LEAVE_USER, [roomsOf(user), joinsOf(user)], args)
       await command(membersOf(room), ['SREM', membersOf(room), user])
@@ -299,7 +243,7 @@ export function redisEngine(options: RedisEngineOptions = {}): RedisEngine {
     },
     async end(user, reason) {
       const channel = channelOf(userStream(user))
-      const message = `e ${JSON.stringify([user, reason === undefined ? null : reason])}`
+      const message = endMessage(user, reason)
       await command(channel, [(await open()).publish, channel, message])
     },
     async close() {

@@ -107,8 +107,12 @@ function batching(sub: Client, hear: Hear) {
       const channels = run.map((ask) => ask.channel)
       const sent = run[0]!.subscribe ? sub.subscribe(channels, hear) : sub.unsubscribe(channels, hear)
       sent.then(
-        () => run.forEach((ask) => ask.done()),
-        (error) => run.forEach((ask) => ask.done(error || new Error('failed'))),
+        () => {
+          for (const ask of run) ask.done()
+        },
+        (error) => {
+          for (const ask of run) ask.done(error || new Error('failed'))
+        },
       )
     }
   }

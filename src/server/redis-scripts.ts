@@ -10,35 +10,54 @@
  * the run id of the Redis process that last checked the epoch; `<prefix>:s:{<stream>}` its
  * history, a Redis Stream whose entry ids are `<offset>-0`. The epoch is made by the first script
  * that finds the hash missing (first use, expired, or Redis lost it), and made again by the first
- * script after a restart of a Redis whose persistence may have lost the last writes (anything but
+ * append after a restart of a Redis whose persistence may have lost the last writes (anything but
  * `appendfsync always`): offsets may then be handed out again, so every position from before it
  * must resync rather than skip the new frames as repeats. The run id is read where the script runs,
  * so on a cluster a restart of one master renews the epochs of its streams only.
  */
 
+/** The run id of the Redis process the script runs on (INFO costs Redis several µs: only where needed). */
+const RUN = `local function run() return string.match(redis.call('INFO', 'server'), 'run_id:(%w+)') end
+`
+
 /**
- * The epoch check every stream script starts with. KEYS[1]: the stream's meta; EPOCH_ARGS: new
- * epoch, ttl ms (0: none), '1' if Redis loses nothing on a restart. `fresh` is true when the stream
- * starts here (its history, if any was left, is dropped). Sets `e`, the epoch.
+ * What every stream script starts with. KEYS[1]: the stream's meta; ARGV: new epoch, ttl ms (0:
+ * none), '1' if Redis loses nothing on a restart. `fresh` is true when the stream starts here
+ * (its history, if any was left, is dropped); `e` is the epoch.
  */
-const EPOCH = `
-local run = string.match(redis.call('INFO', 'server'), 'run_id:(%w+)')
+const EPOCH = `${RUN}
 local fresh = redis.call('HSETNX', KEYS[1], 'e', ARGV[1]) == 1
 if fresh then
-  redis.call('HSET', KEYS[1], 'r', run)
+  redis.call('HSET', KEYS[1], 'r', run())
   if ARGV[2] ~= '0' then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
-elseif redis.call('HGET', KEYS[1], 'r') ~= run then
-  if ARGV[3] ~= '1' then redis.call('HSET', KEYS[1], 'e', ARGV[1]) end
-  redis.call('HSET', KEYS[1], 'r', run)
 end
 local e = redis.call('HGET', KEYS[1], 'e')
+`
+
+/**
+ * The restart check, before an append (after EPOCH): a stream last checked by another Redis
+ * process, one that may have lost writes, gets a new epoch before it hands out an offset again.
+ * Reads answer with the epoch as it stands: a position read before the check meets the new epoch
+ * at the next frame and resumes, then resyncs, so it never skips an offset handed out again.
+ */
+const RESTARTED = `
+if not fresh then
+  local now = run()
+  if redis.call('HGET', KEYS[1], 'r') ~= now then
+    if ARGV[3] ~= '1' then
+      redis.call('HSET', KEYS[1], 'e', ARGV[1])
+      e = ARGV[1]
+    end
+    redis.call('HSET', KEYS[1], 'r', now)
+  end
+end
 `
 
 /**
  * KEYS: meta, history. ARGV: new epoch, ttl ms, durable, history bound, publish command
  * (PUBLISH or SPUBLISH), channel, frame (JSON). Publishes `f <offset> <epoch>\n<frame>`.
  */
-export const APPEND = `${EPOCH}
+export const APPEND = `${EPOCH}${RESTARTED}
 if fresh then redis.call('DEL', KEYS[2]) end
 local n = redis.call('HINCRBY', KEYS[1], 'n', 1)
 redis.call('XADD', KEYS[2], 'MAXLEN', ARGV[4], n .. '-0', 'f', ARGV[7])

@@ -18,7 +18,7 @@ interface Subscription {
   /** Local readers. */
   count: number
   channel: string
-  /** Its line, once known. */
+  /** Its line, as found by its last proof. */
   line?: string
   /** The line's failure count when Redis last answered its subscribe; -1: never. */
   proven: number
@@ -32,17 +32,31 @@ export interface Subscriptions {
   unlisten(stream: string): void
   /** A line failed (undefined: every line): the streams it carried, which may have lost messages. */
   failed(line: string | undefined): string[]
-  /** The stream a channel carries, if this node still reads it. */
+  /** The stream a channel carries, if this node still reads it; a channel no one reads is let go. */
   streamOf(channel: string): string | undefined
+  /** A line is back: the channels held for no reader (their unsubscribe failed) are let go. */
+  sweep(): void
 }
+
+/** Runs `work` within the command timeout; a timeout counts as a failure of `line`. */
+export type Timed = <T>(work: Promise<T>, what: string, line: string | undefined) => Promise<T>
 
 export function createSubscriptions(
   link: () => Promise<RedisLink>,
   channelOf: (stream: string) => string,
-  within: <T>(work: Promise<T>, what: string) => Promise<T>,
+  within: Timed,
 ): Subscriptions {
   const byStream = new Map<string, Subscription>()
   const byChannel = new Map<string, string>()
+  /**
+   * Channels node-redis may hold a listener for: from the subscribe asked until an unsubscribe
+   * answered. node-redis keeps a listener whose unsubscribe failed (the line was down), and then
+   * answers a subscribe to that channel at once without asking Redis, so such a subscribe proves
+   * nothing: the proof unsubscribes it first.
+   */
+  const held = new Set<string>()
+  /** Unsubscribes in flight, so that a channel is let go once. */
+  const leaving = new Set<string>()
   /** Failures per line ('' for the one line of one Redis), and of every line at once. */
   const failures = new Map<string, number>()
   let everyLine = 0
@@ -50,12 +64,15 @@ export function createSubscriptions(
 
   async function prove(s: Subscription): Promise<void> {
     const redis = await link()
-    if (s.line === undefined) s.line = await within(redis.lineOf(s.channel), 'the channel’s shard')
+    // Found anew each time: after a failover the slot's master is another.
+    s.line = await within(redis.lineOf(s.channel), 'the channel’s shard', undefined)
     const seen = failuresOf(s.line)
-    // Subscribed before: a fresh SUBSCRIBE, so that its answer proves it (node-redis answers a
-    // subscribe to a channel it already holds at once, without asking Redis).
-    if (s.proven >= 0) await redis.unsubscribe(s.channel).catch(() => {})
-    await within(redis.subscribe(s.channel), `SUBSCRIBE ${s.channel}`)
+    if (held.has(s.channel)) {
+      await within(redis.unsubscribe(s.channel), `UNSUBSCRIBE ${s.channel}`, s.line)
+      held.delete(s.channel)
+    }
+    held.add(s.channel)
+    await within(redis.subscribe(s.channel), `SUBSCRIBE ${s.channel}`, s.line)
     if (failuresOf(s.line) !== seen) return prove(s)
     s.proven = seen
   }
@@ -68,6 +85,21 @@ export function createSubscriptions(
     })
     s.proving = proving
     return proving
+  }
+
+  /** Unsubscribes a channel no local reader reads (once at a time; kept as held if it fails). */
+  function letGo(channel: string): void {
+    if (leaving.has(channel)) return
+    leaving.add(channel)
+    link()
+      .then((redis) => redis.unsubscribe(channel))
+      .then(
+        () => {
+          if (!byChannel.has(channel)) held.delete(channel)
+        },
+        () => {},
+      )
+      .then(() => leaving.delete(channel))
   }
 
   return {
@@ -86,10 +118,7 @@ export function createSubscriptions(
       if (!s || --s.count > 0) return
       byStream.delete(stream)
       byChannel.delete(s.channel)
-      link().then(
-        (redis) => redis.unsubscribe(s.channel).catch(() => {}),
-        () => {},
-      )
+      letGo(s.channel)
     },
     failed(line) {
       if (line === undefined) everyLine++
@@ -100,6 +129,13 @@ export function createSubscriptions(
         if (line === undefined || s.line === line || s.line === undefined) out.push(stream)
       return out
     },
-    streamOf: (channel) => byChannel.get(channel),
+    streamOf(channel) {
+      const stream = byChannel.get(channel)
+      if (stream === undefined) letGo(channel)
+      return stream
+    },
+    sweep() {
+      for (const channel of held) if (!byChannel.has(channel)) letGo(channel)
+    },
   }
 }

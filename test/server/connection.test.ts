@@ -4,7 +4,7 @@
 import { EventEmitter } from 'node:events'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import type { WebSocket } from 'ws'
-import type { MpbusError } from '../../src/errors'
+import { MpbusError } from '../../src/errors'
 import { accept, type Node } from '../../src/server/connection'
 import { createFanout, hear, readersOf } from '../../src/server/fanout'
 import { memoryEngine } from '../../src/server/memory-engine'
@@ -166,6 +166,23 @@ describe('connection: phases', () => {
     await flush()
     expect(threw.errors[0]![0]).toMatchObject({ code: 'LOGIN_ERROR', message: 'token service down', cause })
     expect(threw.ws.sent).toEqual([{ Operator: 'LoginError' }])
+  })
+
+  it('an ENGINE_DOWN thrown in authenticate (its server.join while Redis is away) is 1013, not a refusal', async () => {
+    // The engine cannot serve the login (docs/protocol.md, 1013): the client backs off and logs in
+    // again. A LoginError would be the app's decision, and the client would stop for good.
+    const down = new MpbusError('ENGINE_DOWN', 'Redis: CLUSTERDOWN The cluster is down')
+    const { ws, c, errors } = setup({
+      authenticate: () => {
+        throw down
+      },
+    })
+    ws.frame({ Operator: 'userLogin' })
+    await flush()
+    expect(ws.sent).toEqual([])
+    expect(ws.closes).toEqual([[1013, 'engine unavailable']])
+    expect(c.phase).toBe('closed')
+    expect(errors).toEqual([[down, undefined]])
   })
 
   it('refuses a frame that is not JSON, or has no operator, with 1007 (BAD_FRAME)', () => {

@@ -215,7 +215,7 @@ describe('fanout', () => {
     expect(c.r.stale).toBe(true)
   })
 
-  it('a join while connected reads the room from the join position once the engine listens, then live frames follow', async () => {
+  it('a join while connected reads the room from the join position once the engine listens; live frames heard meanwhile follow it', async () => {
     const engine = memoryEngine()
     const fanout = createFanout(
       { listen: () => Promise.resolve(), unlisten: () => {}, since: (s, from) => engine.since(s, from) },
@@ -238,7 +238,7 @@ describe('fanout', () => {
     // Appended after the join, before this node hears the room: only the history has it.
     engine.append('room:r', { Operator: 'Quote', n: 1 })
     hear(fanout, { type: 'join', user: 'alice', room: 'r', position: from })
-    await new Promise((resolve) => setTimeout(resolve, 0))
+    // Live frames heard while the history is read wait behind it.
     hear(fanout, {
       type: 'frame',
       stream: 'room:r',
@@ -251,6 +251,43 @@ describe('fanout', () => {
       position: { offset: 1, epoch: from.epoch },
       frame: { Operator: 'Quote', n: 1 },
     })
+    expect(s.sent).toEqual([])
+    await new Promise((resolve) => setTimeout(resolve, 0))
+    expect(s.sent.map((f) => f.n)).toEqual([1, 2])
+    expect(s.closes).toEqual([])
+  })
+
+  it('a room joined while the login is served: its history comes before the live frames heard meanwhile', async () => {
+    const engine = memoryEngine()
+    const fanout = createFanout(
+      { listen: () => Promise.resolve(), unlisten: () => {}, since: (s, from) => engine.since(s, from) },
+      () => {},
+    )
+    const s = socket()
+    const r: Reader = {
+      ws: s.ws,
+      user: 'alice',
+      phase: 'resuming',
+      held: [],
+      stale: false,
+      at: new Map(),
+      streams: new Set(),
+    }
+    add(fanout, r)
+    engine.join('alice', 'r')
+    const from = engine.joined('alice').r!
+    engine.append('room:r', { Operator: 'Quote', n: 1 })
+    hear(fanout, { type: 'join', user: 'alice', room: 'r', position: from })
+    hear(fanout, {
+      type: 'frame',
+      stream: 'room:r',
+      position: { offset: 2, epoch: from.epoch },
+      frame: { Operator: 'Quote', n: 2 },
+    })
+    await new Promise((resolve) => setTimeout(resolve, 0))
+    // The login's answer is sent: then what waited, as src/server/login.ts does.
+    ;(r as { phase: Phase }).phase = 'ready'
+    for (const h of r.held.splice(0)) deliver(fanout, r, h.stream, h.position, h.out)
     expect(s.sent.map((f) => f.n)).toEqual([1, 2])
     expect(s.closes).toEqual([])
   })
