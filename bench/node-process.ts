@@ -1,26 +1,32 @@
 /**
  * One server node of bench/nodes.ts, run as its own process (bundled and `fork`ed by it): the
  * CPU a node spends is then its own process's, read with `process.cpuUsage()`. It is
- * `mpbus/server` on the Redis engine as an app would run it, and does what the bench asks over
+ * `mpbus/server` on the Redis engine as an app would run it (or on the memory engine: a node that
+ * shares nothing, the floor a node on Redis is set against), and does what the bench asks over
  * IPC: push frames to random users or publish to a room at a rate, join users to a room, count
  * its connections of some users, report its CPU time.
  *
  * Its config is JSON in the environment variable MPBUS_BENCH_NODE (`NodeConfig`).
  */
-import { createServer, type MpbusServer, type RedisEngineOptions, redisEngine } from '../src/server/index'
+import { createServer, type MpbusServer, memoryEngine, redisEngine } from '../src/server/index'
 
-export interface NodeConfig {
-  prefix: string
+/** Where a node's engine keeps its streams: one redis-server or a Redis Cluster. */
+export interface RedisTarget {
   /** One redis-server. */
   url?: string
   /** A Redis Cluster, in node-redis `createCluster`'s shape: passed to the engine as `cluster`. */
   cluster?: { rootNodes: Array<{ url: string }> }
 }
 
+export type NodeConfig =
+  | ({ engine: 'redis'; prefix: string } & RedisTarget)
+  /** `memoryEngine()`: the node reaches its own connections only. */
+  | { engine: 'memory' }
+
 /** Bench → node: a request, answered with its id. */
 export type Request =
-  /** `count` × `server.push(u<random below users>, 'Tick', {k})`, `perSecond` of them a second; answers the number that failed. */
-  | { id: number; t: 'push'; count: number; perSecond: number; users: number }
+  /** `count` × `server.push(<one of users at random>, 'Tick', {k})`, `perSecond` of them a second; answers the number that failed. */
+  | { id: number; t: 'push'; count: number; perSecond: number; users: string[] }
   /** `count` × `server.publish(room, 'Quote', {k})`, `perSecond` a second; answers the number that failed. */
   | { id: number; t: 'publish'; room: string; count: number; perSecond: number }
   | { id: number; t: 'join'; room: string; users: string[] }
@@ -64,7 +70,7 @@ async function serve(server: MpbusServer, request: Request): Promise<unknown> {
   switch (request.t) {
     case 'push':
       return paced(request.count, request.perSecond, (k) =>
-        server.push(`u${Math.floor(Math.random() * request.users)}`, 'Tick', { k }),
+        server.push(request.users[Math.floor(Math.random() * request.users.length)]!, 'Tick', { k }),
       )
     case 'publish':
       return paced(request.count, request.perSecond, (k) => server.publish(request.room, 'Quote', { k }))
@@ -79,13 +85,15 @@ async function serve(server: MpbusServer, request: Request): Promise<unknown> {
 }
 
 async function main(config: NodeConfig) {
-  // `cluster` is typed apart: an engine without Redis Cluster support does not declare it.
-  const options: RedisEngineOptions & { cluster?: NodeConfig['cluster'] } = config.cluster
-    ? { cluster: config.cluster, prefix: config.prefix }
-    : { url: config.url, prefix: config.prefix }
+  const engine =
+    config.engine === 'memory'
+      ? memoryEngine()
+      : config.cluster
+        ? redisEngine({ cluster: config.cluster, prefix: config.prefix })
+        : redisEngine({ url: config.url, prefix: config.prefix })
   const server = await createServer({
     host: '127.0.0.1',
-    engine: redisEngine(options),
+    engine,
     authenticate: (login) => String(login.user),
     // No pings: a ping round to every connection inside a measured window would be noise.
     pingInterval: 0,

@@ -6,16 +6,23 @@
 import net from 'node:net'
 import { createClient } from 'redis'
 import { startRedisCluster, startRedisServer } from '../src/testing/index'
-import type { NodeConfig } from './node-process'
+import type { NodeConfig, RedisTarget } from './node-process'
 
 export interface Target {
   kind: 'redis' | 'redis-cluster'
   /** Each redis-server (each master of a cluster). */
   urls: string[]
   /** What a node's engine is given. */
-  engine: Omit<NodeConfig, 'prefix'>
+  engine: RedisTarget
   stop(): Promise<void>
 }
+
+/** A node's config: the Redis engine on `target`, its keys and channels under `prefix`. */
+export const onRedis = (target: Target, prefix: string): NodeConfig => ({
+  engine: 'redis',
+  ...target.engine,
+  prefix,
+})
 
 /** What the bench uses of a node-redis client. */
 export interface Info {
