@@ -48,14 +48,12 @@ function run(command: string, args: string[]): Promise<string> {
 }
 
 /**
- * The cluster needs Redis 7 (sharded pub/sub) and `redis-cli` (it joins the masters): a machine
- * without them gets one line saying what to install, before anything starts.
+ * `redis-server`, and for the cluster Redis 7 (sharded pub/sub) and `redis-cli` (it joins the
+ * masters): a machine without them gets one line saying what to install, before anything starts.
  */
-async function requireClusterTools(): Promise<void> {
-  const tools = [
-    ['redis-server', process.env.REDIS_SERVER || 'redis-server'],
-    ['redis-cli', process.env.REDIS_CLI || 'redis-cli'],
-  ]
+async function requireTools(engine: 'redis' | 'redis-cluster'): Promise<void> {
+  const tools = [['redis-server', process.env.REDIS_SERVER || 'redis-server']]
+  if (engine === 'redis-cluster') tools.push(['redis-cli', process.env.REDIS_CLI || 'redis-cli'])
   for (const [name, command] of tools) {
     const answer = await run(command!, ['--version']).catch(() => undefined)
     const install =
@@ -63,10 +61,10 @@ async function requireClusterTools(): Promise<void> {
       `or set ${name === 'redis-cli' ? 'REDIS_CLI' : 'REDIS_SERVER'} to its path`
     if (answer === undefined)
       throw new Error(
-        `--engine redis-cluster needs ${name} (Redis 7 or later), not found as '${command}': ${install}`,
+        `--engine ${engine} needs ${name}${engine === 'redis' ? '' : ' (Redis 7 or later)'}, not found as '${command}': ${install}`,
       )
     const major = Number((/(\d+)\.\d+\.\d+/.exec(answer) || [])[1])
-    if (major < 7)
+    if (engine === 'redis-cluster' && major < 7)
       throw new Error(
         `--engine redis-cluster needs Redis 7 or later (sharded pub/sub); ${command} is ${answer.trim()}`,
       )
@@ -88,6 +86,7 @@ async function slotRanges(cli: string, port: number): Promise<Array<[number, num
 }
 
 export async function startSharedRedis(engine: 'redis' | 'redis-cluster'): Promise<SharedRedis> {
+  await requireTools(engine)
   if (engine === 'redis') {
     const server = await startRedisServer()
     const none = () => Promise.reject(new Error('one redis-server has no masters to kill'))
@@ -101,7 +100,6 @@ export async function startSharedRedis(engine: 'redis' | 'redis-cluster'): Promi
       stop: () => server.stop(),
     }
   }
-  await requireClusterTools()
   // Every master writes each command to its append-only file before it answers (`appendfsync
   // always`), so a master killed and restarted comes back with every stream position it
   // acknowledged, under the same epoch (the engine renews a stream's epoch only after a restart
