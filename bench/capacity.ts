@@ -31,7 +31,7 @@
  * the default takes about 2 minutes on 2 cores. N is lowered when it does not fit the open-file
  * limit (`ulimit -n`): a server holds N sockets, its clients' process N more.
  */
-import { type ChildProcess, fork, spawnSync } from 'node:child_process'
+import { spawnSync } from 'node:child_process'
 import fs from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
@@ -39,7 +39,9 @@ import { build } from 'esbuild'
 import { createClient } from 'redis'
 import { startRedisServer } from '../src/testing/index'
 import type { ClientsConfig, ClientsRequest, Counts } from './capacity-clients'
-import type { CapacityAnswer, CapacityConfig, CapacityRequest } from './capacity-node'
+import type { CapacityConfig, CapacityRequest } from './capacity-node'
+import { type Child, startChild, type Unnumbered } from './child'
+import { table } from './text-table'
 
 /** The bus's default heartbeat interval (src/bus/options.ts). */
 const HEARTBEAT_INTERVAL = 25_000
@@ -57,14 +59,6 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 // ---------------------------------------------------------------------------------------------
 // Servers and their clients: forked processes answering requests.
 
-type Unnumbered<T> = T extends unknown ? Omit<T, 'id'> : never
-
-interface Child<Request> {
-  port: number
-  child: ChildProcess
-  ask(request: Unnumbered<Request>): Promise<any>
-}
-
 /** capacity-node.ts and capacity-clients.ts, each in one file (packages left to node_modules). */
 async function bundle(): Promise<{ node: string; clients: string }> {
   const outdir = path.join(here, '..', '.tmp', 'bench', `capacity-${process.pid}`)
@@ -79,56 +73,6 @@ async function bundle(): Promise<{ node: string; clients: string }> {
     logLevel: 'warning',
   })
   return { node: path.join(outdir, 'capacity-node.mjs'), clients: path.join(outdir, 'capacity-clients.mjs') }
-}
-
-let nextRequest = 0
-
-/** Forks `script` with its config in the environment variable `variable`; resolves once it is ready. */
-function startChild<Request>(
-  script: string,
-  variable: string,
-  config: object,
-  label: string,
-  execArgv: string[] = [],
-): Promise<Child<Request>> {
-  const child = fork(script, [], {
-    cwd: path.join(here, '..'),
-    execArgv,
-    env: { ...process.env, [variable]: JSON.stringify(config) },
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-  })
-  const pending = new Map<number, { resolve(value: unknown): void; reject(error: Error): void }>()
-  let exited: Error | undefined
-  return new Promise((resolve, reject) => {
-    // Both kinds of child answer in capacity-node.ts's shape.
-    child.on('message', (answer: CapacityAnswer) => {
-      if (answer.t === 'ready') {
-        resolve({
-          port: answer.port,
-          child,
-          ask(request) {
-            if (exited) return Promise.reject(exited)
-            const id = nextRequest++
-            return new Promise((resolve, reject) => {
-              pending.set(id, { resolve, reject })
-              child.send({ ...request, id })
-            })
-          },
-        })
-        return
-      }
-      const waiting = pending.get(answer.id)
-      pending.delete(answer.id)
-      if (answer.t === 'answer') waiting?.resolve(answer.value)
-      else waiting?.reject(new Error(`${label}: ${answer.error}`))
-    })
-    child.once('exit', (code, signal) => {
-      exited = new Error(`${label} exited (${signal ?? code})`)
-      reject(exited)
-      for (const waiting of pending.values()) waiting.reject(exited)
-      pending.clear()
-    })
-  })
 }
 
 /** SIGKILL: a bench process keeps nothing, and closing 10,000 connections in order takes seconds. */
@@ -329,17 +273,6 @@ const spread = (values: number[], digits = 0) => {
   const f = (v: number) =>
     v.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits })
   return f(lo) === f(hi) ? f(lo) : `${f(lo)}–${f(hi)}`
-}
-
-function table(head: string[], rows: Array<Array<string | number>>): string {
-  const cells = [head, ...rows.map((r) => r.map(String))]
-  const widths = head.map((_, i) => Math.max(...cells.map((r) => (r[i] || '').length)))
-  const line = (r: string[]) => `  ${r.map((cell, i) => cell.padEnd(widths[i]!)).join(' | ')}`.trimEnd()
-  return [
-    line(cells[0]!),
-    `  ${widths.map((w) => '-'.repeat(w)).join('-|-')}`,
-    ...cells.slice(1).map(line),
-  ].join('\n')
 }
 
 const LABEL: Record<Kind, string> = {

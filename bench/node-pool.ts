@@ -2,22 +2,15 @@
  * The server nodes of bench/nodes.ts: bench/node-process.ts bundled once, forked as many times as
  * a measure needs, asked over IPC, and ended with SIGTERM.
  */
-import { type ChildProcess, fork } from 'node:child_process'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { build } from 'esbuild'
-import type { Answer, NodeConfig, Request } from './node-process'
+import { type Child, startChild } from './child'
+import type { NodeConfig, Request } from './node-process'
 
 const here = path.dirname(fileURLToPath(import.meta.url))
 
-/** A request before the id it is sent with (Omit on each member of the union). */
-type Unnumbered<T> = T extends unknown ? Omit<T, 'id'> : never
-
-export interface Node {
-  port: number
-  child: ChildProcess
-  ask(request: Unnumbered<Request>): Promise<any>
-}
+export type Node = Child<Request>
 
 /** bench/node-process.ts in one file (packages left to node_modules): a node starts in what a Node process costs. */
 export async function bundleNode(): Promise<string> {
@@ -34,46 +27,8 @@ export async function bundleNode(): Promise<string> {
   return outfile
 }
 
-let nextRequest = 0
-
 function startNode(script: string, config: NodeConfig, label: string): Promise<Node> {
-  const child = fork(script, [], {
-    cwd: path.join(here, '..'),
-    execArgv: [],
-    env: { ...process.env, MPBUS_BENCH_NODE: JSON.stringify(config) },
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-  })
-  const pending = new Map<number, { resolve(value: unknown): void; reject(error: Error): void }>()
-  let exited: Error | undefined
-  return new Promise((resolve, reject) => {
-    child.on('message', (answer: Answer) => {
-      if (answer.t === 'ready') {
-        resolve({
-          port: answer.port,
-          child,
-          ask(request) {
-            if (exited) return Promise.reject(exited)
-            const id = nextRequest++
-            return new Promise((resolve, reject) => {
-              pending.set(id, { resolve, reject })
-              child.send({ ...request, id })
-            })
-          },
-        })
-        return
-      }
-      const waiting = pending.get(answer.id)
-      pending.delete(answer.id)
-      if (answer.t === 'answer') waiting?.resolve(answer.value)
-      else waiting?.reject(new Error(`${label}: ${answer.error}`))
-    })
-    child.once('exit', (code, signal) => {
-      exited = new Error(`${label} exited (${signal ?? code})`)
-      reject(exited)
-      for (const waiting of pending.values()) waiting.reject(exited)
-      pending.clear()
-    })
-  })
+  return startChild<Request>(script, 'MPBUS_BENCH_NODE', config, label)
 }
 
 /** `count` nodes of one config; if one fails to start, the others are ended and the first failure thrown. */
