@@ -215,7 +215,11 @@ describe('fanout', () => {
     expect(c.r.stale).toBe(true)
   })
 
-  it('a join while connected reads the room from the join position once the engine listens; live frames heard meanwhile follow it', async () => {
+  /**
+   * alice, connected in `phase` to a node whose engine listens per stream, joins room r; one frame
+   * was appended since the join, before this node hears the room: only the history has it.
+   */
+  function joinedWhile(phase: Phase) {
     const engine = memoryEngine()
     const fanout = createFanout(
       { listen: () => Promise.resolve(), unlisten: () => {}, since: (s, from) => engine.since(s, from) },
@@ -225,49 +229,7 @@ describe('fanout', () => {
     const r: Reader = {
       ws: s.ws,
       user: 'alice',
-      phase: 'ready',
-      held: [],
-      stale: false,
-      at: new Map(),
-      streams: new Set(),
-    }
-    add(fanout, r)
-    const join = engine.join('alice', 'r') as unknown
-    void join
-    const from = engine.joined('alice').r!
-    // Appended after the join, before this node hears the room: only the history has it.
-    engine.append('room:r', { Operator: 'Quote', n: 1 })
-    hear(fanout, { type: 'join', user: 'alice', room: 'r', position: from })
-    // Live frames heard while the history is read wait behind it.
-    hear(fanout, {
-      type: 'frame',
-      stream: 'room:r',
-      position: { offset: 2, epoch: from.epoch },
-      frame: { Operator: 'Quote', n: 2 },
-    })
-    hear(fanout, {
-      type: 'frame',
-      stream: 'room:r',
-      position: { offset: 1, epoch: from.epoch },
-      frame: { Operator: 'Quote', n: 1 },
-    })
-    expect(s.sent).toEqual([])
-    await new Promise((resolve) => setTimeout(resolve, 0))
-    expect(s.sent.map((f) => f.n)).toEqual([1, 2])
-    expect(s.closes).toEqual([])
-  })
-
-  it('a room joined while the login is served: its history comes before the live frames heard meanwhile', async () => {
-    const engine = memoryEngine()
-    const fanout = createFanout(
-      { listen: () => Promise.resolve(), unlisten: () => {}, since: (s, from) => engine.since(s, from) },
-      () => {},
-    )
-    const s = socket()
-    const r: Reader = {
-      ws: s.ws,
-      user: 'alice',
-      phase: 'resuming',
+      phase,
       held: [],
       stale: false,
       at: new Map(),
@@ -278,12 +240,30 @@ describe('fanout', () => {
     const from = engine.joined('alice').r!
     engine.append('room:r', { Operator: 'Quote', n: 1 })
     hear(fanout, { type: 'join', user: 'alice', room: 'r', position: from })
-    hear(fanout, {
-      type: 'frame',
-      stream: 'room:r',
-      position: { offset: 2, epoch: from.epoch },
-      frame: { Operator: 'Quote', n: 2 },
-    })
+    const live = (n: number) =>
+      hear(fanout, {
+        type: 'frame',
+        stream: 'room:r',
+        position: { offset: n, epoch: from.epoch },
+        frame: { Operator: 'Quote', n },
+      })
+    return { fanout, s, r, live }
+  }
+
+  it('a join while connected reads the room from the join position once the engine listens; live frames heard meanwhile follow it', async () => {
+    const { s, live } = joinedWhile('ready')
+    // Live frames heard while the history is read wait behind it.
+    live(2)
+    live(1)
+    expect(s.sent).toEqual([])
+    await new Promise((resolve) => setTimeout(resolve, 0))
+    expect(s.sent.map((f) => f.n)).toEqual([1, 2])
+    expect(s.closes).toEqual([])
+  })
+
+  it('a room joined while the login is served: its history comes before the live frames heard meanwhile', async () => {
+    const { fanout, s, r, live } = joinedWhile('resuming')
+    live(2)
     await new Promise((resolve) => setTimeout(resolve, 0))
     // The login's answer is sent: then what waited, as src/server/login.ts does.
     ;(r as { phase: Phase }).phase = 'ready'
