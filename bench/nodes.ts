@@ -47,6 +47,7 @@ import { bundleNode, type Node, nodesCpu, startNodes, stopNodes } from './node-p
 import {
   CLIENTS,
   fixedTotal,
+  type Load,
   type PushLoad,
   printScaling,
   pushLoad,
@@ -203,16 +204,30 @@ function printRoom(runs: RoomLoad[]): Summary {
   return { nonMemberCpuPercentOfMember: percent }
 }
 
-function printCluster(runs: Array<{ single: PushLoad; cluster: PushLoad }>): Summary {
+/** A third of `load`: what each of 3 masters carries. */
+const thirdOf = (load: Load): Load => ({
+  pushes: Math.round(load.pushes / 3),
+  perSecond: load.perSecond / 3,
+})
+
+function printCluster(runs: Array<{ single: PushLoad; third: PushLoad; cluster: PushLoad }>): Summary {
   console.log(
     `\n3. cluster: the load of 1 at 2 nodes, on one redis-server and on a Redis Cluster of 3 masters (same run)`,
   )
   console.log(
     table(
-      ['run', 'one redis µs/push', 'masters µs/push', 'busiest / one', 'nodes µs/frame: one redis / cluster'],
+      [
+        'run',
+        'one redis µs/push',
+        'one redis at a third of the rate',
+        'masters µs/push',
+        'busiest / one',
+        'nodes µs/frame: one redis / cluster',
+      ],
       runs.map((r, i) => [
         i + 1,
         us(r.single.redis[0]!),
+        us(r.third.redis[0]!),
         r.cluster.redis.map(us).join(' / '),
         (Math.max(...r.cluster.redis) / r.single.redis[0]!).toFixed(2),
         `${us(r.single.allNodes)} / ${us(r.cluster.allNodes)}`,
@@ -221,7 +236,10 @@ function printCluster(runs: Array<{ single: PushLoad; cluster: PushLoad }>): Sum
   )
   const busiest = spread(runs.map((r) => Math.max(...r.cluster.redis) / r.single.redis[0]!))
   console.log(`  busiest master: ${busiest}× one redis-server's CPU per push (target ≤ 0.5×)`)
-  return { busiestMasterCpuPerPushOfOneRedis: busiest }
+  // Each master carries about a third of the pushes: what one Redis spends per push at that rate.
+  const third = spread(runs.map((r) => r.third.redis[0]! / r.single.redis[0]!))
+  console.log(`  one redis-server at a third of the rate: ${third}× its CPU per push at the full rate`)
+  return { busiestMasterCpuPerPushOfOneRedis: busiest, oneRedisAtAThirdOfTheRate: third }
 }
 
 function printReconnect(runs: Reconnect[]): Summary {
@@ -322,7 +340,7 @@ export async function benchNodes(): Promise<Record<string, unknown>> {
   const single = engine === 'redis-cluster' && want('cluster') ? await startTarget('redis') : undefined
   const scaling: Scaling[] = []
   const rooms: RoomLoad[] = []
-  const clusters: Array<{ single: PushLoad; cluster: PushLoad }> = []
+  const clusters: Array<{ single: PushLoad; third: PushLoad; cluster: PushLoad }> = []
   const reconnects: Reconnect[] = []
   try {
     for (let run = 0; run < runs; run++) {
@@ -338,6 +356,7 @@ export async function benchNodes(): Promise<Record<string, unknown>> {
       if (single) {
         clusters.push({
           single: await pushLoad(script, single, 2, fixedTotal(2), 'any', prefix('single')),
+          third: await pushLoad(script, single, 2, thirdOf(fixedTotal(2)), 'any', prefix('third')),
           cluster: await pushLoad(script, target, 2, fixedTotal(2), 'any', prefix('cluster')),
         })
         process.stderr.write(`run ${run + 1}: cluster done\n`)
