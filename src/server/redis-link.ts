@@ -105,7 +105,10 @@ function batching(sub: Client, hear: Hear) {
     asks = []
     for (const run of runs) {
       const channels = run.map((ask) => ask.channel)
-      const sent = run[0]!.subscribe ? sub.subscribe(channels, hear) : sub.unsubscribe(channels, hear)
+      // In a promise: a client closed meanwhile throws at once, which must not escape the timer.
+      const sent = Promise.resolve().then(() =>
+        run[0]!.subscribe ? sub.subscribe(channels, hear) : sub.unsubscribe(channels, hear),
+      )
       sent.then(
         () => {
           for (const ask of run) ask.done()
