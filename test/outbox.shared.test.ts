@@ -122,6 +122,35 @@ describe('two outboxes in one JS context (a mini program, Node)', () => {
     expect(server).toEqual(left.map((m) => m.id))
   })
 
+  it('an adoption whose deletes a kill cut short leaves no earlier message to come back behind a later one', () => {
+    const storage = createMemoryStorage()
+    expect(shared(storage).size).toBe(0)
+    const b = shared(storage)
+    const b0 = b.enqueue('m', 'b0')
+    flush()
+    const b1 = b.enqueue('m', 'b1')
+    flush()
+    // b's two messages are in two records; the adopter's first delete lands, the rest fail.
+    let deletes = 0
+    const failing: Storage = {
+      ...view(storage),
+      del: (k) => {
+        if (deletes++ >= 1) throw new Error('storage refused the delete')
+        storage.del(k)
+      },
+    }
+    const c = shared(failing)
+    c.on('error', () => {})
+    const e = nextOf(c)!
+    expect(e.payload).toBe('b0')
+    c.sent(e.id)
+    flush()
+    const server: string[] = [e.id]
+    send(shared(view(storage)), server)
+    // b0 is never sent after b1: what is left of b's keys is its newest, held by c's copy too.
+    expect(server).toEqual([b0.id, b1.id])
+  })
+
   it('kill and cold start: the first outbox sends both queues at once, no timeout; then nothing is sent twice', () => {
     const storage = createMemoryStorage()
     const a = shared(storage)

@@ -106,9 +106,9 @@ export function gather(
       }
     out.push(dir + n)
   }
-  // Deleted last first: a kill during the deletes leaves a prefix of the orphan's queue, which the
-  // next load takes before the adopter's copy (by id, first seen first), so the order still holds.
-  out.reverse()
+  // Deleted first first, the mark last: a kill during the deletes leaves a suffix of the orphan's
+  // queue, whose messages the adopter's copy holds too (it was stored before the deletes); the
+  // next load queues each once, an earlier one missing from the copy before a later (store.ts, adopt).
   if (!keep && names.indexOf('seq') >= 0) out.push(dir + 'seq')
   return { m, keys: out }
 }
