@@ -36,6 +36,8 @@ export function redisEngine(options: RedisEngineOptions = {}): RedisEngine {
   const { prefix, url, history, historyTtl, dedupTtl, dedupLimit, claimTtl, connectTimeout, commandTimeout } =
     redisSettings(options)
   const target: LinkTarget = { url, cluster: options.cluster, connectTimeout, hear: (m, c) => hear(m, c) }
+  // What the scripts publish with: sharded pub/sub on a cluster (redis-link.ts).
+  const publish = options.cluster ? 'SPUBLISH' : 'PUBLISH'
   // Keys and channels tagged with their stream's name (a user's keys with the user's stream's):
   // on a cluster, what one script touches is in one slot.
   const key = (kind: string, stream: string) => `${prefix}:${kind}:{${stream}}`
@@ -114,17 +116,14 @@ export function redisEngine(options: RedisEngineOptions = {}): RedisEngine {
           checkDurable().catch(() => {})
         },
       })
-      opened.then(
-        () => checkDurable().catch(() => {}),
-        () => {
-          opened = undefined
-        },
-      )
+      opened.catch(() => {
+        opened = undefined
+      })
     }
     return opened
   }
 
-  /** Asked again on every (re)connection: a Redis restarted with other settings is seen. */
+  /** Asked on every connection's ready, the first included: a Redis restarted with other settings is seen. */
   async function checkDurable(): Promise<void> {
     const redis = await opened
     if (redis) durable = (await redis.durable()) ? '1' : '0'
@@ -177,7 +176,7 @@ export function redisEngine(options: RedisEngineOptions = {}): RedisEngine {
     listen: (stream) => subscriptions.listen(stream),
     unlisten: (stream) => subscriptions.unlisten(stream),
     async append(stream, frame) {
-      const args = [...epochArgs(), history, (await open()).publish, channelOf(stream), JSON.stringify(frame)]
+      const args = [...epochArgs(), history, publish, channelOf(stream), JSON.stringify(frame)]
       return position(await script(APPEND, [meta(stream), log(stream)], args))
     },
     async tip(stream) {
@@ -203,12 +202,12 @@ export function redisEngine(options: RedisEngineOptions = {}): RedisEngine {
     async join(user, room) {
       const stream = roomStream(room)
       const at = position(await script(JOIN_ROOM, [meta(stream), membersOf(room)], [...epochArgs(), user]))
-      const args = [room, `${at.offset} ${at.epoch}`, (await open()).publish, channelOf(userStream(user))]
+      const args = [room, `${at.offset} ${at.epoch}`, publish, channelOf(userStream(user))]
       await script(JOIN_USER, [roomsOf(user), joinsOf(user)], [...args, JSON.stringify(user)])
     },
     async leave(user, room) {
       const message = leaveMessage(user, room)
-      const args = [room, (await open()).publish, channelOf(userStream(user)), message]
+      const args = [room, publish, channelOf(userStream(user)), message]
       await script(LEAVE_USER, [roomsOf(user), joinsOf(user)], args)
       await command(membersOf(room), ['SREM', membersOf(room), user])
     },
@@ -231,7 +230,7 @@ export function redisEngine(options: RedisEngineOptions = {}): RedisEngine {
     async end(user, reason) {
       const channel = channelOf(userStream(user))
       const message = endMessage(user, reason)
-      await command(channel, [(await open()).publish, channel, message])
+      await command(channel, [publish, channel, message])
     },
     async close() {
       closed = true

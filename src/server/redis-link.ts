@@ -14,8 +14,6 @@ export const down = (message: string, cause?: unknown) => new MpbusError('ENGINE
 export type Hear = (message: string, channel: string) => void
 
 export interface RedisLink {
-  /** PUBLISH on one Redis, SPUBLISH on a cluster: what the scripts publish with. */
-  readonly publish: 'PUBLISH' | 'SPUBLISH'
   /** Runs a command where `key` lives. */
   run(key: string, args: string[]): Promise<unknown>
   /** The line a channel's subscription lives on ('' on one Redis). */
@@ -188,7 +186,6 @@ export async function openLink(target: LinkTarget, events: LinkEvents): Promise<
     cluster.on('error', onError(undefined))
     clients = [cluster]
     link = {
-      publish: 'SPUBLISH',
       run: (key, args) => cluster.sendCommand(key, false, args),
       async lineOf(channel) {
         const node = await cluster.getNodeClientForKey(channel)
@@ -214,7 +211,6 @@ export async function openLink(target: LinkTarget, events: LinkEvents): Promise<
     clients = [cmd, sub]
     const pubsub = batching(sub, target.hear)
     link = {
-      publish: 'PUBLISH',
       run: (_key, args) => cmd.sendCommand(args),
       lineOf: () => Promise.resolve(''),
       subscribe: (channel) => pubsub(true, channel),

@@ -12,7 +12,6 @@ function fakeRedis() {
   const asked: string[] = []
   const state = { down: false, hang: false }
   const link = {
-    publish: 'PUBLISH',
     lineOf: () => Promise.resolve(''),
     async subscribe(channel: string) {
       if (holds.has(channel)) return
