@@ -124,12 +124,11 @@ export function shared<T>(fanout: Fanout, stream: string, key: string, read: () 
   const inFlight = reads.get(key)
   if (inFlight) return inFlight as Promise<T>
   fanout.reads.set(stream, reads)
-  const mine = reads
   const done = Promise.resolve()
     .then(read)
     .finally(() => {
-      if (mine.get(key) === done) mine.delete(key)
-      if (!mine.size && fanout.reads.get(stream) === mine) fanout.reads.delete(stream)
+      if (reads.get(key) === done) reads.delete(key)
+      if (!reads.size && fanout.reads.get(stream) === reads) fanout.reads.delete(stream)
     })
   reads.set(key, done)
   return done

@@ -57,11 +57,7 @@ export async function resume(
   login: Frame,
   fields: object | undefined,
   listen: (streams: string[]) => unknown,
-  share: <T>(stream: string, key: string, read: () => T | PromiseLike<T>) => PromiseLike<T> = (
-    _s,
-    _k,
-    read,
-  ) => Promise.resolve(read()),
+  share: <T>(stream: string, key: string, read: () => T | PromiseLike<T>) => PromiseLike<T>,
 ): Promise<Resumed> {
   const given = positionsOf(login)
   const own = userStream(user)
