@@ -3,11 +3,10 @@
  * reads that fail, a close before the first load, and stored data that is damaged or newer.
  */
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
-import type { MpbusError } from '../src/errors'
-import type { Envelope, OutboxOptions } from '../src/outbox'
+import type { Envelope } from '../src/outbox'
 import { createMemoryStorage } from '../src/platform/memory-storage'
 import type { Storage } from '../src/platform/types'
-import { createOutbox, nextOf } from './helpers/resolved'
+import { nextOf, openOutbox as open } from './helpers/resolved'
 import { createQuotaStorage } from './helpers/storage'
 import { useOutboxClock } from './helpers/time'
 
@@ -17,13 +16,6 @@ beforeEach(() => {
 afterEach(() => {
   vi.useRealTimers()
 })
-
-function open(options: OutboxOptions = {}) {
-  const outbox = createOutbox(options)
-  const errors: MpbusError[] = []
-  outbox.on('error', (e) => errors.push(e))
-  return Object.assign(outbox, { errors })
-}
 
 /** Payloads a fresh outbox (a cold start) loads from `storage`. */
 const reload = (storage: Storage) =>

@@ -5,11 +5,9 @@
  */
 import fc from 'fast-check'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
-import type { MpbusError } from '../src/errors'
-import type { OutboxOptions } from '../src/outbox'
 import { createMemoryStorage } from '../src/platform/memory-storage'
 import type { Storage } from '../src/platform/types'
-import { createOutbox, nextOf } from './helpers/resolved'
+import { nextOf, openOutbox as open } from './helpers/resolved'
 import { useOutboxClock } from './helpers/time'
 
 beforeEach(() => {
@@ -18,13 +16,6 @@ beforeEach(() => {
 afterEach(() => {
   vi.useRealTimers()
 })
-
-function open(options: OutboxOptions = {}) {
-  const outbox = createOutbox(options)
-  const errors: MpbusError[] = []
-  outbox.on('error', (e) => errors.push(e))
-  return Object.assign(outbox, { errors })
-}
 
 /** Payloads a cold start loads from `storage` (another storage object: nothing of this context holds it). */
 const reload = (storage: Storage) =>

@@ -6,16 +6,13 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { createServer, type ServerOptions } from '../src/server/index'
 import { createFaultProxy } from '../src/testing/fault-proxy'
 import { createStorageArea } from '../src/testing/index'
-import { bus, fast, raw, runtime } from './helpers/e2e'
+import { authenticate, bus, fast, raw, runtime } from './helpers/e2e'
 import { until } from './helpers/time'
 
 const servers: Array<{ close(): Promise<void> }> = []
 afterEach(async () => {
   while (servers.length) await servers.pop()!.close()
 })
-
-const authenticate: ServerOptions['authenticate'] = (login) =>
-  typeof login.openId === 'string' ? login.openId : null
 
 async function start(options: Partial<ServerOptions> = {}) {
   const server = await createServer({ authenticate, ...options })

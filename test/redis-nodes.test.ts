@@ -18,7 +18,7 @@ import {
   startRedisCluster,
   startRedisServer,
 } from '../src/testing/index'
-import { bus, fast, raw, runtime } from './helpers/e2e'
+import { authenticate, bus, fast, raw, runtime } from './helpers/e2e'
 import { describeWithRedis, redisServer } from './helpers/redis'
 import { skip, until, useSteppedClock } from './helpers/time'
 
@@ -39,9 +39,6 @@ const open: Array<{ close(): Promise<void> }> = []
 afterEach(async () => {
   while (open.length) await open.pop()!.close()
 })
-
-const authenticate: ServerOptions['authenticate'] = (login) =>
-  typeof login.openId === 'string' ? login.openId : null
 
 let prefixes = 0
 /** `count` nodes on one Redis and one key prefix; each closes with the test. */

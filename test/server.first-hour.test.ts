@@ -7,16 +7,13 @@ import { createServer as createTcpServer } from 'node:net'
 import { afterEach, describe, expect, it } from 'vitest'
 import type { MpbusError } from '../src/errors'
 import { createServer, type MpbusServer, redisEngine, refuse, type ServerOptions } from '../src/server/index'
-import { bus, fast, raw, runtime } from './helpers/e2e'
+import { authenticate, bus, fast, raw, runtime } from './helpers/e2e'
 import { until } from './helpers/time'
 
 const servers: MpbusServer[] = []
 afterEach(async () => {
   while (servers.length) await servers.pop()!.close()
 })
-
-const authenticate: ServerOptions['authenticate'] = (login) =>
-  typeof login.openId === 'string' ? login.openId : null
 
 /** A loopback port nothing listens on: taken from the system, then let go. */
 async function deadPort(): Promise<number> {

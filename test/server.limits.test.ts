@@ -16,7 +16,7 @@ import {
 } from '../src/server/index'
 import { createFaultProxy } from '../src/testing/fault-proxy'
 import { type RedisServer, startRedisServer } from '../src/testing/index'
-import { bus, fast, raw, runtime } from './helpers/e2e'
+import { authenticate, bus, fast, raw, runtime } from './helpers/e2e'
 import { itWithRedis, redisServer } from './helpers/redis'
 import { until } from './helpers/time'
 
@@ -32,9 +32,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await redis?.stop()
 })
-
-const authenticate: ServerOptions['authenticate'] = (login) =>
-  typeof login.openId === 'string' ? login.openId : null
 
 async function start(options: Partial<ServerOptions> = {}) {
   const errors: Error[] = []

@@ -12,7 +12,7 @@ import {
 } from '../src/server/index'
 import { createFaultProxy } from '../src/testing/fault-proxy'
 import { createStorageArea } from '../src/testing/index'
-import { bus, fast, raw, runtime } from './helpers/e2e'
+import { authenticate, bus, fast, raw, runtime } from './helpers/e2e'
 import { countWrites } from './helpers/servers'
 import { nextTurn, skip, until, useSteppedClock } from './helpers/time'
 
@@ -20,10 +20,6 @@ const servers: MpbusServer[] = []
 afterEach(async () => {
   while (servers.length) await servers.pop()!.close()
 })
-
-/** Logs in whoever names an `openId`; refuses the rest. */
-const authenticate: ServerOptions['authenticate'] = (login) =>
-  typeof login.openId === 'string' ? login.openId : null
 
 async function start(options: Partial<ServerOptions> = {}) {
   const server = await createServer({ authenticate, ...options })

@@ -3,6 +3,7 @@
 import { afterEach, vi } from 'vitest'
 import WebSocket from 'ws'
 import { type BusOptions, createBus } from '../../src/index'
+import type { ServerOptions } from '../../src/server/index'
 import { createFaultProxy, createTestServer, createWxRuntime } from '../../src/testing/index'
 
 type Disposable = () => unknown
@@ -58,3 +59,7 @@ export async function raw(port: number) {
   disposers.push(() => ws.terminate())
   return { ws, got, closed, send: (frame: object) => ws.send(JSON.stringify(frame)) }
 }
+
+/** For `mpbus/server`: logs in whoever names an `openId` (that is the user); refuses the rest. */
+export const authenticate: ServerOptions['authenticate'] = (login) =>
+  typeof login.openId === 'string' ? login.openId : null
